@@ -1,0 +1,57 @@
+// claynet::Configuration — how a PeerConnection finds its way to the other side.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "claynet/result.hpp"
+
+namespace claynet {
+
+/// One STUN or TURN server, as in the W3C RTCIceServer.
+/// `url` is `stun:host[:port]`, `turn:host[:port][?transport=udp|tcp]` or
+/// `turns:host[:port][?transport=tcp]`. TURN needs `username` and `credential`.
+struct IceServer {
+  std::string url;
+  std::string username;
+  std::string credential;
+};
+
+/// A parsed ICE server URL.
+struct IceServerUrl {
+  enum class Scheme { Stun, Turn, Turns };
+  enum class Transport { Udp, Tcp };
+  Scheme scheme = Scheme::Stun;
+  std::string host;  // without brackets for IPv6
+  uint16_t port = 3478;
+  Transport transport = Transport::Udp;
+
+  /// Parses a `stun:`, `turn:` or `turns:` URL. Fails with a message naming the bad part.
+  static Result parse(const std::string& url, IceServerUrl& out);
+};
+
+enum class IceTransportPolicy {
+  All,    ///< host, server-reflexive and relayed candidates
+  Relay,  ///< only relayed (TURN) candidates
+};
+
+struct Configuration {
+  std::vector<IceServer> iceServers;
+  IceTransportPolicy iceTransportPolicy = IceTransportPolicy::All;
+
+  /// Restricts host candidates to these local IP addresses (e.g. {"127.0.0.1"}). Empty: every
+  /// interface. Useful to keep a game on one machine or one LAN interface.
+  std::vector<std::string> localAddresses;
+
+  /// The largest message this side accepts, advertised as `a=max-message-size`.
+  std::size_t maxMessageSize = 262144;
+
+  /// Local UDP port range for ICE; 0/0 lets the system choose.
+  uint16_t portRangeBegin = 0;
+  uint16_t portRangeEnd = 0;
+};
+
+}  // namespace claynet

@@ -1,0 +1,716 @@
+#include <algorithm>
+
+#include "rtc/dcep.hpp"
+#include "rtc/peer_shared.hpp"
+
+namespace claynet {
+
+const char* toString(PeerState s) {
+  switch (s) {
+    case PeerState::New: return "new";
+    case PeerState::Connecting: return "connecting";
+    case PeerState::Connected: return "connected";
+    case PeerState::Disconnected: return "disconnected";
+    case PeerState::Failed: return "failed";
+    case PeerState::Closed: return "closed";
+  }
+  return "?";
+}
+
+const char* toString(GatheringState s) {
+  switch (s) {
+    case GatheringState::New: return "new";
+    case GatheringState::Gathering: return "gathering";
+    case GatheringState::Complete: return "complete";
+  }
+  return "?";
+}
+
+const char* toString(SdpType t) { return t == SdpType::Offer ? "offer" : "answer"; }
+
+const char* toString(CandidateType t) {
+  switch (t) {
+    case CandidateType::Host: return "host";
+    case CandidateType::ServerReflexive: return "srflx";
+    case CandidateType::PeerReflexive: return "prflx";
+    case CandidateType::Relayed: return "relay";
+  }
+  return "?";
+}
+
+namespace impl {
+
+namespace {
+constexpr uint16_t kSctpPort = 5000;
+// usrsctp only accepts a message whole; keep well inside its send buffer.
+constexpr std::size_t kLocalSendCeiling = 1024 * 1024;
+}  // namespace
+
+PeerShared::PeerShared(std::shared_ptr<RuntimeCore> c, Configuration cfg)
+    : core(std::move(c)), config(std::move(cfg)) {}
+
+PeerShared::~PeerShared() { releaseTransports(); }
+
+void PeerShared::init() {
+  std::weak_ptr<PeerShared> weak = shared_from_this();
+  core->registerCloser(this, [weak] {
+    if (auto self = weak.lock()) self->close(PeerState::Closed, "the runtime shut down");
+  });
+}
+
+void PeerShared::diag(const std::string& phase, const std::string& detail) {
+  if (!onDiagnostic) return;
+  deliver([self = shared_from_this(), phase, detail] { self->onDiagnostic(phase, detail); });
+}
+
+void PeerShared::emitError(const std::string& message) {
+  deliver([self = shared_from_this(), message] { self->onError(message); });
+}
+
+void PeerShared::setState(PeerState s) {
+  if (state.exchange(s) == s) return;
+  diag("state", std::string("connection ") + toString(s));
+  deliver([self = shared_from_this(), s] { self->onStateChange(s); });
+}
+
+void PeerShared::setGathering(GatheringState s) {
+  if (gathering.exchange(s) == s) return;
+  deliver([self = shared_from_this(), s] { self->onGatheringStateChange(s); });
+}
+
+void PeerShared::fail(const std::string& reason) {
+  {
+    std::lock_guard lock(infoMutex);
+    if (failureReason.empty()) failureReason = reason;
+  }
+  diag("error", reason);
+  close(PeerState::Failed, reason);
+}
+
+void PeerShared::createIce(bool controlling) {
+  std::weak_ptr<PeerShared> weak = shared_from_this();
+  rtc::IceTransport::Callbacks cb;
+  cb.onLocalCandidate = [this](const std::string& line) {
+    if (closed_) return;
+    diag("ice", "local candidate " + line);
+    Candidate c{line, remote_.mid.empty() ? "0" : remote_.mid, remote_.mLineIndex};
+    if (role_ == Role::Offerer) c = Candidate{line, "0", 0};
+    deliver([self = shared_from_this(), c] { self->onLocalCandidate(c); });
+  };
+  cb.onGatheringDone = [this] {
+    diag("ice", "gathering complete");
+    setGathering(GatheringState::Complete);
+  };
+  cb.onStateChange = [this](rtc::IceTransport::State s, const std::string& detail) {
+    if (closed_) return;
+    if (s == rtc::IceTransport::State::Connected) {
+      if (dtls_ && dtls_->isClient()) dtls_->start();
+    } else if (s == rtc::IceTransport::State::Failed) {
+      fail(detail);
+    }
+  };
+  cb.onPacket = [this](const uint8_t* data, std::size_t size) {
+    if (closed_ || !dtls_) return;
+    if (rtc::DtlsTransport::looksLikeDtls(data, size)) dtls_->handlePacket(data, size);
+  };
+  cb.onSelectedPair = [this](const SelectedPair& pair) {
+    {
+      std::lock_guard lock(infoMutex);
+      selectedPair = pair;
+    }
+    diag("ice", std::string("selected pair ") + toString(pair.local.type) + " " +
+                    pair.local.address + ":" + std::to_string(pair.local.port) + " <-> " +
+                    toString(pair.remote.type) + " " + pair.remote.address + ":" +
+                    std::to_string(pair.remote.port));
+  };
+  cb.onDiagnostic = [this](const std::string& phase, const std::string& detail) {
+    diag(phase, detail);
+  };
+  ice_ = std::make_unique<rtc::IceTransport>(core->context(), config, controlling, std::move(cb));
+}
+
+Result PeerShared::createDataChannel(const std::string& label, const DataChannelInit& init,
+                                     std::shared_ptr<ChannelShared>& out) {
+  if (closed_) return Result::failure("cannot create data channel '" + label +
+                                      "': the connection is closed");
+  if (init.maxRetransmits && init.maxPacketLifeTime)
+    return Result::failure("cannot create data channel '" + label +
+                           "': set maxRetransmits or maxPacketLifeTime, not both");
+  if (label.size() > 65535 || init.protocol.size() > 65535)
+    return Result::failure("cannot create data channel: label or protocol longer than 65535 bytes");
+  if (init.negotiated) {
+    if (!init.id)
+      return Result::failure("cannot create negotiated data channel '" + label +
+                             "': a negotiated channel needs an id");
+    if (*init.id >= rtc::SctpTransport::kMaxStreams)
+      return Result::failure("cannot create data channel '" + label + "': id " +
+                             std::to_string(*init.id) + " is out of range (0-" +
+                             std::to_string(rtc::SctpTransport::kMaxStreams - 1) + ")");
+    if (channels_.count(*init.id))
+      return Result::failure("cannot create data channel '" + label + "': id " +
+                             std::to_string(*init.id) + " is already in use");
+  } else if (init.id) {
+    return Result::failure("cannot create data channel '" + label +
+                           "': an id can only be chosen for a negotiated channel");
+  }
+  auto ch = std::make_shared<ChannelShared>(weak_from_this(), label, init);
+  if (init.negotiated) {
+    ch->sid = *init.id;
+    channels_[*init.id] = ch;
+    if (sctp_ && sctp_->connected()) markOpen(ch);
+  } else if (sctp_ && sctp_->connected()) {
+    openChannel(ch);
+  } else {
+    unassigned_.push_back(ch);
+  }
+  out = ch;
+  return {};
+}
+
+std::optional<uint16_t> PeerShared::allocateSid() const {
+  for (uint16_t id = dtlsClient_ ? 0 : 1; id < rtc::SctpTransport::kMaxStreams; id += 2)
+    if (!channels_.count(id)) return id;
+  return std::nullopt;
+}
+
+void PeerShared::openChannel(const std::shared_ptr<ChannelShared>& ch) {
+  auto sid = allocateSid();
+  if (!sid) {
+    ch->onError("no free SCTP stream for data channel '" + ch->label + "'");
+    markClosed(ch);
+    return;
+  }
+  ch->sid = *sid;
+  channels_[*sid] = ch;
+  auto open = rtc::dcep::Open::fromOptions(ch->ordered, ch->maxRetransmits, ch->maxPacketLifeTime,
+                                           ch->label, ch->protocol);
+  auto bytes = rtc::dcep::encodeOpen(open);
+  ch->awaitingAck = true;
+  std::string err;
+  if (sctp_->send(*sid, rtc::dcep::kPpidDcep, bytes.data(), bytes.size(), {}, err) ==
+      rtc::SctpTransport::SendStatus::Failed) {
+    emitError("cannot open data channel '" + ch->label + "': " + err);
+    markClosed(ch);
+  }
+}
+
+void PeerShared::markOpen(const std::shared_ptr<ChannelShared>& ch) {
+  ch->awaitingAck = false;
+  ChannelState expected = ChannelState::Connecting;
+  if (!ch->state.compare_exchange_strong(expected, ChannelState::Open)) return;
+  diag("datachannel", "channel '" + ch->label + "' open on stream " + std::to_string(ch->sid));
+  deliver([ch] { ch->onOpen(); });
+}
+
+void PeerShared::markClosed(const std::shared_ptr<ChannelShared>& ch) {
+  if (ch->state.exchange(ChannelState::Closed) == ChannelState::Closed) return;
+  int sid = ch->sid;
+  if (sid >= 0) {
+    auto it = channels_.find(static_cast<uint16_t>(sid));
+    if (it != channels_.end() && it->second == ch) channels_.erase(it);
+  }
+  std::erase(unassigned_, ch);
+  diag("datachannel", "channel '" + ch->label + "' closed");
+  deliver([ch] { ch->onClose(); });
+}
+
+void PeerShared::closeChannel(const std::shared_ptr<ChannelShared>& ch) {
+  ChannelState s = ch->state.load();
+  if (s == ChannelState::Closed || s == ChannelState::Closing) return;
+  int sid = ch->sid;
+  if (closed_ || !sctp_ || !sctp_->connected() || sid < 0) {
+    markClosed(ch);
+    return;
+  }
+  ch->state = ChannelState::Closing;
+  ch->resetSent = true;
+  // Messages still queued for this channel go out first; the reset follows them.
+  flush();
+  sctp_->resetStreams({static_cast<uint16_t>(sid)});
+}
+
+void PeerShared::emitLocalDescription(SdpType type, const rtc::sdp::Session& session) {
+  Description d{type, rtc::sdp::generate(session)};
+  {
+    std::lock_guard lock(infoMutex);
+    localDescription = d;
+  }
+  diag("signaling", std::string("local ") + toString(type) + " created");
+  deliver([self = shared_from_this(), d] { self->onLocalDescription(d); });
+}
+
+Result PeerShared::createOffer() {
+  if (closed_) return Result::failure("cannot create an offer: the connection is closed");
+  if (role_ != Role::None)
+    return Result::failure(std::string("cannot create an offer: this connection is already the ") +
+                           (role_ == Role::Offerer ? "offerer" : "answerer"));
+  role_ = Role::Offerer;
+  createIce(true);
+  rtc::sdp::Session s;
+  s.iceUfrag = ice_->ufrag();
+  s.icePwd = ice_->pwd();
+  s.fingerprint = core->certificate().fingerprint();
+  s.setup = rtc::sdp::Setup::ActPass;
+  s.maxMessageSize = config.maxMessageSize;
+  emitLocalDescription(SdpType::Offer, s);
+  setGathering(GatheringState::Gathering);
+  ice_->gather();
+  return {};
+}
+
+Result PeerShared::setRemoteDescription(const Description& d, rtc::sdp::Session&& session) {
+  if (closed_) return Result::failure("cannot set the remote description: the connection is closed");
+  if (haveRemote_)
+    return Result::failure("cannot set the remote description twice (renegotiation is not supported)");
+  if (d.type == SdpType::Offer) {
+    if (role_ != Role::None)
+      return Result::failure("cannot apply a remote offer: this connection already made an offer");
+    role_ = Role::Answerer;
+  } else if (role_ != Role::Offerer) {
+    return Result::failure("cannot apply a remote answer: this connection has not made an offer");
+  }
+  remote_ = std::move(session);
+  haveRemote_ = true;
+  remoteMaxMessageSize = rtc::sdp::effectiveMaxMessageSize(remote_);
+
+  if (d.type == SdpType::Offer) {
+    createIce(false);
+    // The answerer takes the active (DTLS client) role unless the offer insists otherwise.
+    dtlsClient_ = remote_.setup != rtc::sdp::Setup::Active;
+  } else {
+    // An answer without a=setup reads as actpass; RFC 4145 makes a missing value active.
+    dtlsClient_ = remote_.setup == rtc::sdp::Setup::Passive;
+  }
+  ice_->setRemoteCredentials(remote_.iceUfrag, remote_.icePwd);
+  diag("signaling", std::string("remote ") + toString(d.type) + " applied; DTLS role " +
+                        (dtlsClient_ ? "client" : "server"));
+  startDtls();
+  setState(PeerState::Connecting);
+
+  if (d.type == SdpType::Offer) {
+    rtc::sdp::Session s;
+    s.iceUfrag = ice_->ufrag();
+    s.icePwd = ice_->pwd();
+    s.fingerprint = core->certificate().fingerprint();
+    s.setup = dtlsClient_ ? rtc::sdp::Setup::Active : rtc::sdp::Setup::Passive;
+    s.mid = remote_.mid;
+    s.mLineIndex = remote_.mLineIndex;
+    s.sctpPort = kSctpPort;
+    s.legacySctpmap = remote_.legacySctpmap;
+    s.maxMessageSize = config.maxMessageSize;
+    emitLocalDescription(SdpType::Answer, s);
+    setGathering(GatheringState::Gathering);
+    ice_->gather();
+  }
+
+  std::vector<std::string> candidates = remote_.candidates;
+  candidates.insert(candidates.end(), pendingCandidates_.begin(), pendingCandidates_.end());
+  pendingCandidates_.clear();
+  for (const auto& c : candidates) {
+    std::string reason;
+    if (ice_->addRemoteCandidate(c, reason))
+      diag("ice", "remote candidate " + c);
+    else
+      diag("ice", reason);
+  }
+  if (remote_.endOfCandidates || pendingEndOfCandidates_) ice_->remoteGatheringDone();
+  return {};
+}
+
+Result PeerShared::addRemoteCandidate(const Candidate& c) {
+  if (closed_) return Result::failure("cannot add a candidate: the connection is closed");
+  if (c.candidate.empty()) {  // end-of-candidates, as browsers signal it
+    if (haveRemote_)
+      ice_->remoteGatheringDone();
+    else
+      pendingEndOfCandidates_ = true;
+    return {};
+  }
+  if (!haveRemote_) {
+    pendingCandidates_.push_back(c.candidate);
+    return {};
+  }
+  std::string reason;
+  if (!ice_->addRemoteCandidate(c.candidate, reason)) {
+    diag("ice", reason);
+    // Skipping mDNS or TCP candidates is normal; only a malformed line is the caller's error.
+    if (reason.rfind("skipped", 0) == 0) return {};
+    return Result::failure(reason);
+  }
+  diag("ice", "remote candidate " + c.candidate);
+  return {};
+}
+
+void PeerShared::startDtls() {
+  rtc::DtlsTransport::Callbacks cb;
+  cb.sendPacket = [this](const uint8_t* data, std::size_t size) {
+    if (ice_) ice_->send(data, size);
+  };
+  cb.onConnected = [this] {
+    diag("dtls", "DTLS connected");
+    startSctp();
+  };
+  cb.onData = [this](const uint8_t* data, std::size_t size) {
+    if (sctp_) sctp_->handlePacket(data, size);
+  };
+  cb.onFailed = [this](const std::string& reason) { fail(reason); };
+  cb.onRemoteClosed = [this] {
+    diag("dtls", "remote sent DTLS close_notify");
+    close(PeerState::Closed, "the remote peer closed the connection");
+  };
+  dtls_ = std::make_unique<rtc::DtlsTransport>(core->context(), core->certificate(), dtlsClient_,
+                                               remote_.fingerprint, std::move(cb));
+}
+
+void PeerShared::startSctp() {
+  rtc::SctpTransport::Callbacks cb;
+  cb.sendPacket = [this](const uint8_t* data, std::size_t size) {
+    if (dtls_) dtls_->send(data, size);
+  };
+  cb.onConnected = [this] { onSctpConnected(); };
+  cb.onClosed = [this](const std::string& reason) {
+    diag("sctp", reason);
+    close(PeerState::Closed, reason);
+  };
+  cb.onMessage = [this](uint16_t sid, uint32_t ppid, std::string&& data) {
+    onSctpMessage(sid, ppid, std::move(data));
+  };
+  cb.onIncomingReset = [this](const std::vector<uint16_t>& sids) { onIncomingReset(sids); };
+  cb.onWritable = [this] { flush(); };
+  cb.onDiagnostic = [this](const std::string& detail) { diag("sctp", detail); };
+  std::weak_ptr<RuntimeCore> weakCore = core;
+  RuntimeCore* rawCore = core.get();
+  sctp_ = std::make_unique<rtc::SctpTransport>(
+      kSctpPort, remote_.sctpPort, std::max<std::size_t>(config.maxMessageSize, 65536),
+      std::move(cb),
+      [weakCore](std::function<void()> task) {
+        if (auto c = weakCore.lock()) c->post(std::move(task));
+      },
+      [rawCore] { return rawCore->onNetworkThread(); });
+  std::string error;
+  if (!sctp_->start(error)) fail("SCTP could not start: " + error);
+}
+
+void PeerShared::onSctpConnected() {
+  diag("sctp", "SCTP association up");
+  setState(PeerState::Connected);
+  for (auto& [sid, ch] : channels_)
+    if (ch->negotiated) markOpen(ch);
+  auto pending = std::move(unassigned_);
+  unassigned_.clear();
+  for (auto& ch : pending)
+    if (ch->state == ChannelState::Connecting) openChannel(ch);
+  flush();
+}
+
+void PeerShared::onSctpMessage(uint16_t sid, uint32_t ppid, std::string&& data) {
+  if (ppid == rtc::dcep::kPpidDcep) {
+    rtc::dcep::Kind kind;
+    rtc::dcep::Open open;
+    auto bytes = std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(data.data()), data.size());
+    if (Result r = rtc::dcep::parse(bytes, kind, open); !r) {
+      emitError("bad DCEP message on stream " + std::to_string(sid) + ": " + r.error());
+      return;
+    }
+    if (kind == rtc::dcep::Kind::Ack) {
+      auto it = channels_.find(sid);
+      if (it != channels_.end() && it->second->awaitingAck) markOpen(it->second);
+      return;
+    }
+    if (channels_.count(sid)) {
+      emitError("remote opened a data channel on stream " + std::to_string(sid) +
+                ", which is already in use; ignored");
+      return;
+    }
+    DataChannelInit init;
+    init.ordered = open.ordered();
+    init.maxRetransmits = open.maxRetransmits();
+    init.maxPacketLifeTime = open.maxPacketLifeTime();
+    init.protocol = open.protocol;
+    auto ch = std::make_shared<ChannelShared>(weak_from_this(), open.label, init);
+    ch->sid = sid;
+    channels_[sid] = ch;
+    auto ack = rtc::dcep::encodeAck();
+    std::string err;
+    sctp_->send(sid, rtc::dcep::kPpidDcep, ack.data(), ack.size(), {}, err);
+    ch->state = ChannelState::Open;
+    diag("datachannel", "remote opened channel '" + ch->label + "' on stream " + std::to_string(sid));
+    deliver([self = shared_from_this(), ch] {
+      self->onDataChannel(std::make_shared<DataChannel>(ch));
+      ch->onOpen();
+    });
+    return;
+  }
+  auto it = channels_.find(sid);
+  if (it == channels_.end()) {
+    diag("datachannel", "dropped a message for unknown stream " + std::to_string(sid));
+    return;
+  }
+  auto& ch = it->second;
+  bool binary;
+  switch (ppid) {
+    case rtc::dcep::kPpidString:
+    case rtc::dcep::kPpidStringPartial:
+      binary = false;
+      break;
+    case rtc::dcep::kPpidStringEmpty:
+      binary = false;
+      data.clear();
+      break;
+    case rtc::dcep::kPpidBinaryEmpty:
+      binary = true;
+      data.clear();
+      break;
+    case rtc::dcep::kPpidBinary:
+    case rtc::dcep::kPpidBinaryPartial:
+      binary = true;
+      break;
+    default:
+      emitError("dropped a message with unknown payload protocol " + std::to_string(ppid) +
+                " on channel '" + ch->label + "'");
+      return;
+  }
+  // A message may arrive before the DCEP ACK; RFC 8832 lets the peer send right after OPEN.
+  if (ch->awaitingAck) markOpen(ch);
+  std::size_t size = data.size();
+  ch->counters.messagesReceived.fetch_add(1, std::memory_order_relaxed);
+  ch->counters.bytesReceived.fetch_add(size, std::memory_order_relaxed);
+  counters.messagesReceived.fetch_add(1, std::memory_order_relaxed);
+  counters.bytesReceived.fetch_add(size, std::memory_order_relaxed);
+  deliver([ch, m = Message{std::move(data), binary}]() mutable { ch->onMessage(std::move(m)); });
+}
+
+void PeerShared::onIncomingReset(const std::vector<uint16_t>& sids) {
+  std::vector<uint16_t> answer;
+  for (uint16_t sid : sids) {
+    auto it = channels_.find(sid);
+    if (it == channels_.end()) continue;
+    auto ch = it->second;
+    if (!ch->resetSent) {
+      ch->resetSent = true;
+      answer.push_back(sid);
+    }
+    markClosed(ch);
+  }
+  if (!answer.empty() && sctp_) sctp_->resetStreams(answer);
+}
+
+void PeerShared::enqueue(const std::shared_ptr<ChannelShared>& ch, uint32_t ppid,
+                         std::string&& data) {
+  ch->buffered.fetch_add(data.size(), std::memory_order_relaxed);
+  bool post = false;
+  {
+    std::lock_guard lock(sendMutex_);
+    incoming_.push_back(Outgoing{ch, ppid, std::move(data)});
+    if (!flushPosted_) {
+      flushPosted_ = true;
+      post = true;
+    }
+  }
+  if (core->onNetworkThread()) {
+    flush();
+  } else if (post) {
+    core->post([self = shared_from_this()] { self->flush(); });
+  }
+}
+
+void PeerShared::flush() {
+  {
+    std::lock_guard lock(sendMutex_);
+    flushPosted_ = false;
+    for (auto& o : incoming_) fifo_.push_back(std::move(o));
+    incoming_.clear();
+  }
+  if (flushing_) return;  // re-entered from an SCTP callback; the outer loop continues
+  flushing_ = true;
+  while (!fifo_.empty() && !closed_ && sctp_) {
+    Outgoing& o = fifo_.front();
+    auto& ch = o.channel;
+    std::size_t size = o.data.size();
+    bool drop = ch->state.load() == ChannelState::Closed;
+    if (!drop) {
+      // Empty messages travel as one zero byte with their own PPID (RFC 8831 §6.6).
+      static const char zero = 0;
+      bool empty = size == 0;
+      uint32_t ppid = empty ? (o.ppid == rtc::dcep::kPpidString ? rtc::dcep::kPpidStringEmpty
+                                                                : rtc::dcep::kPpidBinaryEmpty)
+                            : o.ppid;
+      std::string err;
+      auto status = sctp_->send(static_cast<uint16_t>(ch->sid.load()), ppid,
+                                empty ? &zero : o.data.data(), empty ? 1 : size,
+                                ch->reliability(), err);
+      if (status == rtc::SctpTransport::SendStatus::WouldBlock) break;
+      if (status == rtc::SctpTransport::SendStatus::Failed) {
+        deliver([ch, err] { ch->onError(err); });
+      } else {
+        ch->counters.messagesSent.fetch_add(1, std::memory_order_relaxed);
+        ch->counters.bytesSent.fetch_add(size, std::memory_order_relaxed);
+        counters.messagesSent.fetch_add(1, std::memory_order_relaxed);
+        counters.bytesSent.fetch_add(size, std::memory_order_relaxed);
+      }
+    }
+    std::size_t before = ch->buffered.fetch_sub(size, std::memory_order_relaxed);
+    std::size_t threshold = ch->lowThreshold.load(std::memory_order_relaxed);
+    if (!drop && before > threshold && before - size <= threshold)
+      deliver([ch] { ch->onBufferedAmountLow(); });
+    fifo_.pop_front();
+    // Pick up anything the callbacks queued meanwhile, keeping order.
+    std::lock_guard lock(sendMutex_);
+    if (!incoming_.empty()) {
+      for (auto& in : incoming_) fifo_.push_back(std::move(in));
+      incoming_.clear();
+    }
+  }
+  flushing_ = false;
+}
+
+std::size_t PeerShared::sendLimit() const {
+  return std::min(remoteMaxMessageSize.load(), kLocalSendCeiling);
+}
+
+void PeerShared::close(PeerState finalState, const std::string& reason) {
+  if (closed_) return;
+  closed_ = true;
+  diag("state", "closing: " + reason);
+  for (auto& ch : unassigned_) {
+    ch->state = ChannelState::Closed;
+    deliver([ch] { ch->onClose(); });
+  }
+  unassigned_.clear();
+  for (auto& [sid, ch] : channels_) {
+    if (ch->state.exchange(ChannelState::Closed) != ChannelState::Closed)
+      deliver([ch] { ch->onClose(); });
+  }
+  channels_.clear();
+  {
+    std::lock_guard lock(sendMutex_);
+    incoming_.clear();
+  }
+  for (auto& o : fifo_) o.channel->buffered.store(0);
+  fifo_.clear();
+  // Goodbyes go out in layer order: SCTP ABORT through DTLS, then close_notify, then ICE.
+  if (sctp_) sctp_->close();
+  if (dtls_) dtls_->close();
+  setGathering(gathering.load() == GatheringState::New ? GatheringState::New
+                                                       : GatheringState::Complete);
+  setState(finalState);
+  core->unregisterCloser(this);
+  // Objects may be inside their own callbacks right now; release them from a fresh stack.
+  core->post([self = shared_from_this()] { self->releaseTransports(); });
+}
+
+void PeerShared::releaseTransports() {
+  sctp_.reset();
+  dtls_.reset();
+  ice_.reset();
+}
+
+}  // namespace impl
+
+// ---- public PeerConnection ----
+
+PeerConnection::PeerConnection(Runtime& runtime, Configuration configuration)
+    : shared_(std::make_shared<impl::PeerShared>(runtime.core(), std::move(configuration))) {
+  shared_->init();
+}
+
+PeerConnection::~PeerConnection() {
+  auto s = shared_;
+  // Clearing first means no callback of ours runs after the destructor returns.
+  s->onLocalDescription.clear();
+  s->onLocalCandidate.clear();
+  s->onStateChange.clear();
+  s->onGatheringStateChange.clear();
+  s->onDataChannel.clear();
+  s->onError.clear();
+  s->onDiagnostic.clear();
+  s->core->run([s] { s->close(PeerState::Closed, "closed by the application"); });
+}
+
+Result PeerConnection::createDataChannel(const std::string& label, const DataChannelInit& init,
+                                         std::shared_ptr<DataChannel>& out) {
+  std::shared_ptr<impl::ChannelShared> ch;
+  Result r;
+  shared_->core->run([&] { r = shared_->createDataChannel(label, init, ch); });
+  out = r ? std::make_shared<DataChannel>(ch) : nullptr;
+  return r;
+}
+
+std::shared_ptr<DataChannel> PeerConnection::createDataChannel(const std::string& label,
+                                                               const DataChannelInit& init) {
+  std::shared_ptr<DataChannel> out;
+  if (Result r = createDataChannel(label, init, out); !r) shared_->onError(r.error());
+  return out;
+}
+
+Result PeerConnection::createOffer() {
+  Result r;
+  shared_->core->run([&] { r = shared_->createOffer(); });
+  return r;
+}
+
+Result PeerConnection::setRemoteDescription(const Description& description) {
+  rtc::sdp::Session session;
+  if (Result r = rtc::sdp::parse(description.sdp, session); !r)
+    return Result::failure(std::string("invalid remote ") + toString(description.type) + ": " +
+                           r.error());
+  Result r;
+  shared_->core->run([&] { r = shared_->setRemoteDescription(description, std::move(session)); });
+  return r;
+}
+
+Result PeerConnection::addRemoteCandidate(const Candidate& candidate) {
+  Result r;
+  shared_->core->run([&] { r = shared_->addRemoteCandidate(candidate); });
+  return r;
+}
+
+void PeerConnection::close() {
+  auto s = shared_;
+  s->core->run([s] { s->close(PeerState::Closed, "closed by the application"); });
+}
+
+PeerState PeerConnection::state() const { return shared_->state.load(); }
+GatheringState PeerConnection::gatheringState() const { return shared_->gathering.load(); }
+std::optional<Description> PeerConnection::localDescription() const {
+  std::lock_guard lock(shared_->infoMutex);
+  return shared_->localDescription;
+}
+std::optional<SelectedPair> PeerConnection::selectedPair() const {
+  std::lock_guard lock(shared_->infoMutex);
+  return shared_->selectedPair;
+}
+std::size_t PeerConnection::remoteMaxMessageSize() const {
+  std::size_t v = shared_->remoteMaxMessageSize.load();
+  return v == SIZE_MAX ? 0 : v;
+}
+std::string PeerConnection::failureReason() const {
+  std::lock_guard lock(shared_->infoMutex);
+  return shared_->failureReason;
+}
+Counters PeerConnection::counters() const { return shared_->counters.snapshot(); }
+
+void PeerConnection::onLocalDescription(std::function<void(const Description&)> cb) {
+  shared_->onLocalDescription.set(std::move(cb));
+}
+void PeerConnection::onLocalCandidate(std::function<void(const Candidate&)> cb) {
+  shared_->onLocalCandidate.set(std::move(cb));
+}
+void PeerConnection::onStateChange(std::function<void(PeerState)> cb) {
+  shared_->onStateChange.set(std::move(cb));
+}
+void PeerConnection::onGatheringStateChange(std::function<void(GatheringState)> cb) {
+  shared_->onGatheringStateChange.set(std::move(cb));
+}
+void PeerConnection::onDataChannel(std::function<void(std::shared_ptr<DataChannel>)> cb) {
+  shared_->onDataChannel.set(std::move(cb));
+}
+void PeerConnection::onError(std::function<void(const std::string&)> cb) {
+  shared_->onError.set(std::move(cb));
+}
+void PeerConnection::onDiagnostic(
+    std::function<void(const std::string&, const std::string&)> cb) {
+  shared_->onDiagnostic.set(std::move(cb));
+}
+
+}  // namespace claynet

@@ -1,0 +1,229 @@
+#include <algorithm>
+#include <future>
+
+#include "rtc/runtime_core.hpp"
+#include "rtc/sctp_transport.hpp"
+
+namespace claynet {
+
+namespace impl {
+
+namespace {
+// usrsctp keeps one clock for the whole process, so exactly one runtime advances it.
+std::atomic<RuntimeCore*> g_sctpTickOwner{nullptr};
+constexpr guint kSctpTickMs = 10;
+}  // namespace
+
+RuntimeCore::RuntimeCore(Delivery delivery) : delivery_(delivery) {
+  certificate_ = std::make_unique<rtc::Certificate>();
+  rtc::SctpTransport::initGlobal();
+  context_ = g_main_context_new();
+  loop_ = g_main_loop_new(context_, FALSE);
+  std::promise<void> started;
+  auto ready = started.get_future();
+  thread_ = std::thread([this, &started] {
+    threadId_ = std::this_thread::get_id();
+    started.set_value();
+    threadMain();
+  });
+  ready.wait();
+}
+
+RuntimeCore::~RuntimeCore() {
+  shutdown();
+  g_main_loop_unref(loop_);
+  g_main_context_unref(context_);
+}
+
+void RuntimeCore::threadMain() {
+  g_main_context_push_thread_default(context_);
+  lastTickUs_ = g_get_monotonic_time();
+  sctpTimer_ = g_timeout_source_new(kSctpTickMs);
+  g_source_set_callback(sctpTimer_, &RuntimeCore::tickSctp, this, nullptr);
+  g_source_attach(sctpTimer_, context_);
+  g_main_loop_run(loop_);
+  g_source_destroy(sctpTimer_);
+  g_source_unref(sctpTimer_);
+  RuntimeCore* self = this;
+  g_sctpTickOwner.compare_exchange_strong(self, nullptr);
+  // Let sources that were already dispatched finish releasing what they hold.
+  while (g_main_context_iteration(context_, FALSE)) {
+  }
+  loopExited_.store(true, std::memory_order_release);
+  g_main_context_pop_thread_default(context_);
+}
+
+gboolean RuntimeCore::tickSctp(gpointer data) {
+  auto* self = static_cast<RuntimeCore*>(data);
+  gint64 now = g_get_monotonic_time();
+  RuntimeCore* owner = g_sctpTickOwner.load();
+  if (owner == nullptr) g_sctpTickOwner.compare_exchange_strong(owner, self), owner = g_sctpTickOwner.load();
+  if (owner == self) {
+    auto elapsedMs = static_cast<uint32_t>((now - self->lastTickUs_) / 1000);
+    if (elapsedMs > 0) {
+      self->lastTickUs_ += static_cast<gint64>(elapsedMs) * 1000;
+      rtc::SctpTransport::handleTimers(elapsedMs);
+    }
+  } else {
+    self->lastTickUs_ = now;
+  }
+  return G_SOURCE_CONTINUE;
+}
+
+void RuntimeCore::post(std::function<void()> task) {
+  if (stopped_.load(std::memory_order_acquire)) return;
+  auto* heap = new std::function<void()>(std::move(task));
+  g_main_context_invoke_full(
+      context_, G_PRIORITY_DEFAULT,
+      [](gpointer data) -> gboolean {
+        (*static_cast<std::function<void()>*>(data))();
+        return G_SOURCE_REMOVE;
+      },
+      heap, [](gpointer data) { delete static_cast<std::function<void()>*>(data); });
+}
+
+void RuntimeCore::run(const std::function<void()>& task) {
+  if (onNetworkThread()) {
+    task();
+    return;
+  }
+  if (stopped_.load(std::memory_order_acquire)) {
+    std::lock_guard lock(runMutex_);
+    task();
+    return;
+  }
+  std::promise<void> done;
+  auto finished = done.get_future();
+  // g_main_context_invoke would run inline if this thread could acquire the context, which it
+  // must not: only the network thread touches transport state.
+  GSource* source = g_idle_source_new();
+  g_source_ref(source);
+  g_source_set_priority(source, G_PRIORITY_HIGH);
+  struct Call {
+    const std::function<void()>* task;
+    std::promise<void>* done;
+  } call{&task, &done};
+  g_source_set_callback(
+      source,
+      [](gpointer data) -> gboolean {
+        auto* c = static_cast<Call*>(data);
+        (*c->task)();
+        c->done->set_value();
+        return G_SOURCE_REMOVE;
+      },
+      &call, nullptr);
+  g_source_attach(source, context_);
+  struct Unref {
+    GSource* s;
+    ~Unref() { g_source_unref(s); }
+  } unref{source};
+  // The loop may stop before it gets to the source; then run the task here instead.
+  while (finished.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready) {
+    if (loopExited_.load(std::memory_order_acquire) && !g_source_is_destroyed(source)) {
+      g_source_destroy(source);
+      std::lock_guard lock(runMutex_);
+      task();
+      return;
+    }
+  }
+}
+
+void RuntimeCore::deliver(std::function<void()> event) {
+  if (delivery_ == Delivery::NetworkThread) {
+    event();
+    return;
+  }
+  std::function<void()> hook;
+  {
+    std::lock_guard lock(eventsMutex_);
+    bool wasEmpty = events_.empty();
+    events_.push_back(std::move(event));
+    if (wasEmpty) hook = wakeupHook_;
+  }
+  eventsCv_.notify_one();
+  if (hook) hook();
+}
+
+std::size_t RuntimeCore::poll(std::size_t max) {
+  std::size_t ran = 0;
+  while (ran < max) {
+    std::deque<std::function<void()>> batch;
+    {
+      std::lock_guard lock(eventsMutex_);
+      if (events_.empty()) break;
+      if (events_.size() <= max - ran) {
+        batch.swap(events_);
+      } else {
+        for (std::size_t i = 0; i < max - ran; ++i) {
+          batch.push_back(std::move(events_.front()));
+          events_.pop_front();
+        }
+      }
+    }
+    for (auto& e : batch) {
+      e();
+      ++ran;
+    }
+  }
+  return ran;
+}
+
+std::size_t RuntimeCore::waitAndPoll(std::chrono::milliseconds timeout) {
+  {
+    std::unique_lock lock(eventsMutex_);
+    eventsCv_.wait_for(lock, timeout, [this] { return !events_.empty(); });
+  }
+  return poll(static_cast<std::size_t>(-1));
+}
+
+void RuntimeCore::setWakeupHook(std::function<void()> hook) {
+  bool pending;
+  {
+    std::lock_guard lock(eventsMutex_);
+    wakeupHook_ = std::move(hook);
+    pending = !events_.empty();
+    hook = wakeupHook_;
+  }
+  if (pending && hook) hook();
+}
+
+void RuntimeCore::registerCloser(void* key, std::function<void()> closer) {
+  std::lock_guard lock(closersMutex_);
+  closers_.emplace_back(key, std::move(closer));
+}
+
+void RuntimeCore::unregisterCloser(void* key) {
+  std::lock_guard lock(closersMutex_);
+  std::erase_if(closers_, [key](const auto& c) { return c.first == key; });
+}
+
+void RuntimeCore::shutdown() {
+  if (stopped_.load()) return;
+  std::vector<std::pair<void*, std::function<void()>>> closers;
+  {
+    std::lock_guard lock(closersMutex_);
+    closers.swap(closers_);
+  }
+  for (auto& c : closers) run(c.second);
+  // A last round so transports can flush their goodbyes (SCTP ABORT, DTLS close_notify).
+  run([] {});
+  stopped_.store(true, std::memory_order_release);
+  g_main_loop_quit(loop_);
+  if (thread_.joinable()) thread_.join();
+  std::lock_guard lock(eventsMutex_);
+  events_.clear();
+}
+
+}  // namespace impl
+
+Runtime::Runtime() : Runtime(Options{}) {}
+Runtime::Runtime(Options options) : core_(std::make_shared<impl::RuntimeCore>(options.delivery)) {}
+Runtime::~Runtime() { core_->shutdown(); }
+std::size_t Runtime::poll(std::size_t max) { return core_->poll(max); }
+std::size_t Runtime::waitAndPoll(std::chrono::milliseconds timeout) {
+  return core_->waitAndPoll(timeout);
+}
+void Runtime::setWakeupHook(std::function<void()> hook) { core_->setWakeupHook(std::move(hook)); }
+Delivery Runtime::delivery() const { return core_->delivery(); }
+
+}  // namespace claynet

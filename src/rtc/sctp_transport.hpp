@@ -1,0 +1,106 @@
+// SCTP over DTLS with usrsctp (AF_CONN, no threads of its own): one association per connection.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <usrsctp.h>
+
+namespace claynet::rtc {
+
+/// Partial reliability of one message (RFC 3758 / RFC 8831).
+struct Reliability {
+  bool unordered = false;
+  std::optional<uint16_t> maxRetransmits;
+  std::optional<uint16_t> maxPacketLifeTime;  // ms
+};
+
+class SctpTransport {
+ public:
+  struct Callbacks {
+    std::function<void(const uint8_t*, std::size_t)> sendPacket;  // to DTLS
+    std::function<void()> onConnected;
+    std::function<void(const std::string& reason)> onClosed;
+    std::function<void(uint16_t sid, uint32_t ppid, std::string&& data)> onMessage;
+    /// The remote reset these incoming streams (it closed the channels).
+    std::function<void(const std::vector<uint16_t>& sids)> onIncomingReset;
+    /// Send space became available again after a WouldBlock.
+    std::function<void()> onWritable;
+    std::function<void(const std::string&)> onDiagnostic;
+  };
+  enum class SendStatus { Sent, WouldBlock, Failed };
+
+  static constexpr uint16_t kMaxStreams = 1024;
+
+  /// Initialises usrsctp once for the process (no threads of its own).
+  static void initGlobal();
+  /// Advances usrsctp's timers; called by exactly one runtime every ~10 ms.
+  static void handleTimers(uint32_t elapsedMs);
+
+  /// `post` runs a task later on the owning network thread; `onOwnerThread` tells whether the
+  /// caller is on it (usrsctp may call back from another runtime's thread via its timers).
+  SctpTransport(uint16_t localPort, uint16_t remotePort, std::size_t maxReceiveMessage,
+                Callbacks callbacks, std::function<void(std::function<void()>)> post,
+                std::function<bool()> onOwnerThread);
+  ~SctpTransport();
+  SctpTransport(const SctpTransport&) = delete;
+  SctpTransport& operator=(const SctpTransport&) = delete;
+
+  /// Opens the association (both sides connect; SCTP resolves the collision).
+  bool start(std::string& error);
+  /// A decrypted packet from DTLS.
+  void handlePacket(const uint8_t* data, std::size_t size);
+  SendStatus send(uint16_t sid, uint32_t ppid, const void* data, std::size_t size,
+                  const Reliability& reliability, std::string& error);
+  /// Resets our outgoing side of these streams (closing the channels).
+  void resetStreams(const std::vector<uint16_t>& sids);
+  /// Sends ABORT and releases the socket; no callbacks after this.
+  void close();
+  bool connected() const { return connected_; }
+
+ private:
+  static int onOutput(void* addr, void* buffer, std::size_t length, uint8_t tos, uint8_t setDf);
+  static int onReceive(struct socket* sock, union sctp_sockstore addr, void* data,
+                       std::size_t datalen, struct sctp_rcvinfo info, int flags, void* ulp);
+  static int onSendSpace(struct socket* sock, uint32_t sbFree, void* ulp);
+  static SctpTransport* lookup(uintptr_t id);
+
+  void processNotification(const uint8_t* data, std::size_t size);
+  void processData(uint16_t sid, uint32_t ppid, const uint8_t* data, std::size_t size,
+                   bool endOfRecord);
+  void drain();
+
+  struct Inbound {
+    bool notification;
+    uint16_t sid;
+    uint32_t ppid;
+    bool eor;
+    std::string data;
+  };
+
+  uintptr_t id_;
+  uint16_t localPort_, remotePort_;
+  std::size_t maxReceiveMessage_;
+  Callbacks cb_;
+  std::function<void(std::function<void()>)> post_;
+  std::function<bool()> onOwnerThread_;
+  struct socket* sock_ = nullptr;
+  bool connected_ = false;
+  bool closed_ = false;
+  int depth_ = 0;  // > 0 while inside a usrsctp call made by this object
+  bool drainPosted_ = false;
+  std::vector<Inbound> inbox_;
+  // Per-stream reassembly of messages that usrsctp delivers in pieces.
+  struct Partial {
+    uint32_t ppid = 0;
+    std::string data;
+    bool oversize = false;
+  };
+  std::vector<std::optional<Partial>> partial_;
+};
+
+}  // namespace claynet::rtc
