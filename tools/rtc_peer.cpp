@@ -1,0 +1,166 @@
+// claynet-rtc-peer: one side of an interop test, speaking JSON lines on stdin/stdout
+// (the protocol of tests/interop/run_pair.mjs). Signaling in, signaling out, one verdict.
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <iostream>
+#include <mutex>
+#include <thread>
+
+#include "claynet/peer_connection.hpp"
+
+using namespace claynet;
+using json = nlohmann::json;
+
+namespace {
+
+std::mutex g_out;
+void emit(const json& j) {
+  std::lock_guard lock(g_out);
+  std::cout << j.dump() << std::endl;
+}
+
+std::string pattern(std::size_t n, int mul, int mod) {
+  std::string s(n, '\0');
+  for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>((i * mul) % mod);
+  return s;
+}
+
+struct Expected {
+  bool binary;
+  std::string data;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"claynet interop peer (JSON lines on stdin/stdout)"};
+  std::string role;
+  int timeoutS = 30;
+  std::vector<std::string> localAddresses;
+  bool verbose = false;
+  app.add_option("--role", role, "offer or answer")->required()->check(CLI::IsMember({"offer", "answer"}));
+  app.add_option("--timeout", timeoutS, "seconds to wait for the exchange");
+  app.add_option("--local-address", localAddresses, "restrict ICE host candidates");
+  app.add_flag("--verbose", verbose, "print transport diagnostics to stderr");
+  CLI11_PARSE(app, argc, argv);
+
+  Runtime rt;
+  Configuration config;
+  config.localAddresses = localAddresses;
+  PeerConnection pc(rt, config);
+
+  const std::vector<Expected> script = {{false, "ping:text"},
+                                        {true, pattern(1000, 1, 251)},
+                                        {true, pattern(204800, 7, 256)},
+                                        {false, "done"}};
+  std::atomic<bool> finished{false};
+  bool resultSent = false;
+  std::size_t received = 0;
+  std::shared_ptr<DataChannel> channel;
+
+  auto verdict = [&](bool ok, const std::string& detail) {
+    if (resultSent) return;
+    resultSent = true;
+    emit({{"type", "result"}, {"ok", ok}, {"detail", detail}});
+  };
+
+  auto attach = [&](std::shared_ptr<DataChannel> ch) {
+    channel = ch;
+    ch->onOpen([&, ch] {
+      std::cerr << "claynet: channel '" << ch->label() << "' open\n";
+      for (const auto& m : script) {
+        Result r = m.binary ? ch->sendBinary(m.data.data(), m.data.size()) : ch->send(m.data);
+        if (!r) verdict(false, "send failed: " + r.error());
+      }
+    });
+    ch->onMessage([&](Message&& m) {
+      if (received >= script.size()) {
+        verdict(false, "unexpected extra message of " + std::to_string(m.data.size()) + " bytes");
+        return;
+      }
+      const auto& want = script[received];
+      if (m.binary != want.binary || m.data != want.data) {
+        verdict(false, "message " + std::to_string(received + 1) + ": expected " +
+                           (want.binary ? "binary" : "text") + " of " +
+                           std::to_string(want.data.size()) + " bytes, got " +
+                           (m.binary ? "binary" : "text") + " of " + std::to_string(m.data.size()));
+        return;
+      }
+      if (++received == script.size()) verdict(true, "received all 4 messages intact");
+    });
+    ch->onClose([&] { std::cerr << "claynet: channel closed\n"; });
+  };
+
+  pc.onLocalDescription([](const Description& d) {
+    emit({{"type", "description"}, {"sdpType", toString(d.type)}, {"sdp", d.sdp}});
+  });
+  pc.onLocalCandidate([](const Candidate& c) {
+    emit({{"type", "candidate"}, {"candidate", c.candidate}, {"sdpMid", c.mid},
+          {"sdpMLineIndex", c.mLineIndex}});
+  });
+  pc.onStateChange([&](PeerState s) {
+    std::cerr << "claynet: state " << toString(s) << "\n";
+    if (s == PeerState::Failed) verdict(false, "connection failed: " + pc.failureReason());
+  });
+  pc.onDataChannel([&](std::shared_ptr<DataChannel> ch) { attach(ch); });
+  pc.onError([](const std::string& e) { std::cerr << "claynet: error: " << e << "\n"; });
+  if (verbose)
+    pc.onDiagnostic([](const std::string& phase, const std::string& detail) {
+      std::cerr << "claynet [" << phase << "] " << detail << "\n";
+    });
+
+  if (role == "offer") {
+    auto ch = pc.createDataChannel("interop");
+    if (!ch) return 2;
+    attach(ch);
+    if (Result r = pc.createOffer(); !r) {
+      std::cerr << r.error() << "\n";
+      return 2;
+    }
+  }
+
+  // stdin is read on its own thread; PeerConnection calls are thread-safe.
+  std::thread reader([&] {
+    std::string line;
+    while (std::getline(std::cin, line)) {
+      if (line.empty()) continue;
+      json j = json::parse(line, nullptr, false);
+      if (j.is_discarded() || !j.is_object()) {
+        std::cerr << "claynet: ignored a line that is not a JSON object\n";
+        continue;
+      }
+      std::string type = j.value("type", "");
+      if (type == "close") break;
+      if (type == "description") {
+        Description d{j.value("sdpType", "") == "offer" ? SdpType::Offer : SdpType::Answer,
+                      j.value("sdp", "")};
+        if (Result r = pc.setRemoteDescription(d); !r) std::cerr << "claynet: " << r.error() << "\n";
+      } else if (type == "candidate") {
+        Candidate c{j.value("candidate", ""), j.contains("sdpMid") && j["sdpMid"].is_string()
+                                                  ? j["sdpMid"].get<std::string>()
+                                                  : "0",
+                    j.contains("sdpMLineIndex") && j["sdpMLineIndex"].is_number()
+                        ? j["sdpMLineIndex"].get<int>()
+                        : 0};
+        if (Result r = pc.addRemoteCandidate(c); !r) std::cerr << "claynet: " << r.error() << "\n";
+      }
+    }
+    finished = true;
+  });
+
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeoutS);
+  while (!finished) {
+    rt.waitAndPoll(std::chrono::milliseconds(20));
+    if (!resultSent && std::chrono::steady_clock::now() > deadline)
+      verdict(false, "timed out after " + std::to_string(timeoutS) + " s with " +
+                         std::to_string(received) + " of 4 messages received (state " +
+                         toString(pc.state()) + ")");
+  }
+  rt.poll();
+  bool ok = resultSent && received == script.size();
+  pc.close();
+  reader.join();
+  return ok ? 0 : 1;
+}
