@@ -572,6 +572,7 @@ void PeerShared::close(PeerState finalState, const std::string& reason) {
   if (closed_) return;
   closed_ = true;
   diag("state", "closing: " + reason);
+  setState(finalState);
   for (auto& ch : unassigned_) {
     ch->state = ChannelState::Closed;
     deliver([ch] { ch->onClose(); });
@@ -593,7 +594,6 @@ void PeerShared::close(PeerState finalState, const std::string& reason) {
   if (dtls_) dtls_->close();
   setGathering(gathering.load() == GatheringState::New ? GatheringState::New
                                                        : GatheringState::Complete);
-  setState(finalState);
   core->unregisterCloser(this);
   // Objects may be inside their own callbacks right now; release them from a fresh stack.
   core->post([self = shared_from_this()] { self->releaseTransports(); });
