@@ -165,12 +165,17 @@ TransportFigures runTransportBench(const TransportOptions& options) {
   Connected c;
   if (!connectPair(rt, c, fig.error)) return fig;
   fig.connect_ms = c.connectMs;
-  measureRtt(c, options.pings, fig);
+  auto want = [&](const char* name) { return options.only.empty() || options.only == name; };
+  if (want("rtt")) measureRtt(c, options.pings, fig);
   if (!fig.error.empty()) return fig;
-  Stream small = stream(c, 64, 64 * 1024, 32 * 1024, options.throughputDuration);
-  fig.small_msgs_per_s = small.seconds > 0 ? small.messages / small.seconds : 0;
-  Stream big = stream(c, 65535, 4 * 1024 * 1024, 1024 * 1024, options.throughputDuration);
-  fig.goodput_MBps = big.seconds > 0 ? big.bytes / big.seconds / 1e6 : 0;
+  if (want("small")) {
+    Stream small = stream(c, 64, 64 * 1024, 32 * 1024, options.throughputDuration);
+    fig.small_msgs_per_s = small.seconds > 0 ? small.messages / small.seconds : 0;
+  }
+  if (want("goodput")) {
+    Stream big = stream(c, 65535, 4 * 1024 * 1024, 1024 * 1024, options.throughputDuration);
+    fig.goodput_MBps = big.seconds > 0 ? big.bytes / big.seconds / 1e6 : 0;
+  }
   c.local->close();
   c.offerer->close();
   c.answerer->close();

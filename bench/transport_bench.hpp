@@ -18,6 +18,8 @@ struct TransportFigures {
 struct TransportOptions {
   std::chrono::milliseconds throughputDuration{5000};
   int pings = 2000;
+  /// Measure one figure only ("rtt", "small", "goodput"); empty runs all. For profiling.
+  std::string only;
 };
 
 /// Two peer connections in one process, ICE restricted to 127.0.0.1, callbacks on the network

@@ -2,6 +2,8 @@
 
 #include <nice/agent.h>
 
+#include <sys/socket.h>
+
 #include <cstring>
 
 namespace claynet::rtc {
@@ -303,9 +305,26 @@ void IceTransport::onNewCandidateFull(NiceAgent* agent, NiceCandidate* c, gpoint
   if (self->cb_.onLocalCandidate) self->cb_.onLocalCandidate(line);
 }
 
+void IceTransport::enlargeSocketBuffers() {
+  // A burst of small messages outruns the default 208 KiB UDP receive buffer on the peer's
+  // side of a fast link; every drop then costs SCTP a retransmission. Best effort: the kernel
+  // caps it at net.core.rmem_max unless we may force it.
+  GSocket* sock = nice_agent_get_selected_socket(agent_, stream_, kComponent);
+  if (!sock) return;
+  int fd = g_socket_get_fd(sock);
+  int size = 4 * 1024 * 1024;
+  for (int opt : {SO_RCVBUF, SO_SNDBUF}) {
+    int force = opt == SO_RCVBUF ? SO_RCVBUFFORCE : SO_SNDBUFFORCE;
+    if (setsockopt(fd, SOL_SOCKET, force, &size, sizeof size) != 0)
+      setsockopt(fd, SOL_SOCKET, opt, &size, sizeof size);
+  }
+  g_object_unref(sock);
+}
+
 void IceTransport::onNewSelectedPairFull(NiceAgent*, guint, guint, NiceCandidate* local,
                                          NiceCandidate* remote, gpointer data) {
   auto* self = static_cast<IceTransport*>(data);
+  self->enlargeSocketBuffers();
   if (self->cb_.onSelectedPair) self->cb_.onSelectedPair(SelectedPair{infoOf(local), infoOf(remote)});
 }
 

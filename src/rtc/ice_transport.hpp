@@ -67,6 +67,7 @@ class IceTransport {
   static void onRecv(NiceAgent*, guint, guint, guint, gchar*, gpointer);
   static void onResolved(GObject* source, GAsyncResult* result, gpointer data);
   void applyServers();
+  void enlargeSocketBuffers();
   void startGathering();
   void diag(const std::string& phase, const std::string& detail);
 

@@ -523,7 +523,18 @@ void PeerShared::flush() {
   }
   if (flushing_) return;  // re-entered from an SCTP callback; the outer loop continues
   flushing_ = true;
+  bool bundling = false;
   while (!fifo_.empty() && !closed_ && sctp_) {
+    // With several messages waiting, Nagle is switched on for all but the last, so they leave
+    // in full packets; the last switches it off again and pushes the bundle out at once.
+    bool last = fifo_.size() == 1;
+    if (!last && !bundling) {
+      sctp_->setNoDelay(false);
+      bundling = true;
+    } else if (last && bundling) {
+      sctp_->setNoDelay(true);
+      bundling = false;
+    }
     Outgoing& o = fifo_.front();
     auto& ch = o.channel;
     std::size_t size = o.data.size();
@@ -539,7 +550,7 @@ void PeerShared::flush() {
       auto status = sctp_->send(static_cast<uint16_t>(ch->sid.load()), ppid,
                                 empty ? &zero : o.data.data(), empty ? 1 : size,
                                 ch->reliability(), err);
-      if (status == rtc::SctpTransport::SendStatus::WouldBlock) break;
+      if (status == rtc::SctpTransport::SendStatus::WouldBlock) break;  // resumes on writable
       if (status == rtc::SctpTransport::SendStatus::Failed) {
         deliver([ch, err] { ch->onError(err); });
       } else {
@@ -561,6 +572,7 @@ void PeerShared::flush() {
       incoming_.clear();
     }
   }
+  if (bundling && sctp_) sctp_->setNoDelay(true);
   flushing_ = false;
 }
 

@@ -175,6 +175,12 @@ void SctpTransport::handlePacket(const uint8_t* data, std::size_t size) {
   usrsctp_conninput(reinterpret_cast<void*>(id_), data, size, 0);
   --depth_;
   drain();
+  // Each packet in may be a SACK that freed send space; usrsctp's own space callback comes
+  // much later (half the buffer), which left the pipe idle between refills.
+  if (blocked_ && !closed_ && cb_.onWritable) {
+    blocked_ = false;
+    cb_.onWritable();
+  }
 }
 
 SctpTransport::SendStatus SctpTransport::send(uint16_t sid, uint32_t ppid, const void* data,
@@ -204,7 +210,10 @@ SctpTransport::SendStatus SctpTransport::send(uint16_t sid, uint32_t ppid, const
   --depth_;
   drain();
   if (rc >= 0) return SendStatus::Sent;
-  if (err == EWOULDBLOCK || err == EAGAIN || err == ENOBUFS) return SendStatus::WouldBlock;
+  if (err == EWOULDBLOCK || err == EAGAIN || err == ENOBUFS) {
+    blocked_ = true;
+    return SendStatus::WouldBlock;
+  }
   error = std::string("SCTP send failed: ") + std::strerror(err);
   return SendStatus::Failed;
 }
@@ -225,6 +234,12 @@ void SctpTransport::resetStreams(const std::vector<uint16_t>& sids) {
   }
   --depth_;
   drain();
+}
+
+void SctpTransport::setNoDelay(bool on) {
+  if (closed_ || !sock_) return;
+  int v = on ? 1 : 0;
+  usrsctp_setsockopt(sock_, IPPROTO_SCTP, SCTP_NODELAY, &v, sizeof v);
 }
 
 void SctpTransport::close() {

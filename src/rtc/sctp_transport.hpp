@@ -58,6 +58,9 @@ class SctpTransport {
                   const Reliability& reliability, std::string& error);
   /// Resets our outgoing side of these streams (closing the channels).
   void resetStreams(const std::vector<uint16_t>& sids);
+  /// Off lets usrsctp bundle queued messages into full packets; turning it back on sends
+  /// whatever is queued with the next message.
+  void setNoDelay(bool on);
   /// Sends ABORT and releases the socket; no callbacks after this.
   void close();
   bool connected() const { return connected_; }
@@ -93,6 +96,7 @@ class SctpTransport {
   bool closed_ = false;
   int depth_ = 0;  // > 0 while inside a usrsctp call made by this object
   bool drainPosted_ = false;
+  bool blocked_ = false;  // the last send hit a full buffer
   std::vector<Inbound> inbox_;
   // Per-stream reassembly of messages that usrsctp delivers in pieces.
   struct Partial {

@@ -75,8 +75,10 @@ std::string fmt(double v) {
   return b;
 }
 
-int benchTransport(int runs, bool asJson, const std::string& vs, int seconds) {
+int benchTransport(int runs, bool asJson, const std::string& vs, int seconds,
+                   const std::string& only) {
   claynet::bench::TransportOptions options;
+  options.only = only;
   options.throughputDuration = std::chrono::milliseconds(seconds * 1000);
   std::vector<json> results;
   for (int i = 0; i < runs; ++i) {
@@ -151,12 +153,15 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"chromium"}));
   transport->add_option("--seconds", seconds, "duration of each throughput measurement")
       ->check(CLI::Range(1, 60));
+  std::string only;
+  transport->add_option("--only", only, "measure one figure only (for profiling)")
+      ->check(CLI::IsMember({"rtt", "small", "goodput"}));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
     return rc == 0 ? kExitOk : kExitUsage;
   }
-  if (transport->parsed()) return benchTransport(runs, asJson, vs, seconds);
+  if (transport->parsed()) return benchTransport(runs, asJson, vs, seconds, only);
   return kExitUsage;
 }
