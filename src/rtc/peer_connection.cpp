@@ -110,8 +110,13 @@ void PeerShared::createIce(bool controlling) {
     }
   };
   cb.onPacket = [this](const uint8_t* data, std::size_t size) {
-    if (closed_ || !dtls_) return;
-    if (rtc::DtlsTransport::looksLikeDtls(data, size)) dtls_->handlePacket(data, size);
+    if (closed_ || !rtc::DtlsTransport::looksLikeDtls(data, size)) return;
+    if (dtls_) {
+      dtls_->handlePacket(data, size);
+    } else if (earlyDtls_.size() < 8) {
+      // The answerer's ClientHello can beat its answer here; dropping it costs a 1 s retransmit.
+      earlyDtls_.emplace_back(reinterpret_cast<const char*>(data), size);
+    }
   };
   cb.onSelectedPair = [this](const SelectedPair& pair) {
     {
@@ -360,6 +365,11 @@ void PeerShared::startDtls() {
   };
   dtls_ = std::make_unique<rtc::DtlsTransport>(core->context(), core->certificate(), dtlsClient_,
                                                remote_.fingerprint, std::move(cb));
+  auto early = std::move(earlyDtls_);
+  earlyDtls_.clear();
+  for (const auto& p : early)
+    if (dtls_ && !closed_)
+      dtls_->handlePacket(reinterpret_cast<const uint8_t*>(p.data()), p.size());
 }
 
 void PeerShared::startSctp() {

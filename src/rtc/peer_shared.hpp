@@ -143,6 +143,7 @@ class PeerShared : public std::enable_shared_from_this<PeerShared> {
   rtc::sdp::Session remote_;
   bool legacySdp_ = false;
   std::vector<std::string> pendingCandidates_;
+  std::vector<std::string> earlyDtls_;  // DTLS datagrams that came before the remote answer
   bool pendingEndOfCandidates_ = false;
   std::unique_ptr<rtc::IceTransport> ice_;
   std::unique_ptr<rtc::DtlsTransport> dtls_;
