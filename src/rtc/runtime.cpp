@@ -72,14 +72,20 @@ gboolean RuntimeCore::tickSctp(gpointer data) {
 
 void RuntimeCore::post(std::function<void()> task) {
   if (stopped_.load(std::memory_order_acquire)) return;
-  auto* heap = new std::function<void()>(std::move(task));
-  g_main_context_invoke_full(
-      context_, G_PRIORITY_DEFAULT,
+  // Not g_main_context_invoke: on the network thread it runs the task at once, and post() exists
+  // to run things later, from a fresh stack (e.g. freeing a transport inside its own callback).
+  GSource* source = g_idle_source_new();
+  g_source_set_priority(source, G_PRIORITY_DEFAULT);
+  g_source_set_callback(
+      source,
       [](gpointer data) -> gboolean {
         (*static_cast<std::function<void()>*>(data))();
         return G_SOURCE_REMOVE;
       },
-      heap, [](gpointer data) { delete static_cast<std::function<void()>*>(data); });
+      new std::function<void()>(std::move(task)),
+      [](gpointer data) { delete static_cast<std::function<void()>*>(data); });
+  g_source_attach(source, context_);
+  g_source_unref(source);
 }
 
 void RuntimeCore::run(const std::function<void()>& task) {
@@ -96,8 +102,7 @@ void RuntimeCore::run(const std::function<void()>& task) {
   auto finished = done.get_future();
   // g_main_context_invoke would run inline if this thread could acquire the context, which it
   // must not: only the network thread touches transport state.
-  GSource* source = g_idle_source_new();
-  g_source_ref(source);
+  GSource* source = g_idle_source_new();  // our reference lets us test it after dispatch
   g_source_set_priority(source, G_PRIORITY_HIGH);
   struct Call {
     const std::function<void()>* task;
