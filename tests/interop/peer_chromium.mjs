@@ -11,34 +11,14 @@
 // Chromium keeps its default WebRTC settings: no ICE servers, host addresses hidden
 // behind mDNS (.local) names.
 import { createInterface } from 'node:readline';
+
+import { parsePeerArgs, peerOutput } from './peer_common.mjs';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-function parseArgs(argv) {
-  const opts = { role: null, timeout: 30, verbose: false, chromium: '/usr/bin/chromium' };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--role') opts.role = argv[++i];
-    else if (a === '--timeout') opts.timeout = Number(argv[++i]);
-    else if (a === '--verbose') opts.verbose = true;
-    else if (a === '--chromium') opts.chromium = argv[++i];
-    else {
-      process.stderr.write(`peer_chromium: unknown argument ${a}\n`);
-      process.exit(2);
-    }
-  }
-  if (opts.role !== 'offer' && opts.role !== 'answer') {
-    process.stderr.write('peer_chromium: --role offer|answer is required\n');
-    process.exit(2);
-  }
-  if (!(opts.timeout > 0)) opts.timeout = 30;
-  return opts;
-}
-const opts = parseArgs(process.argv.slice(2));
-const t0 = Date.now();
-const log = (msg) => process.stderr.write(`[chromium ${opts.role} +${Date.now() - t0}ms] ${msg}\n`);
-const emit = (obj) => process.stdout.write(JSON.stringify(obj) + '\n');
+const opts = parsePeerArgs('peer_chromium', process.argv.slice(2), { chromium: '/usr/bin/chromium' }, { '--chromium': 'chromium' });
+const { t0, log, emit } = peerOutput('chromium', opts.role);
 
 let result = null;
 function finish(ok, detail) {

@@ -6,30 +6,10 @@
 // stdout carries only protocol objects; everything else goes to stderr.
 import { createInterface } from 'node:readline';
 
-// ---------------------------------------------------------------- arguments
-function parseArgs(argv) {
-  const opts = { role: null, timeout: 30, verbose: false };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--role') opts.role = argv[++i];
-    else if (a === '--timeout') opts.timeout = Number(argv[++i]);
-    else if (a === '--verbose') opts.verbose = true;
-    else {
-      process.stderr.write(`peer_ndc: unknown argument ${a}\n`);
-      process.exit(2);
-    }
-  }
-  if (opts.role !== 'offer' && opts.role !== 'answer') {
-    process.stderr.write('peer_ndc: --role offer|answer is required\n');
-    process.exit(2);
-  }
-  if (!(opts.timeout > 0)) opts.timeout = 30;
-  return opts;
-}
-const opts = parseArgs(process.argv.slice(2));
-const t0 = Date.now();
-const log = (msg) => process.stderr.write(`[ndc ${opts.role} +${Date.now() - t0}ms] ${msg}\n`);
-const emit = (obj) => process.stdout.write(JSON.stringify(obj) + '\n');
+import { parsePeerArgs, peerOutput } from './peer_common.mjs';
+
+const opts = parsePeerArgs('peer_ndc', process.argv.slice(2), {}, {});
+const { log, emit } = peerOutput('ndc', opts.role);
 
 // ---------------------------------------------------------------- the script
 function makeBinary(len, fn) {
