@@ -234,8 +234,8 @@ void DtlsTransport::fail(const std::string& reason) {
 void DtlsTransport::close() {
   if (closed_) return;
   if (connected_ && !failed_) SSL_shutdown(ssl_);
+  // The callbacks stay: close() is often reached from inside one of them. closed_ stops them.
   closed_ = true;
-  cb_ = {};
 }
 
 }  // namespace claynet::rtc

@@ -88,7 +88,6 @@ void PeerShared::fail(const std::string& reason) {
 }
 
 void PeerShared::createIce(bool controlling) {
-  std::weak_ptr<PeerShared> weak = shared_from_this();
   rtc::IceTransport::Callbacks cb;
   cb.onLocalCandidate = [this](const std::string& line) {
     if (closed_) return;
@@ -512,6 +511,7 @@ void PeerShared::enqueue(const std::shared_ptr<ChannelShared>& ch, uint32_t ppid
   {
     std::lock_guard lock(sendMutex_);
     incoming_.push_back(Outgoing{ch, ppid, std::move(data)});
+    hasIncoming_.store(true, std::memory_order_release);
     if (!flushPosted_) {
       flushPosted_ = true;
       post = true;
@@ -528,6 +528,7 @@ void PeerShared::flush() {
   {
     std::lock_guard lock(sendMutex_);
     flushPosted_ = false;
+    hasIncoming_.store(false, std::memory_order_relaxed);
     for (auto& o : incoming_) fifo_.push_back(std::move(o));
     incoming_.clear();
   }
@@ -576,8 +577,9 @@ void PeerShared::flush() {
       deliver([ch] { ch->onBufferedAmountLow(); });
     fifo_.pop_front();
     // Pick up anything the callbacks queued meanwhile, keeping order.
-    std::lock_guard lock(sendMutex_);
-    if (!incoming_.empty()) {
+    if (hasIncoming_.load(std::memory_order_acquire)) {
+      std::lock_guard lock(sendMutex_);
+      hasIncoming_.store(false, std::memory_order_relaxed);
       for (auto& in : incoming_) fifo_.push_back(std::move(in));
       incoming_.clear();
     }

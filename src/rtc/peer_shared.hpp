@@ -155,6 +155,7 @@ class PeerShared : public std::enable_shared_from_this<PeerShared> {
   std::mutex sendMutex_;
   std::vector<Outgoing> incoming_;
   bool flushPosted_ = false;
+  std::atomic<bool> hasIncoming_{false};  // lets flush() skip the lock when nothing is new
   std::deque<Outgoing> fifo_;  // network thread only
   bool flushing_ = false;
 };

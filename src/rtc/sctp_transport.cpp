@@ -335,14 +335,13 @@ void SctpTransport::drain() {
       if (in.notification)
         processNotification(reinterpret_cast<const uint8_t*>(in.data.data()), in.data.size());
       else
-        processData(in.sid, in.ppid, reinterpret_cast<const uint8_t*>(in.data.data()),
-                    in.data.size(), in.eor);
+        processData(in.sid, in.ppid, std::move(in.data), in.eor);
     }
   }
 }
 
-void SctpTransport::processData(uint16_t sid, uint32_t ppid, const uint8_t* data,
-                                std::size_t size, bool eor) {
+void SctpTransport::processData(uint16_t sid, uint32_t ppid, std::string&& data, bool eor) {
+  std::size_t size = data.size();
   if (partial_.size() <= sid) partial_.resize(sid + 1);
   auto& slot = partial_[sid];
   if (eor && !slot) {
@@ -354,7 +353,7 @@ void SctpTransport::processData(uint16_t sid, uint32_t ppid, const uint8_t* data
                          std::to_string(maxReceiveMessage_));
       return;
     }
-    cb_.onMessage(sid, ppid, std::string(reinterpret_cast<const char*>(data), size));
+    cb_.onMessage(sid, ppid, std::move(data));
     return;
   }
   if (!slot) slot.emplace(Partial{ppid, {}, false});
@@ -364,7 +363,7 @@ void SctpTransport::processData(uint16_t sid, uint32_t ppid, const uint8_t* data
       slot->data.clear();
       slot->data.shrink_to_fit();
     } else {
-      slot->data.append(reinterpret_cast<const char*>(data), size);
+      slot->data.append(data);
     }
   }
   if (!eor) return;

@@ -73,8 +73,7 @@ class SctpTransport {
   static SctpTransport* lookup(uintptr_t id);
 
   void processNotification(const uint8_t* data, std::size_t size);
-  void processData(uint16_t sid, uint32_t ppid, const uint8_t* data, std::size_t size,
-                   bool endOfRecord);
+  void processData(uint16_t sid, uint32_t ppid, std::string&& data, bool endOfRecord);
   void drain();
 
   struct Inbound {

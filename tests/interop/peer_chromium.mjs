@@ -10,9 +10,8 @@
 // node (page -> node through an exposed function, node -> page through evaluate).
 // Chromium keeps its default WebRTC settings: no ICE servers, host addresses hidden
 // behind mDNS (.local) names.
-import { createInterface } from 'node:readline';
 
-import { parsePeerArgs, peerOutput } from './peer_common.mjs';
+import { parsePeerArgs, peerOutput, readProtocolLines } from './peer_common.mjs';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -293,28 +292,13 @@ async function shutdown(reason) {
   process.exit(code);
 }
 
-const rl = createInterface({ input: process.stdin, crlfDelay: Infinity });
-rl.on('line', (line) => {
-  line = line.trim();
-  if (!line) return;
-  let m;
-  try {
-    m = JSON.parse(line);
-  } catch {
-    log(`ignoring non-JSON input: ${line.slice(0, 80)}`);
-    return;
-  }
-  if (m.type === 'close') {
-    shutdown('close');
-  } else if (m.type === 'description' || m.type === 'candidate') {
+readProtocolLines(log, (m) => {
+  if (m.type === 'description' || m.type === 'candidate') {
     if (pageReady) toPage(m);
     else inputQueue.push(m);
   } else {
     log(`ignoring input of type ${m.type}`);
   }
-});
-rl.on('close', () => shutdown('stdin EOF'));
-process.on('SIGTERM', () => shutdown('SIGTERM'));
-process.on('SIGINT', () => shutdown('SIGINT'));
+}, shutdown);
 
 start().catch((e) => finish(false, `Chromium peer setup failed: ${e.message}`));

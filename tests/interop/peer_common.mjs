@@ -1,3 +1,5 @@
+import { createInterface } from 'node:readline';
+
 // What every JavaScript interop peer shares: its command line and its stdout/stderr discipline
 // (stdout carries only protocol objects; see run_pair.mjs).
 
@@ -32,4 +34,26 @@ export function peerOutput(tag, role) {
     log: (msg) => process.stderr.write(`[${tag} ${role} +${Date.now() - t0}ms] ${msg}\n`),
     emit: (obj) => process.stdout.write(JSON.stringify(obj) + '\n'),
   };
+}
+
+/// Calls `onMessage(obj)` for each JSON object read from stdin (other lines are logged and
+/// skipped), and `shutdown(reason)` on {"type":"close"}, stdin EOF, SIGTERM or SIGINT.
+export function readProtocolLines(log, onMessage, shutdown) {
+  const rl = createInterface({ input: process.stdin, crlfDelay: Infinity });
+  rl.on('line', (line) => {
+    line = line.trim();
+    if (!line) return;
+    let m;
+    try {
+      m = JSON.parse(line);
+    } catch {
+      log(`ignoring non-JSON input: ${line.slice(0, 80)}`);
+      return;
+    }
+    if (m.type === 'close') shutdown('close');
+    else onMessage(m);
+  });
+  rl.on('close', () => shutdown('stdin EOF'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
 }

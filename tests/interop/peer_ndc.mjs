@@ -4,9 +4,8 @@
 //
 // Speaks the JSON-lines peer protocol of tests/interop (see run_pair.mjs):
 // stdout carries only protocol objects; everything else goes to stderr.
-import { createInterface } from 'node:readline';
 
-import { parsePeerArgs, peerOutput } from './peer_common.mjs';
+import { parsePeerArgs, peerOutput, readProtocolLines } from './peer_common.mjs';
 
 const opts = parsePeerArgs('peer_ndc', process.argv.slice(2), {}, {});
 const { log, emit } = peerOutput('ndc', opts.role);
@@ -224,21 +223,7 @@ function shutdown(reason) {
   process.exit(code);
 }
 
-const rl = createInterface({ input: process.stdin, crlfDelay: Infinity });
-rl.on('line', (line) => {
-  line = line.trim();
-  if (!line) return;
-  let m;
-  try {
-    m = JSON.parse(line);
-  } catch {
-    log(`ignoring non-JSON input: ${line.slice(0, 80)}`);
-    return;
-  }
-  if (m.type === 'close') {
-    shutdown('close');
-    return;
-  }
+readProtocolLines(log, (m) => {
   if (!pc) return;
   if (m.type === 'description') {
     try {
@@ -255,7 +240,4 @@ rl.on('line', (line) => {
   } else {
     log(`ignoring input of type ${m.type}`);
   }
-});
-rl.on('close', () => shutdown('stdin EOF'));
-process.on('SIGTERM', () => shutdown('SIGTERM'));
-process.on('SIGINT', () => shutdown('SIGINT'));
+}, shutdown);
