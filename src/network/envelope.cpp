@@ -1,0 +1,209 @@
+#include "network/envelope.hpp"
+
+namespace claynet::network {
+namespace {
+
+using nlohmann::json;
+
+char kindLetter(EnvelopeKind k) {
+  switch (k) {
+    case EnvelopeKind::Message:
+      return 'm';
+    case EnvelopeKind::State:
+      return 's';
+    case EnvelopeKind::Ping:
+      return 'p';
+    case EnvelopeKind::Pong:
+      return 'P';
+    case EnvelopeKind::Reject:
+      return 'R';
+    case EnvelopeKind::System:
+      return 'y';
+  }
+  return 'm';
+}
+
+Result fieldError(const char* field, const char* want) {
+  return Result::failure(std::string("envelope field \"") + field + "\" must be " + want);
+}
+
+// Reads an optional string member; fails if present with another type.
+Result optionalString(const json& j, const char* key, std::optional<std::string>& out) {
+  auto it = j.find(key);
+  if (it == j.end()) return {};
+  if (!it->is_string()) return fieldError(key, "a string");
+  out = it->get<std::string>();
+  return {};
+}
+
+Result requiredString(const json& j, const char* key, std::string& out) {
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_string()) return fieldError(key, "a string");
+  out = it->get<std::string>();
+  return {};
+}
+
+}  // namespace
+
+std::string encodeEnvelope(const Envelope& e) {
+  json j = json::object();
+  j["t"] = std::string(1, kindLetter(e.kind));
+  switch (e.kind) {
+    case EnvelopeKind::Message:
+      j["d"] = e.data;
+      break;
+    case EnvelopeKind::State:
+      j["q"] = e.seq;
+      j["d"] = e.data;
+      break;
+    case EnvelopeKind::Ping:
+    case EnvelopeKind::Pong:
+      j["ts"] = e.ts;
+      break;
+    case EnvelopeKind::Reject:
+      j["r"] = e.reason;
+      break;
+    case EnvelopeKind::System:
+      j["sys"] = e.sys;
+      if (e.sys == "roster") {
+        j["nodes"] = e.nodes;
+      } else {
+        j["nodeId"] = e.nodeId;
+      }
+      break;
+  }
+  if (e.from) j["from"] = *e.from;
+  if (e.to) j["to"] = *e.to;
+  // Invalid UTF-8 inside user strings is replaced rather than thrown on: the caller validated
+  // nothing, and a send must not throw.
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+Result decodeEnvelope(std::span<const std::byte> bytes, Envelope& out) {
+  return decodeEnvelope(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()),
+                        out);
+}
+
+Result decodeEnvelope(std::string_view text, Envelope& out) {
+  json j = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return Result::failure("envelope is not valid JSON");
+  if (!j.is_object()) return Result::failure("envelope is not a JSON object");
+  auto t = j.find("t");
+  if (t == j.end() || !t->is_string() || t->get_ref<const std::string&>().size() != 1) {
+    return fieldError("t", "a one-letter string");
+  }
+  Envelope e;
+  switch (t->get_ref<const std::string&>()[0]) {
+    case 'm':
+      e.kind = EnvelopeKind::Message;
+      if (!j.contains("d")) return fieldError("d", "present");
+      e.data = j["d"];
+      break;
+    case 's': {
+      e.kind = EnvelopeKind::State;
+      auto q = j.find("q");
+      if (q == j.end() || !q->is_number_unsigned() || q->get<std::uint64_t>() > 0xFFFFFFFFu) {
+        return fieldError("q", "an unsigned 32-bit integer");
+      }
+      e.seq = static_cast<std::uint32_t>(q->get<std::uint64_t>());
+      if (!j.contains("d")) return fieldError("d", "present");
+      e.data = j["d"];
+      break;
+    }
+    case 'p':
+    case 'P': {
+      e.kind = (*t == "p") ? EnvelopeKind::Ping : EnvelopeKind::Pong;
+      auto ts = j.find("ts");
+      if (ts == j.end() || !ts->is_number()) return fieldError("ts", "a number");
+      e.ts = ts->is_number_float() ? static_cast<std::int64_t>(ts->get<double>())
+                                   : ts->get<std::int64_t>();
+      break;
+    }
+    case 'R':
+      e.kind = EnvelopeKind::Reject;
+      if (auto r = requiredString(j, "r", e.reason); !r) return r;
+      break;
+    case 'y': {
+      e.kind = EnvelopeKind::System;
+      if (auto r = requiredString(j, "sys", e.sys); !r) return r;
+      if (e.sys == "roster") {
+        auto nodes = j.find("nodes");
+        if (nodes == j.end() || !nodes->is_array()) return fieldError("nodes", "an array");
+        for (const auto& n : *nodes) {
+          if (!n.is_string()) return fieldError("nodes", "an array of strings");
+          e.nodes.push_back(n.get<std::string>());
+        }
+      } else if (e.sys == "node_joined" || e.sys == "node_left") {
+        if (auto r = requiredString(j, "nodeId", e.nodeId); !r) return r;
+      } else {
+        return Result::failure("unknown system message \"" + e.sys + "\"");
+      }
+      break;
+    }
+    default:
+      return Result::failure("unknown envelope type \"" + t->get<std::string>() + "\"");
+  }
+  if (auto r = optionalString(j, "from", e.from); !r) return r;
+  if (auto r = optionalString(j, "to", e.to); !r) return r;
+  out = std::move(e);
+  return {};
+}
+
+Envelope makeMessage(nlohmann::json data) {
+  Envelope e;
+  e.kind = EnvelopeKind::Message;
+  e.data = std::move(data);
+  return e;
+}
+
+Envelope makeState(std::uint32_t seq, nlohmann::json data) {
+  Envelope e;
+  e.kind = EnvelopeKind::State;
+  e.seq = seq;
+  e.data = std::move(data);
+  return e;
+}
+
+Envelope makePing(std::int64_t ts) {
+  Envelope e;
+  e.kind = EnvelopeKind::Ping;
+  e.ts = ts;
+  return e;
+}
+
+Envelope makePong(std::int64_t ts) {
+  Envelope e = makePing(ts);
+  e.kind = EnvelopeKind::Pong;
+  return e;
+}
+
+Envelope makeReject(std::string reason) {
+  Envelope e;
+  e.kind = EnvelopeKind::Reject;
+  e.reason = std::move(reason);
+  return e;
+}
+
+Envelope makeRoster(std::vector<std::string> nodes) {
+  Envelope e;
+  e.kind = EnvelopeKind::System;
+  e.sys = "roster";
+  e.nodes = std::move(nodes);
+  return e;
+}
+
+Envelope makeNodeJoined(std::string nodeId) {
+  Envelope e;
+  e.kind = EnvelopeKind::System;
+  e.sys = "node_joined";
+  e.nodeId = std::move(nodeId);
+  return e;
+}
+
+Envelope makeNodeLeft(std::string nodeId) {
+  Envelope e = makeNodeJoined(std::move(nodeId));
+  e.sys = "node_left";
+  return e;
+}
+
+}  // namespace claynet::network

@@ -1,0 +1,59 @@
+// The data-channel envelope of Clayground.Network (protocols.md §3), sans-IO.
+//
+// Every message between nodes is one compact JSON object sent as a binary UTF-8 message, so that
+// a browser node using PeerJS's "json" serialization reads it unchanged.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "claynet/result.hpp"
+
+namespace claynet::network {
+
+enum class EnvelopeKind {
+  Message,  ///< "m": broadcast / sendTo, reliable
+  State,    ///< "s": broadcastState, lossy, sequenced per origin
+  Ping,     ///< "p"
+  Pong,     ///< "P"
+  Reject,   ///< "R": the host refuses a joiner (e.g. "Network full")
+  System,   ///< "y": roster, node_joined, node_left
+};
+
+struct Envelope {
+  EnvelopeKind kind = EnvelopeKind::Message;
+  nlohmann::json data;              ///< "d" (Message, State)
+  std::uint32_t seq = 0;            ///< "q" (State)
+  std::optional<std::string> from;  ///< "from": origin node, set only by the host when relaying
+  /// "to": claynet's extension for sendTo through the host in Star (a node the sender has no
+  /// direct channel to). Absent on everything else, so Clayground nodes never see it.
+  std::optional<std::string> to;
+  std::int64_t ts = 0;             ///< "ts" (Ping, Pong)
+  std::string reason;              ///< "r" (Reject)
+  std::string sys;                 ///< "sys" (System): "roster", "node_joined", "node_left"
+  std::vector<std::string> nodes;  ///< "nodes" (roster)
+  std::string nodeId;              ///< "nodeId" (node_joined, node_left)
+};
+
+/// The compact JSON text of `e`, as bytes.
+std::string encodeEnvelope(const Envelope& e);
+
+/// Parses one received message. Fails, with what is wrong, on anything that is not an envelope
+/// of a known kind with fields of the right types; never throws.
+Result decodeEnvelope(std::span<const std::byte> bytes, Envelope& out);
+Result decodeEnvelope(std::string_view text, Envelope& out);
+
+Envelope makeMessage(nlohmann::json data);
+Envelope makeState(std::uint32_t seq, nlohmann::json data);
+Envelope makePing(std::int64_t ts);
+Envelope makePong(std::int64_t ts);
+Envelope makeReject(std::string reason);
+Envelope makeRoster(std::vector<std::string> nodes);
+Envelope makeNodeJoined(std::string nodeId);
+Envelope makeNodeLeft(std::string nodeId);
+
+}  // namespace claynet::network
