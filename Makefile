@@ -2,7 +2,10 @@
 #
 #   make setup   install missing Debian packages and npm dependencies (quick when present)
 #   make build   Release build into build/ (executables in build/bin/)
-#   make test    all tests in build/, then unit+transport tests under ASan+UBSan in build-asan/
+#   make test    all tests in build/, then the unit, transport, signaling, multiplayer and network
+#                tests (not interop) under ASan+UBSan in build-asan/,
+#                then each libFuzzer target briefly (make fuzz)
+#   make fuzz    build the libFuzzer targets with clang in build-fuzz/ and run each for FUZZ_SECONDS
 #   make demo    run the transport demo
 #   make bench   transport benchmark against headless Chromium, in the same run
 #   make clean   remove build trees
@@ -15,6 +18,8 @@ SHELL := /bin/bash
 JOBS       ?= 2
 BUILD_DIR  ?= build
 ASAN_DIR   ?= build-asan
+FUZZ_DIR   ?= build-fuzz
+FUZZ_SECONDS ?= 15
 CMAKE      ?= cmake
 CTEST      ?= ctest
 
@@ -31,7 +36,7 @@ SAN_ENV := ASAN_OPTIONS=detect_leaks=1$(ASAN_EXTRA) \
            LSAN_OPTIONS=suppressions=$(LSAN_SUPP):print_suppressions=0 \
            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
-.PHONY: all setup configure build test test-asan asan-build demo bench clean
+.PHONY: all setup configure build test test-asan asan-build fuzz fuzz-build demo bench clean
 
 all: build
 
@@ -48,13 +53,43 @@ build: configure
 test: build
 	$(CTEST) --test-dir $(BUILD_DIR) --output-on-failure --no-tests=error
 	$(MAKE) --no-print-directory test-asan
+	$(MAKE) --no-print-directory fuzz
 
 asan-build: setup
 	$(CMAKE) -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCLAYNET_WERROR=ON -DCLAYNET_SANITIZE=ON
 	$(CMAKE) --build $(ASAN_DIR) -j$(JOBS)
 
 test-asan: asan-build
-	$(SAN_ENV) $(CTEST) --test-dir $(ASAN_DIR) -L 'unit|transport' --output-on-failure --no-tests=error
+	$(SAN_ENV) $(CTEST) --test-dir $(ASAN_DIR) -L 'unit|transport|signaling|multiplayer|network' \
+	  -LE interop --output-on-failure --no-tests=error
+
+# libFuzzer targets (tests/fuzz/fuzz_*.cpp), built with clang: the parsers get ASan+UBSan and
+# -fsanitize=fuzzer-no-link (coverage for libFuzzer), the targets -fsanitize=fuzzer.
+# Each target runs FUZZ_SECONDS on a copy of its seed corpus (new inputs stay in $(FUZZ_DIR)); a
+# crash, a sanitizer report or a leak stops make, and the input is saved as
+# $(FUZZ_DIR)/artifacts/<target>-crash-... (replay it: $(FUZZ_DIR)/bin/<target> <file>).
+FUZZ_FLAGS := -fsanitize=fuzzer-no-link
+
+fuzz-build: setup
+	CC=clang CXX=clang++ $(CMAKE) -S . -B $(FUZZ_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCLAYNET_SANITIZE=ON -DCLAYNET_FUZZ=ON -DBUILD_TESTING=ON \
+	  -DCMAKE_C_FLAGS="$(FUZZ_FLAGS)" -DCMAKE_CXX_FLAGS="$(FUZZ_FLAGS)"
+	$(CMAKE) --build $(FUZZ_DIR) --target claynet_fuzz -j$(JOBS)
+
+fuzz: fuzz-build
+	mkdir -p $(FUZZ_DIR)/artifacts
+	@for src in tests/fuzz/fuzz_*.cpp; do \
+	  target=$$(basename $$src .cpp); \
+	  if [ ! -x $(FUZZ_DIR)/bin/$$target ]; then echo "fuzz: $$target was not built (see the cmake output)"; exit 1; fi; \
+	  mkdir -p $(FUZZ_DIR)/corpus/$$target; \
+	  if [ -d tests/fuzz/corpus/$$target ]; then cp -n tests/fuzz/corpus/$$target/* $(FUZZ_DIR)/corpus/$$target/ || true; fi; \
+	  echo "fuzz: $$target for $(FUZZ_SECONDS) s"; \
+	  $(SAN_ENV) $(FUZZ_DIR)/bin/$$target -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+	    -timeout=10 -print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/artifacts/$$target- \
+	    $(FUZZ_DIR)/corpus/$$target 2>$(FUZZ_DIR)/$$target.log \
+	    || { tail -n 60 $(FUZZ_DIR)/$$target.log; echo "fuzz: $$target FAILED (log: $(FUZZ_DIR)/$$target.log)"; exit 1; }; \
+	  grep -E '^stat::number_of_executed_units|^Done' $(FUZZ_DIR)/$$target.log | tr '\n' ' '; echo; \
+	done
 
 demo: build
 	$(BUILD_DIR)/bin/claynet bench transport
@@ -63,4 +98,4 @@ bench: build
 	$(BUILD_DIR)/bin/claynet bench transport --vs chromium
 
 clean:
-	rm -rf $(BUILD_DIR) $(ASAN_DIR)
+	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(FUZZ_DIR)

@@ -9,7 +9,7 @@ PACKAGES=(
   build-essential cmake pkg-config
   libnice-dev libusrsctp-dev libssl-dev libglib2.0-dev libsoup-3.0-dev
   nlohmann-json3-dev libgtest-dev libgmock-dev libcli11-dev
-  glib-networking clang
+  glib-networking clang libclang-rt-dev  # libclang-rt-dev: libFuzzer and sanitizer runtimes (clang only recommends it)
   coturn chromium python3-aiortc iproute2
   nodejs npm
 )

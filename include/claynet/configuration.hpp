@@ -46,7 +46,9 @@ struct Configuration {
   /// interface. Useful to keep a game on one machine or one LAN interface.
   std::vector<std::string> localAddresses;
 
-  /// The largest message this side accepts, advertised as `a=max-message-size`.
+  /// The largest message this side accepts, advertised as `a=max-message-size`. 0 advertises and
+  /// accepts messages of any size: a peer can then make this side buffer as much as it sends.
+  /// Values below 65536 are raised to 65536 for receiving (what peers assume without the line).
   std::size_t maxMessageSize = 262144;
 
   /// Local UDP port range for ICE; 0/0 lets the system choose.

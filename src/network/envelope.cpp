@@ -46,6 +46,12 @@ Result requiredString(const json& j, const char* key, std::string& out) {
 }  // namespace
 
 std::string encodeEnvelope(const Envelope& e) {
+  // Invalid UTF-8 inside user strings is replaced rather than thrown on: the caller validated
+  // nothing, and a send must not throw.
+  return envelopeToJson(e).dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+json envelopeToJson(const Envelope& e) {
   json j = json::object();
   j["t"] = std::string(1, kindLetter(e.kind));
   switch (e.kind) {
@@ -74,9 +80,7 @@ std::string encodeEnvelope(const Envelope& e) {
   }
   if (e.from) j["from"] = *e.from;
   if (e.to) j["to"] = *e.to;
-  // Invalid UTF-8 inside user strings is replaced rather than thrown on: the caller validated
-  // nothing, and a send must not throw.
-  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+  return j;
 }
 
 Result decodeEnvelope(std::span<const std::byte> bytes, Envelope& out) {
@@ -87,6 +91,10 @@ Result decodeEnvelope(std::span<const std::byte> bytes, Envelope& out) {
 Result decodeEnvelope(std::string_view text, Envelope& out) {
   json j = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return Result::failure("envelope is not valid JSON");
+  return decodeEnvelope(j, out);
+}
+
+Result decodeEnvelope(const json& j, Envelope& out) {
   if (!j.is_object()) return Result::failure("envelope is not a JSON object");
   auto t = j.find("t");
   if (t == j.end() || !t->is_string() || t->get_ref<const std::string&>().size() != 1) {
@@ -97,17 +105,20 @@ Result decodeEnvelope(std::string_view text, Envelope& out) {
     case 'm':
       e.kind = EnvelopeKind::Message;
       if (!j.contains("d")) return fieldError("d", "present");
-      e.data = j["d"];
+      e.data = j.at("d");
       break;
     case 's': {
       e.kind = EnvelopeKind::State;
       auto q = j.find("q");
-      if (q == j.end() || !q->is_number_unsigned() || q->get<std::uint64_t>() > 0xFFFFFFFFu) {
+      // A value built in C++ holds a non-negative integer as signed; parsed text as unsigned.
+      const bool nonNegative = q != j.end() && q->is_number_integer() &&
+                               (q->is_number_unsigned() || q->get<std::int64_t>() >= 0);
+      if (!nonNegative || q->get<std::uint64_t>() > 0xFFFFFFFFu) {
         return fieldError("q", "an unsigned 32-bit integer");
       }
       e.seq = static_cast<std::uint32_t>(q->get<std::uint64_t>());
       if (!j.contains("d")) return fieldError("d", "present");
-      e.data = j["d"];
+      e.data = j.at("d");
       break;
     }
     case 'p':

@@ -41,11 +41,16 @@ struct Envelope {
 
 /// The compact JSON text of `e`, as bytes.
 std::string encodeEnvelope(const Envelope& e);
+/// `e` as a JSON object (what encodeEnvelope() prints).
+nlohmann::json envelopeToJson(const Envelope& e);
 
 /// Parses one received message. Fails, with what is wrong, on anything that is not an envelope
 /// of a known kind with fields of the right types; never throws.
 Result decodeEnvelope(std::span<const std::byte> bytes, Envelope& out);
 Result decodeEnvelope(std::string_view text, Envelope& out);
+/// The same checks on a value that is already parsed (a PeerJS connection's json serialization
+/// hands over values, not bytes).
+Result decodeEnvelope(const nlohmann::json& value, Envelope& out);
 
 Envelope makeMessage(nlohmann::json data);
 Envelope makeState(std::uint32_t seq, nlohmann::json data);

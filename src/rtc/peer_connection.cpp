@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <limits>
 
 #include "rtc/dcep.hpp"
 #include "rtc/peer_shared.hpp"
@@ -390,7 +391,10 @@ void PeerShared::startSctp() {
   std::weak_ptr<RuntimeCore> weakCore = core;
   RuntimeCore* rawCore = core.get();
   sctp_ = std::make_unique<rtc::SctpTransport>(
-      kSctpPort, remote_.sctpPort, std::max<std::size_t>(config.maxMessageSize, 65536),
+      kSctpPort, remote_.sctpPort,
+      // 0 is advertised as "unlimited" (RFC 8841), so it must be honoured as such here too.
+      config.maxMessageSize == 0 ? std::numeric_limits<std::size_t>::max()
+                                 : std::max<std::size_t>(config.maxMessageSize, 65536),
       std::move(cb),
       [weakCore](std::function<void()> task) {
         if (auto c = weakCore.lock()) c->post(std::move(task));
@@ -602,7 +606,8 @@ void PeerShared::close(PeerState finalState, const std::string& reason) {
     deliver([ch] { ch->onClose(); });
   }
   unassigned_.clear();
-  for (auto& [sid, ch] : channels_) {
+  for (auto& entry : channels_) {
+    auto& ch = entry.second;  // not a structured binding: clang < 16 cannot capture those
     if (ch->state.exchange(ChannelState::Closed) != ChannelState::Closed)
       deliver([ch] { ch->onClose(); });
   }

@@ -1,12 +1,18 @@
-// claynet: the command-line tool. For now: `claynet bench transport`.
-#include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
+// claynet: the command-line tool: `claynet signal` (claynet-signal, a PeerJS-compatible
+// signaling server), `claynet bench transport` and `claynet bench signaling`.
+#include <signal.h>
+#include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
+#include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <nlohmann/json.hpp>
 
+#include "claynet/signal_server.hpp"
+#include "signaling_bench.hpp"
 #include "transport_bench.hpp"
 
 using json = nlohmann::json;
@@ -24,7 +30,8 @@ double median(std::vector<double> v) {
   return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
 }
 
-const char* kKeys[] = {"connect_ms", "rtt_p50_us", "rtt_p99_us", "small_msgs_per_s", "goodput_MBps"};
+const char* kKeys[] = {"connect_ms", "rtt_p50_us", "rtt_p99_us", "small_msgs_per_s",
+                       "goodput_MBps"};
 const char* kGoals[] = {"<= 5", "<= 60", "<= 150", ">= 400000", ">= 100"};
 
 json toJson(const claynet::bench::TransportFigures& f) {
@@ -119,7 +126,8 @@ int benchTransport(int runs, bool asJson, const std::string& vs, int seconds,
   if (chromium.is_null()) {
     std::printf("%-18s %12s %12s\n", "figure", "claynet", "goal");
     for (int i = 0; i < 5; ++i)
-      std::printf("%-18s %12s %12s\n", kKeys[i], fmt(mine[kKeys[i]].get<double>()).c_str(), kGoals[i]);
+      std::printf("%-18s %12s %12s\n", kKeys[i], fmt(mine[kKeys[i]].get<double>()).c_str(),
+                  kGoals[i]);
   } else {
     std::printf("%-18s %12s %12s %10s %12s\n", "figure", "claynet", "chromium", "ratio", "goal");
     for (int i = 0; i < 5; ++i) {
@@ -131,6 +139,127 @@ int benchTransport(int runs, bool asJson, const std::string& vs, int seconds,
     if (chromium.contains("chromium_version"))
       std::printf("(%s)\n", chromium["chromium_version"].dump().c_str());
   }
+  return kExitOk;
+}
+
+// ---- claynet signal ----
+
+struct SignalFlags {
+  std::string host = "0.0.0.0";
+  int port = 9000;
+  std::string path = "/";
+  std::string key = "peerjs";
+  long long aliveTimeout = 60000;
+  long long expireTimeout = 5000;
+  long long concurrentLimit = 5000;
+  bool allowDiscovery = false;
+  std::string sslKey, sslCert;
+  double floodLimit = 1000;
+  bool verbose = false;
+};
+
+int runSignal(const SignalFlags& flags) {
+  claynet::SignalServerOptions options;
+  options.host = flags.host;
+  options.port = static_cast<std::uint16_t>(flags.port);
+  options.path = flags.path;
+  options.key = flags.key;
+  options.aliveTimeout = std::chrono::milliseconds(flags.aliveTimeout);
+  options.expireTimeout = std::chrono::milliseconds(flags.expireTimeout);
+  options.concurrentLimit = static_cast<std::size_t>(flags.concurrentLimit);
+  options.allowDiscovery = flags.allowDiscovery;
+  options.tlsKeyFile = flags.sslKey;
+  options.tlsCertFile = flags.sslCert;
+  options.floodMessagesPerSecond = flags.floodLimit;
+  options.floodMessageBurst = 2 * flags.floodLimit;
+  if (flags.verbose)
+    options.log = [](const std::string& line) {
+      std::fprintf(stderr, "claynet signal: %s\n", line.c_str());
+    };
+  // SIGINT/SIGTERM are taken with sigwait below; block them before the network thread starts
+  // so that it inherits the mask and they reach this thread only.
+  sigset_t stopSignals;
+  sigemptyset(&stopSignals);
+  sigaddset(&stopSignals, SIGINT);
+  sigaddset(&stopSignals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stopSignals, nullptr);
+  claynet::Runtime runtime;
+  claynet::SignalServer server(runtime, options);
+  if (auto r = server.start(); !r) {
+    std::fprintf(stderr, "claynet signal: %s\n", r.error().c_str());
+    return kExitFailure;
+  }
+  std::printf("claynet signal: listening on %s (key %s)\n", server.url().c_str(),
+              flags.key.c_str());
+  std::fflush(stdout);
+  int received = 0;
+  sigwait(&stopSignals, &received);
+  server.stop();
+  std::printf("claynet signal: stopped (%s)\n", received == SIGINT ? "SIGINT" : "SIGTERM");
+  return kExitOk;
+}
+
+// ---- claynet bench signaling ----
+
+json toJson(const claynet::bench::SignalingFigures& f) {
+  json j = {{"clients_target", f.clients_target},
+            {"clients_held", f.clients_held},
+            {"open_s", f.open_s},
+            {"server_rss_mb", f.server_rss_mb},
+            {"pairs", f.pairs},
+            {"offers_per_s", f.offers_per_s},
+            {"server_cpu_pct", f.server_cpu_pct},
+            {"client_cpu_pct", f.client_cpu_pct},
+            {"errors", f.errors}};
+  if (!f.first_problem.empty()) j["first_problem"] = f.first_problem;
+  return j;
+}
+
+std::string selfExecutable() {
+  char buf[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return "claynet";
+  buf[n] = 0;
+  return buf;
+}
+
+int benchSignaling(bool asJson, const claynet::bench::SignalingOptions& options) {
+  // Both servers get room for every client the benchmark opens, and their defaults otherwise.
+  std::string limit = std::to_string(options.clients + 2 * options.pairs + 100);
+  std::vector<claynet::bench::ServerCommand> servers = {
+      {"claynet", {selfExecutable(), "signal", "--host", "127.0.0.1", "--concurrent-limit", limit}},
+      {"peerjs",
+       {"node", sourceDir() + "/node_modules/peer/dist/bin/peerjs.js", "--host", "127.0.0.1",
+        "--concurrent_limit", limit}},
+  };
+  json out;
+  for (const auto& server : servers) {
+    if (!asJson) std::cerr << "measuring " << server.name << " ...\n";
+    auto f = claynet::bench::runSignalingBench(server, options);
+    if (!f.error.empty()) {
+      std::cerr << "claynet bench signaling: " << server.name << ": " << f.error << "\n";
+      return kExitFailure;
+    }
+    out[server.name] = toJson(f);
+    if (!asJson) std::cerr << server.name << ": " << out[server.name].dump() << "\n";
+  }
+  if (asJson) {
+    std::cout << out.dump() << std::endl;
+    return kExitOk;
+  }
+  const json& a = out["claynet"];
+  const json& b = out["peerjs"];
+  std::printf(
+      "claynet bench signaling: claynet-signal and npm peer 1.0.2, each on 127.0.0.1, same run\n");
+  std::printf("%-18s %12s %12s %10s\n", "figure", "claynet", "peerjs", "ratio");
+  for (const char* k : {"clients_held", "open_s", "server_rss_mb", "offers_per_s", "server_cpu_pct",
+                        "client_cpu_pct", "errors"}) {
+    double x = a[k].get<double>(), y = b[k].get<double>();
+    std::printf("%-18s %12s %12s %9sx\n", k, fmt(x).c_str(), fmt(y).c_str(),
+                y > 0 ? fmt(x / y).c_str() : "-");
+  }
+  std::printf("(clients_target %d, pairs %d, window %d offers per pair, %d s)\n", options.clients,
+              options.pairs, options.window, options.seconds);
   return kExitOk;
 }
 
@@ -156,6 +285,57 @@ int main(int argc, char** argv) {
   std::string only;
   transport->add_option("--only", only, "measure one figure only (for profiling)")
       ->check(CLI::IsMember({"rtt", "small", "goodput"}));
+
+  auto* signaling = bench->add_subcommand(
+      "signaling", "registered clients held and OFFERs forwarded: claynet-signal vs npm peer");
+  claynet::bench::SignalingOptions sigOptions;
+  bool sigJson = false;
+  signaling->add_flag("--json", sigJson, "print {\"claynet\": {...}, \"peerjs\": {...}}");
+  signaling->add_option("--clients", sigOptions.clients, "clients to open and hold at once")
+      ->check(CLI::Range(0, 100000));
+  signaling->add_option("--pairs", sigOptions.pairs, "sender/receiver pairs for the OFFER rate")
+      ->check(CLI::Range(0, 20000));
+  signaling->add_option("--seconds", sigOptions.seconds, "duration of the OFFER measurement")
+      ->check(CLI::Range(1, 60));
+
+  SignalFlags sf;
+  auto* signal = app.add_subcommand(
+      "signal", "run claynet-signal, a signaling server compatible with the PeerJS server");
+  signal->add_option("--host,-H", sf.host, "address to listen on")->capture_default_str();
+  signal->add_option("--port,-p", sf.port, "TCP port (0: any free one)")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  signal->add_option("--path", sf.path, "mount path; the WebSocket is at {path}peerjs")
+      ->capture_default_str();
+  signal->add_option("--key,-k", sf.key, "connection key clients must present")
+      ->capture_default_str();
+  signal
+      ->add_option("--alive-timeout,--alive_timeout", sf.aliveTimeout,
+                   "ms without HEARTBEAT before a client is dropped")
+      ->check(CLI::Range(1LL, 86400000LL))
+      ->capture_default_str();
+  signal
+      ->add_option("--expire-timeout,--expire_timeout,-t", sf.expireTimeout,
+                   "ms a message waits for its destination before EXPIRE")
+      ->check(CLI::Range(1LL, 86400000LL))
+      ->capture_default_str();
+  signal
+      ->add_option("--concurrent-limit,--concurrent_limit,-c", sf.concurrentLimit,
+                   "registered clients at most")
+      ->check(CLI::Range(1LL, 10000000LL))
+      ->capture_default_str();
+  signal->add_flag("--allow-discovery,--allow_discovery", sf.allowDiscovery,
+                   "serve GET {path}{key}/peers");
+  signal->add_option("--sslkey", sf.sslKey, "PEM private key (with --sslcert: https and wss)")
+      ->check(CLI::ExistingFile);
+  signal->add_option("--sslcert", sf.sslCert, "PEM certificate (with --sslkey)")
+      ->check(CLI::ExistingFile);
+  signal
+      ->add_option("--flood-limit", sf.floodLimit,
+                   "messages per second one client may send (burst: twice that); 0: no limit")
+      ->check(CLI::Range(0.0, 1e9))
+      ->capture_default_str();
+  signal->add_flag("--verbose,-v", sf.verbose, "log connections, closes and ignored frames");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -163,5 +343,13 @@ int main(int argc, char** argv) {
     return rc == 0 ? kExitOk : kExitUsage;
   }
   if (transport->parsed()) return benchTransport(runs, asJson, vs, seconds, only);
+  if (signaling->parsed()) return benchSignaling(sigJson, sigOptions);
+  if (signal->parsed()) {
+    if (sf.sslKey.empty() != sf.sslCert.empty()) {
+      std::fprintf(stderr, "claynet signal: --sslkey and --sslcert go together\n");
+      return kExitUsage;
+    }
+    return runSignal(sf);
+  }
   return kExitUsage;
 }

@@ -1,0 +1,240 @@
+// claynet::Network — Clayground.Network's `Network` type in C++, without Qt: one node hosts a
+// network, others join it with a short code; messages, state updates and node events flow over
+// WebRTC data channels. Wire compatible with Clayground nodes (browser and native), see
+// docs/network.md.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "claynet/configuration.hpp"
+#include "claynet/result.hpp"
+#include "claynet/runtime.hpp"
+
+namespace claynet {
+
+namespace network {
+class NetworkImpl;
+struct NetworkTesting;
+}  // namespace network
+
+/// A peer-to-peer network of up to 8 nodes, as Clayground's `Network` QML type.
+///
+/// A host calls host(); networkCreated() gives the code to share. Others call join(code). Then
+/// broadcast() (reliable, ordered), broadcastState() (lossy, unordered, newest wins) and sendTo()
+/// reach the other nodes, which get messageReceived() / stateReceived().
+///
+/// Signaling modes:
+/// - Cloud (default): the host registers with a PeerJS server under a 6-character code (the PeerJS
+///   cloud, 0.peerjs.com, unless signalingUrl names another server, e.g. `claynet signal`).
+/// - Local: the host runs an embedded PeerJS-compatible server on an ephemeral port and its code
+///   is a LAN code ("L" + base36(IPv4) + "-" + base36(port)); no internet is needed. signalingUrl
+///   is not used in Local mode.
+/// join() takes either form of code, in any case; a LAN code says by itself where its server is.
+///
+/// Topologies: Star (default) — joiners connect only to the host, which relays (see autoRelay);
+/// Mesh — every node connects to every other node and messages go directly.
+///
+/// Threading: a Network belongs to the one thread that calls Runtime::poll() (the Runtime must
+/// use Delivery::Poll). Every method is called from that thread, and every callback runs inside
+/// poll() on it. Callbacks may call any method of the Network (even leave() or host()); the
+/// Network must not be destroyed from inside one of its own callbacks. The Runtime must outlive
+/// the Network.
+///
+/// Callbacks are set with the on...() members (one callback each; setting another replaces it).
+/// The ...Changed() callbacks fire only when the value really changed.
+class Network {
+ public:
+  enum class Topology { Star, Mesh };
+  enum class SignalingMode { Cloud, Local };
+  enum class Status { Disconnected, Connecting, Connected, Error };
+
+  static constexpr int kDefaultMaxNodes = 8;
+  static constexpr int kMinNodes = 2;
+  static constexpr int kMaxNodes = 8;
+  static constexpr int kDefaultConnectionTimeoutMs = 15000;
+  /// The largest data (as compact JSON, plus the envelope around it) that broadcast(),
+  /// broadcastState() and sendTo() accept: PeerJS's json serialization refuses messages of 16300
+  /// bytes or more, and a relay through the host adds the origin's id, so some room is kept.
+  static constexpr std::size_t kMaxEnvelopeBytes = 16300 - 128;
+
+  /// The error a joiner gets when the host's network already has maxNodes nodes.
+  static constexpr const char* kNetworkFullMessage = "Network full";
+  /// The error every joiner gets when the host calls leave() (status becomes Disconnected).
+  static constexpr const char* kHostLeftMessage = "Host left the network";
+  /// The error every joiner gets when the host disappears without leaving (a crash, a lost
+  /// link: nothing heard from it for 6 s); status becomes Error.
+  static constexpr const char* kHostLostMessage = "Lost the connection to the host";
+
+  explicit Network(Runtime& runtime);
+  /// Leaves the network (as leave()) and stops every callback.
+  ~Network();
+  Network(const Network&) = delete;
+  Network& operator=(const Network&) = delete;
+
+  // ---- configuration (read/write) ----
+
+  /// Star only: the host forwards broadcasts and state between joiners (default true), setting
+  /// the origin itself. Off: the host's application receives everything and relays by itself
+  /// with broadcast(). sendTo() through the host works either way. May change at any time.
+  bool autoRelay() const;
+  void setAutoRelay(bool on);
+
+  /// Milliseconds from host()/join() until the node is connected; when it runs out,
+  /// connectionTimedOut() and errorOccurred("Connection timed out after <ms> ms in phase
+  /// <phase>") follow and the attempt is torn down (status Error). 0 disables. Default 15000.
+  /// Fails on a negative value. Takes effect at the next host()/join().
+  int connectionTimeout() const;
+  Result setConnectionTimeout(int ms);
+
+  /// STUN/TURN servers for the peer connections. Empty (the default) means Google's public STUN
+  /// servers (stun:stun.l.google.com:19302, stun:stun1.l.google.com:19302). Fails (value
+  /// unchanged) on a URL that does not parse, or while in a network.
+  const std::vector<IceServer>& iceServers() const;
+  Result setIceServers(std::vector<IceServer> servers);
+  /// The QML form: an array of URL strings and/or {urls, username, credential} objects
+  /// (`urls` a string or an array of strings). Fails with what is wrong on anything else.
+  Result setIceServers(const nlohmann::json& servers);
+  /// The list in the QML form.
+  nlohmann::json iceServersJson() const;
+
+  /// Most nodes in the network, the host included: 2–8, default 8. Outside that range the call
+  /// fails with "maxNodes must be between 2 and 8" and the value stays. Set before host().
+  int maxNodes() const;
+  Result setMaxNodes(int n);
+
+  /// Cloud (default) or Local; see the class comment. Set before host().
+  SignalingMode signalingMode() const;
+  Result setSignalingMode(SignalingMode mode);
+
+  /// A PeerJS server for Cloud mode instead of the PeerJS cloud: "ws://10.0.0.5:9000/peerjs",
+  /// "wss://host:8090/peerjs", a base URL ("ws://host:9000", "https://host/app/"), an optional
+  /// "?key=..." for a key other than "peerjs". Empty (default): the PeerJS cloud. Fails (value
+  /// unchanged) on a URL that does not parse, or while in a network.
+  const std::string& signalingUrl() const;
+  Result setSignalingUrl(std::string url);
+
+  /// Star (default) or Mesh. Set before host() or join(); a joiner follows the host's choice only
+  /// if both agree, so set the same on every node.
+  Topology topology() const;
+  Result setTopology(Topology topology);
+
+  /// Diagnostics: diagnosticMessage() for signaling events, every local and remote ICE candidate
+  /// with its type, ICE/DTLS/SCTP state changes and the selected pair; peerStats() filled.
+  /// May change at any time.
+  bool verbose() const;
+  void setVerbose(bool on);
+
+  /// Local mode: the IPv4 address a host puts in its LAN code and binds its embedded server to.
+  /// Empty (default): the first private address of this machine (0.0.0.0 is bound then). Fails
+  /// on anything but an IPv4 literal, or while in a network.
+  const std::string& localAddress() const;
+  Result setLocalAddress(std::string address);
+
+  /// Restricts the ICE host candidates of this node's peer connections to these local addresses
+  /// (e.g. {"127.0.0.1"} to keep a game on one machine). Empty (default): every interface.
+  const std::vector<std::string>& iceLocalAddresses() const;
+  Result setIceLocalAddresses(std::vector<std::string> addresses);
+
+  // ---- state (read-only) ----
+
+  Status status() const;
+  /// status() == Connected.
+  bool connected() const;
+  /// While connecting: "signaling" (registering, offer/answer), "ice" (ICE checks and the DTLS
+  /// handshake), "datachannel" (SCTP, the channel opening, and for a joiner the host's roster);
+  /// "" otherwise.
+  const std::string& connectionPhase() const;
+  /// Milliseconds spent in each phase of the last connection, measured:
+  /// {"signaling", "ice", "datachannel", "total"}. A host has only registration to do, so its
+  /// ice and datachannel are 0 and total equals signaling. Empty object before the first one.
+  const nlohmann::json& phaseTiming() const;
+  bool isHost() const;
+  /// The code of the network (the one to share, for a host); "" when not in a network.
+  const std::string& networkId() const;
+  /// This node's id: for a host its code, for a joiner a random 12-character id; "" when not in
+  /// a network.
+  const std::string& nodeId() const;
+  /// The other nodes in the network (this node not included), in the order they joined.
+  const std::vector<std::string>& nodes() const;
+  /// nodes().size() + 1 when connected; 0 otherwise.
+  int nodeCount() const;
+  /// Best smoothed round-trip time over the directly linked nodes, in ms; -1 if unknown.
+  /// Pings go every 2 s.
+  int latency() const;
+  /// Only when verbose (else an empty object): for each node, {latency, msgSent, msgRecv,
+  /// bytesSent, bytesRecv, stateSent, stateRecv, stateDropped, stateLink}. Counts are of data
+  /// channel messages and bytes on the direct link to that node (0 for a node reached through the
+  /// host); stateDropped counts stale state updates from that origin; stateLink is "unreliable"
+  /// (the lossy state channel is open), "fallback" (state goes on the reliable channel), or
+  /// "relayed" (no direct link).
+  nlohmann::json peerStats() const;
+
+  // ---- methods ----
+
+  /// Creates a network and becomes its host; networkCreated() follows (or errorOccurred()).
+  /// Fails, changing nothing, when already in a network (call leave() first). Fails also (and
+  /// reports through errorOccurred(), status Error) when the embedded server cannot start.
+  Result host();
+  /// Joins the network with this code (Cloud code or LAN code, any case, spaces around ignored).
+  /// Fails, changing nothing, on an empty code or when already in a network. An invalid code
+  /// fails and is reported through errorOccurred() too (status Error).
+  Result join(const std::string& code);
+  /// Leaves the network. A host closes it for everyone (they get nodeLeft(host) and
+  /// errorOccurred(kHostLeftMessage)); a joiner's departure reaches the others as nodeLeft.
+  /// Status becomes Disconnected. Nothing happens when not in a network.
+  void leave();
+
+  /// Sends `data` to every other node, reliably and in order. Fails when not connected or when
+  /// the data is too large (see kMaxEnvelopeBytes).
+  Result broadcast(const nlohmann::json& data);
+  /// Sends a state update to every other node over the lossy, unordered state channel; each
+  /// receiver drops an update older than the last one it took from this node. Same failures as
+  /// broadcast().
+  Result broadcastState(const nlohmann::json& data);
+  /// Sends `data` to one node (reliable, ordered): directly when linked, else through the host.
+  /// Fails when not connected, on a node not in nodes(), or when too large.
+  Result sendTo(const std::string& nodeId, const nlohmann::json& data);
+
+  // ---- signals ----
+
+  void onNetworkCreated(std::function<void(const std::string& networkId)> callback);
+  void onNodeJoined(std::function<void(const std::string& nodeId)> callback);
+  void onNodeLeft(std::function<void(const std::string& nodeId)> callback);
+  void onMessageReceived(
+      std::function<void(const std::string& fromId, const nlohmann::json& data)> callback);
+  void onStateReceived(
+      std::function<void(const std::string& fromId, const nlohmann::json& data)> callback);
+  void onErrorOccurred(std::function<void(const std::string& message)> callback);
+  /// Only when verbose.
+  void onDiagnosticMessage(
+      std::function<void(const std::string& phase, const std::string& detail)> callback);
+  void onConnectionTimedOut(std::function<void()> callback);
+
+  // ---- change notifications (for property bindings) ----
+
+  void onStatusChanged(std::function<void()> callback);  ///< status and connected
+  void onConnectionPhaseChanged(std::function<void()> callback);
+  void onPhaseTimingChanged(std::function<void()> callback);
+  void onIsHostChanged(std::function<void()> callback);
+  void onNetworkIdChanged(std::function<void()> callback);
+  void onNodeIdChanged(std::function<void()> callback);
+  void onNodesChanged(std::function<void()> callback);  ///< nodes and nodeCount
+  void onLatencyChanged(std::function<void()> callback);
+  void onPeerStatsChanged(std::function<void()> callback);
+
+ private:
+  friend struct network::NetworkTesting;
+  std::shared_ptr<network::NetworkImpl> impl_;
+};
+
+/// "Star", "Mesh" / "Cloud", "Local" / "Disconnected", "Connecting", "Connected", "Error".
+const char* toString(Network::Topology topology);
+const char* toString(Network::SignalingMode mode);
+const char* toString(Network::Status status);
+
+}  // namespace claynet

@@ -1,0 +1,1780 @@
+// claynet::Network: Clayground.Network's semantics over PeerJS DataConnections.
+//
+// Threads: everything here runs on the application's thread, inside Runtime::poll() (PeerJsPeer,
+// PeerJsConnection and timer callbacks are all delivered there) or inside the public methods the
+// application calls from that same thread. So there are no locks. The one timer is a GLib
+// timeout on the network thread that hands a tick() to poll().
+//
+// Re-entrancy: the application's callbacks may call back into the Network (leave() inside
+// onNodeJoined, ...). So handlers never call them directly: they update the whole state first and
+// queue the callbacks, which run when the outermost handler returns (see Entry).
+#include "claynet/network.hpp"
+
+#include <glib.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <set>
+
+#include "claynet/lan_code.hpp"
+#include "claynet/peerjs.hpp"
+#include "claynet/serialization.hpp"
+#include "claynet/signal_server.hpp"
+#include "network/envelope.hpp"
+#include "network/network_config.hpp"
+#include "network/network_testing.hpp"
+#include "network/relay.hpp"
+#include "rtc/runtime_core.hpp"
+
+namespace claynet {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+namespace network {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr auto kTickInterval = 200ms;
+// A tick this late means the process itself did not run for a while.
+constexpr auto kStallThreshold = 1000ms;
+constexpr auto kPingInterval = 2000ms;
+// Three missed pings: a peer that sent nothing at all for this long is gone.
+constexpr auto kSilenceLimit = 6000ms;
+// After leave(), goodbyes get this long to leave before the connections close.
+constexpr auto kLingerTime = 400ms;
+// A refused joiner gets this long to read the refusal before its connection closes.
+constexpr auto kRejectCloseDelay = 1500ms;
+// A host that is not claynet (an older Clayground) might send no roster: then the join completes
+// without it after this long.
+constexpr auto kRosterWait = 3000ms;
+// Mesh: a node that dials us but is never announced by the host is closed after this long.
+constexpr auto kUnannouncedLimit = 15000ms;
+constexpr int kHostCodeTries = 8;
+constexpr int kJoinerIdTries = 3;
+constexpr std::size_t kEarlyMessageLimit = 256;
+
+constexpr const char* kDataLabel = "data";
+constexpr const char* kStateLabel = "clay_state";
+constexpr const char* kNativeStateLabel = "state";
+
+std::int64_t epochMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::int64_t msBetween(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(b - a).count();
+}
+
+std::string serverText(const PeerJsServer& s) {
+  return std::string(s.secure ? "wss://" : "ws://") + s.host + ":" + std::to_string(s.port) +
+         s.path + "peerjs";
+}
+
+// A message prepared once and sent to many: its JSON value, and its bytes for json-serialized
+// connections (sent straight on the channel, as PeerJS's json serialization would).
+struct Outgoing {
+  json value;
+  std::vector<std::uint8_t> bytes;
+};
+
+Result prepare(const Envelope& e, Outgoing& out, bool checkSize) {
+  out.value = envelopeToJson(e);
+  if (Result r = encodeJson(out.value, out.bytes); !r) {
+    if (r.error().find("bytes") != std::string::npos &&
+        r.error().find("limit") == std::string::npos &&
+        r.error().find("16300") == std::string::npos)
+      return Result::failure("the data cannot be sent: " + r.error());
+    return Result::failure("the data is too large: " + r.error());
+  }
+  if (checkSize && out.bytes.size() > Network::kMaxEnvelopeBytes)
+    return Result::failure("the data is too large: the message is " +
+                           std::to_string(out.bytes.size()) + " bytes as JSON, at most " +
+                           std::to_string(Network::kMaxEnvelopeBytes) +
+                           " fit (PeerJS's json serialization refuses 16300 bytes or more, and a "
+                           "relay through the host adds the origin's id)");
+  return {};
+}
+
+Result sendOn(const std::shared_ptr<PeerJsConnection>& conn, const Outgoing& out) {
+  if (!conn || !conn->isOpen()) return Result::failure("the connection is not open");
+  if (conn->serialization() == Serialization::Json) {
+    auto ch = conn->dataChannel();
+    if (!ch) return Result::failure("the connection is not open");
+    return ch->sendBinary(out.bytes.data(), out.bytes.size());
+  }
+  return conn->send(out.value);
+}
+
+// The lead is adding PeerJsConnection::onStateChange, onExtraChannel and
+// PeerJsConnectOptions::maxRetransmits; until they are there these fall back (state changes read
+// from the transport's diagnostics, no in-band channel, a reliable state channel).
+template <typename Conn, typename F>
+bool trySetStateChange(Conn& conn, F&& f) {
+  if constexpr (requires { conn.onStateChange(std::forward<F>(f)); }) {
+    conn.onStateChange(std::forward<F>(f));
+    return true;
+  } else {
+    return false;
+  }
+}
+
+template <typename Conn, typename F>
+bool trySetExtraChannel(Conn& conn, F&& f) {
+  if constexpr (requires { conn.onExtraChannel(std::forward<F>(f)); }) {
+    conn.onExtraChannel(std::forward<F>(f));
+    return true;
+  } else {
+    return false;
+  }
+}
+
+template <typename Options>
+void trySetMaxRetransmits(Options& o, std::uint16_t n) {
+  if constexpr (requires { o.maxRetransmits = n; }) o.maxRetransmits = n;
+}
+
+struct Link {
+  std::string peer;
+  std::shared_ptr<PeerJsConnection> data;
+  std::shared_ptr<PeerJsConnection> state;   // a clay_state DataConnection (browser, claynet)
+  std::shared_ptr<DataChannel> nativeState;  // an in-band "state" channel (native Clayground)
+  bool dataOpen = false;
+  bool member = false;     // a node of the network as this node sees it
+  bool rejecting = false;  // host: refused ("Network full"); closes at rejectDeadline
+  bool dialed = false;     // we opened it
+  Clock::time_point created, opened, lastHeard, lastPing, rejectDeadline;
+  RttEstimator rtt;
+  std::string lastError;
+  std::uint64_t stateSent = 0, stateRecv = 0;
+  std::uint64_t receivedAtTick = 0;
+  std::vector<json> early;  // Mesh: messages that came before the host announced the node
+
+  bool stateOpen() const {
+    return (state && state->isOpen()) || (nativeState && nativeState->isOpen());
+  }
+};
+
+struct Lingering {
+  std::vector<std::shared_ptr<PeerJsConnection>> connections;
+  std::shared_ptr<PeerJsPeer> peer;
+  Clock::time_point deadline;
+};
+
+struct Callbacks {
+  std::function<void(const std::string&)> networkCreated, nodeJoined, nodeLeft, errorOccurred;
+  std::function<void(const std::string&, const json&)> messageReceived, stateReceived;
+  std::function<void(const std::string&, const std::string&)> diagnosticMessage;
+  std::function<void()> connectionTimedOut, statusChanged, connectionPhaseChanged,
+      phaseTimingChanged, isHostChanged, networkIdChanged, nodeIdChanged, nodesChanged,
+      latencyChanged, peerStatsChanged;
+};
+
+}  // namespace
+
+class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
+ public:
+  explicit NetworkImpl(Runtime& runtime) : runtime_(runtime), core_(runtime.core()) {}
+  ~NetworkImpl() { stopTicker(); }
+
+  // ---- configuration ----
+  bool autoRelay_ = true;
+  int timeoutMs_ = Network::kDefaultConnectionTimeoutMs;
+  std::vector<IceServer> iceServers_;
+  int maxNodes_ = Network::kDefaultMaxNodes;
+  Network::SignalingMode mode_ = Network::SignalingMode::Cloud;
+  std::string signalingUrl_;
+  PeerJsServer signalingServer_;  // parsed signalingUrl_ (valid when the URL is not empty)
+  Network::Topology topology_ = Network::Topology::Star;
+  bool verbose_ = false;
+  std::string localAddress_;
+  std::vector<std::string> iceLocalAddresses_;
+
+  // ---- state ----
+  Network::Status status_ = Network::Status::Disconnected;
+  std::string phase_;
+  json phaseTiming_ = json::object();
+  bool isHost_ = false;
+  std::string networkId_, nodeId_;
+  std::vector<std::string> nodes_;
+  int latency_ = -1;
+
+  Callbacks cb_;
+
+  // ---- public entry points ----
+
+  Result configurable(const char* what) const {
+    if (inNetwork())
+      return Result::failure(std::string("cannot change ") + what +
+                             " while in a network; call leave() first");
+    return {};
+  }
+
+  bool inNetwork() const {
+    return status_ == Network::Status::Connecting || status_ == Network::Status::Connected;
+  }
+
+  Result host() {
+    Entry entry(*this);
+    if (inNetwork())
+      return Result::failure("host(): already " + std::string(hostOrJoinState()) +
+                             "; call leave() first");
+    if (Result r = checkRuntime(); !r) return r;
+    resetSession();
+    setIsHost(true);
+    beginAttempt();
+    if (mode_ == Network::SignalingMode::Local) return hostLocal();
+    hostTries_ = 0;
+    return hostCloud();
+  }
+
+  Result join(const std::string& rawCode) {
+    Entry entry(*this);
+    std::string code = rawCode;
+    auto notSpace = [](unsigned char c) { return !std::isspace(c); };
+    code.erase(code.begin(), std::find_if(code.begin(), code.end(), notSpace));
+    code.erase(std::find_if(code.rbegin(), code.rend(), notSpace).base(), code.end());
+    if (code.empty()) return Result::failure("join(): the network code is empty");
+    if (inNetwork())
+      return Result::failure("join(): already " + std::string(hostOrJoinState()) +
+                             "; call leave() first");
+    if (Result r = checkRuntime(); !r) return r;
+    PeerJsServer server;
+    if (isLanCode(code)) {
+      std::string address;
+      std::uint16_t port = 0;
+      if (Result r = decodeLanCode(code, address, port); !r)
+        return refuseCode("Invalid LAN code \"" + code + "\": " + r.error());
+      server.host = address;
+      server.port = port;
+      server.secure = false;
+      server.path = "/";
+      server.key = "peerjs";
+    } else if (isValidNetworkCode(code)) {
+      server = cloudServer();
+    } else {
+      return refuseCode("Invalid network code \"" + code +
+                        "\": a code has 6 characters from ABCDEFGHJKLMNPQRSTUVWXYZ23456789, or "
+                        "is a LAN code such as L1HGE14A-6Y0");
+    }
+    resetSession();
+    setIsHost(false);
+    hostId_ = normalizeNetworkCode(code);
+    setNetworkId(hostId_);
+    joinServer_ = server;
+    beginAttempt();
+    joinerTries_ = 0;
+    return startJoin();
+  }
+
+  void leave() {
+    Entry entry(*this);
+    if (!inNetwork() && !peer_ && links_.empty()) return;
+    sendGoodbyes();
+    diag("signaling", "leaving the network");
+    teardown(true);
+    setStatus(Network::Status::Disconnected);
+  }
+
+  Result broadcast(const json& data, bool state) {
+    Entry entry(*this);
+    if (status_ != Network::Status::Connected)
+      return Result::failure(std::string(state ? "broadcastState" : "broadcast") +
+                             "(): not connected to a network");
+    Envelope e = state ? makeState(stateSeq_ + 1, data) : makeMessage(data);
+    Outgoing out;
+    if (Result r = prepare(e, out, true); !r) return r;
+    if (state) ++stateSeq_;
+    std::string failures;
+    for (auto& [id, link] : links_) {
+      if (!link.member || !link.dataOpen) continue;
+      if (Result r = state ? sendState(link, out) : sendOn(link.data, out); !r)
+        failures += (failures.empty() ? "" : "; ") + id + ": " + r.error();
+    }
+    if (!failures.empty()) diag("datachannel", "could not send to " + failures);
+    return {};
+  }
+
+  Result sendTo(const std::string& target, const json& data) {
+    Entry entry(*this);
+    if (status_ != Network::Status::Connected)
+      return Result::failure("sendTo(): not connected to a network");
+    if (target == nodeId_) return Result::failure("sendTo(): \"" + target + "\" is this node");
+    if (std::find(nodes_.begin(), nodes_.end(), target) == nodes_.end())
+      return Result::failure("sendTo(): unknown node \"" + target +
+                             "\" (not in nodes; it may have left)");
+    Envelope e = makeMessage(data);
+    // Addressed even on a direct link: to a host, a message without `to` is a broadcast to relay.
+    e.to = target;
+    Link* direct = find(target);
+    if (!(direct && direct->member && direct->dataOpen)) {
+      // No direct link: the host routes it (Star, or a Mesh link that could not be made).
+      Link* hostLink = isHost_ ? nullptr : find(hostId_);
+      if (!hostLink || !hostLink->dataOpen)
+        return Result::failure("sendTo(): no link to \"" + target + "\" and none to the host");
+      direct = hostLink;
+    }
+    Outgoing out;
+    if (Result r = prepare(e, out, true); !r) return r;
+    return sendOn(direct->data, out);
+  }
+
+  json peerStats() const {
+    json out = json::object();
+    if (!verbose_) return out;
+    for (const auto& id : nodes_) {
+      const Link* link = find(id);
+      Counters c;
+      if (link) {
+        for (const auto& conn : {link->data, link->state}) {
+          if (!conn) continue;
+          if (auto ch = conn->dataChannel()) add(c, ch->counters());
+        }
+        if (link->nativeState) add(c, link->nativeState->counters());
+      }
+      bool direct = link && link->dataOpen;
+      out[id] = {{"latency", direct ? link->rtt.rounded() : -1},
+                 {"msgSent", c.messagesSent},
+                 {"msgRecv", c.messagesReceived},
+                 {"bytesSent", c.bytesSent},
+                 {"bytesRecv", c.bytesReceived},
+                 {"stateSent", direct ? link->stateSent : 0},
+                 {"stateRecv", direct ? link->stateRecv : 0},
+                 {"stateDropped", guard_.droppedFrom(id)},
+                 {"stateLink", !direct             ? "relayed"
+                               : link->stateOpen() ? "unreliable"
+                                                   : "fallback"}};
+    }
+    return out;
+  }
+
+  void shutdown() {
+    // The Network is going away: no callback may run any more.
+    dead_ = true;
+    pending_.clear();
+    cb_ = Callbacks{};
+    // Nobody will tick any more, so nothing can linger: the goodbyes may not get out, but the
+    // others see the links close, which means the same.
+    sendGoodbyes();
+    teardown(false);
+    closeLingering(true);
+    status_ = Network::Status::Disconnected;
+    stopTicker();
+  }
+
+  void sendGoodbyes() {
+    Outgoing out;
+    if (nodeId_.empty() || !prepare(makeNodeLeft(nodeId_), out, false)) return;
+    for (auto& [id, link] : links_)
+      if (link.dataOpen && !link.rejecting) (void)sendOn(link.data, out);
+  }
+
+  // ---- test hooks ----
+
+  Result sendRaw(const std::string& target, const json& envelope, bool stateLink) {
+    Entry entry(*this);
+    Link* link = find(target);
+    if (!link || !link->dataOpen) return Result::failure("no open link to \"" + target + "\"");
+    Outgoing out;
+    out.value = envelope;
+    if (Result r = encodeJson(envelope, out.bytes); !r) return r;
+    if (stateLink && link->stateOpen()) return sendState(*link, out);
+    return sendOn(link->data, out);
+  }
+
+  std::deque<std::string> forcedCodes_;  // test hook: the codes host() tries first
+
+  std::vector<std::string> directLinks() const {
+    std::vector<std::string> out;
+    for (const auto& [id, link] : links_)
+      if (link.dataOpen && link.member) out.push_back(id);
+    return out;
+  }
+
+ private:
+  // Marks a handler: the application's callbacks queued meanwhile run when the outermost one
+  // returns, with the state already complete. Holds the object alive meanwhile.
+  struct Entry {
+    explicit Entry(NetworkImpl& n) : self(n), keep(n.shared_from_this()) { ++n.depth_; }
+    ~Entry() {
+      if (--self.depth_ == 0 && !self.flushing_) self.flush();
+    }
+    NetworkImpl& self;
+    std::shared_ptr<NetworkImpl> keep;
+  };
+
+  void flush() {
+    flushing_ = true;
+    while (!pending_.empty() && !dead_) {
+      auto f = std::move(pending_.front());
+      pending_.pop_front();
+      f();
+    }
+    flushing_ = false;
+  }
+
+  template <typename F>
+  void queue(F&& f) {
+    if (!dead_) pending_.emplace_back(std::forward<F>(f));
+  }
+
+  void notify(std::function<void()> Callbacks::*which) {
+    queue([this, which] {
+      auto f = cb_.*which;
+      if (f) f();
+    });
+  }
+
+  void emitText(std::function<void(const std::string&)> Callbacks::*which, std::string text) {
+    queue([this, which, text = std::move(text)] {
+      auto f = cb_.*which;
+      if (f) f(text);
+    });
+  }
+
+  void emitData(std::function<void(const std::string&, const json&)> Callbacks::*which,
+                std::string from, json data) {
+    queue([this, which, from = std::move(from), data = std::move(data)] {
+      auto f = cb_.*which;
+      if (f) f(from, data);
+    });
+  }
+
+  void diag(const std::string& phase, std::string detail) {
+    if (!verbose_) return;
+    queue([this, phase, detail = std::move(detail)] {
+      auto f = cb_.diagnosticMessage;
+      if (f) f(phase, detail);
+    });
+  }
+
+  void error(std::string message) { emitText(&Callbacks::errorOccurred, std::move(message)); }
+
+  // ---- property changes ----
+
+  void setStatus(Network::Status s) {
+    if (status_ == s) return;
+    status_ = s;
+    notify(&Callbacks::statusChanged);
+  }
+  void setPhase(std::string p) {
+    if (phase_ == p) return;
+    phase_ = std::move(p);
+    notify(&Callbacks::connectionPhaseChanged);
+  }
+  void setIsHost(bool h) {
+    if (isHost_ == h) return;
+    isHost_ = h;
+    notify(&Callbacks::isHostChanged);
+  }
+  void setNetworkId(std::string id) {
+    if (networkId_ == id) return;
+    networkId_ = std::move(id);
+    notify(&Callbacks::networkIdChanged);
+  }
+  void setNodeId(std::string id) {
+    if (nodeId_ == id) return;
+    nodeId_ = std::move(id);
+    notify(&Callbacks::nodeIdChanged);
+  }
+  void setLatency(int l) {
+    if (latency_ == l) return;
+    latency_ = l;
+    notify(&Callbacks::latencyChanged);
+  }
+  void setPhaseTiming(json t) {
+    if (phaseTiming_ == t) return;
+    phaseTiming_ = std::move(t);
+    notify(&Callbacks::phaseTimingChanged);
+  }
+
+  static void add(Counters& into, const Counters& c) {
+    into.messagesSent += c.messagesSent;
+    into.messagesReceived += c.messagesReceived;
+    into.bytesSent += c.bytesSent;
+    into.bytesReceived += c.bytesReceived;
+  }
+
+  const char* hostOrJoinState() const {
+    if (status_ == Network::Status::Connecting) return "connecting";
+    return isHost_ ? "hosting a network" : "in a network";
+  }
+
+  Result checkRuntime() const {
+    if (runtime_.delivery() != Delivery::Poll)
+      return Result::failure(
+          "claynet::Network needs a Runtime with Delivery::Poll (its callbacks run in poll())");
+    return {};
+  }
+
+  Result refuseCode(const std::string& message) {
+    error(message);
+    setStatus(Network::Status::Error);
+    return Result::failure(message);
+  }
+
+  PeerJsServer cloudServer() const {
+    return signalingUrl_.empty() ? PeerJsServer{} : signalingServer_;
+  }
+
+  Configuration rtcConfiguration() const {
+    Configuration c;
+    c.iceServers = iceServers_.empty() ? defaultIceServers() : iceServers_;
+    c.localAddresses = iceLocalAddresses_;
+    return c;
+  }
+
+  void resetSession() {
+    teardown(false);
+    guard_.clear();
+    stateSeq_ = 0;
+  }
+
+  void beginAttempt() {
+    attemptStart_ = Clock::now();
+    phaseMark_ = attemptStart_;
+    timing_ = json::object();
+    setPhaseTiming(json::object());
+    setPhase("signaling");
+    setStatus(Network::Status::Connecting);
+    startTicker();
+  }
+
+  // ---- signaling ----
+
+  Result openPeer(const std::string& id, const PeerJsServer& server) {
+    PeerJsOptions o;
+    o.server = server;
+    o.id = id;
+    o.rtc = rtcConfiguration();
+    auto peer = PeerJsPeer::create(runtime_, o);
+    const std::uint64_t gen = ++peerGen_;
+    std::weak_ptr<NetworkImpl> w = weak_from_this();
+    peer->onOpen([w, gen](const std::string& openedId) {
+      if (auto s = w.lock()) {
+        Entry e(*s);
+        if (gen == s->peerGen_) s->peerOpened(openedId);
+      }
+    });
+    peer->onConnection([w, gen](std::shared_ptr<PeerJsConnection> conn) {
+      if (auto s = w.lock()) {
+        Entry e(*s);
+        if (gen == s->peerGen_) {
+          s->incoming(conn);
+        } else {
+          conn->close();
+        }
+      }
+    });
+    peer->onError([w, gen](const PeerJsError& err) {
+      if (auto s = w.lock()) {
+        Entry e(*s);
+        if (gen == s->peerGen_) s->peerError(err);
+      }
+    });
+    peer->onDisconnected([w, gen](const std::string& reason) {
+      if (auto s = w.lock()) {
+        Entry e(*s);
+        if (gen == s->peerGen_) s->diag("signaling", "signaling server connection lost: " + reason);
+      }
+    });
+    peer_ = peer;
+    diag("signaling", "registering with " + serverText(server) + " as " + id);
+    if (Result r = peer->open(); !r) {
+      peer_.reset();
+      ++peerGen_;
+      return Result::failure("could not register with the signaling server: " + r.error());
+    }
+    return {};
+  }
+
+  Result hostCloud() {
+    std::string code = generateNetworkCode();
+    if (!forcedCodes_.empty()) {
+      code = forcedCodes_.front();
+      forcedCodes_.pop_front();
+    }
+    if (Result r = openPeer(code, cloudServer()); !r) return failWith(r.error());
+    return {};
+  }
+
+  Result hostLocal() {
+    SignalServerOptions so;
+    const bool chosen = !localAddress_.empty();
+    so.host = chosen ? localAddress_ : "0.0.0.0";
+    so.port = 0;
+    server_ = std::make_unique<SignalServer>(runtime_, so);
+    if (Result r = server_->start(); !r)
+      return failWith("could not start the embedded signaling server on " + so.host + ": " +
+                      r.error());
+    std::uint32_t address = 0;
+    const std::string advertised = lanAddress(localAddress_);
+    if (!parseIPv4(advertised, address))
+      return failWith("no IPv4 address to put in the LAN code (got \"" + advertised + "\")");
+    const std::string code = encodeLanCode(address, server_->port());
+    diag("signaling", "embedded signaling server listening on " + so.host + ":" +
+                          std::to_string(server_->port()) + ", advertised as " + advertised);
+    PeerJsServer own;
+    own.host = chosen ? localAddress_ : "127.0.0.1";
+    own.port = server_->port();
+    own.secure = false;
+    own.path = "/";
+    own.key = "peerjs";
+    if (Result r = openPeer(code, own); !r) return failWith(r.error());
+    return {};
+  }
+
+  Result startJoin() {
+    if (Result r = openPeer(randomNodeId(), joinServer_); !r) return failWith(r.error());
+    if (!dial(hostId_)) return failWith("could not open a connection to the host " + hostId_);
+    return {};
+  }
+
+  void peerOpened(const std::string& id) {
+    if (isHost_) {
+      if (status_ != Network::Status::Connecting) {
+        diag("signaling", "registered again as " + id);
+        return;
+      }
+      const auto now = Clock::now();
+      const auto ms = msBetween(attemptStart_, now);
+      diag("signaling", "registered as " + id + " (" + std::to_string(ms) + " ms)");
+      setNodeId(id);
+      setNetworkId(id);
+      setPhaseTiming({{"signaling", ms}, {"ice", 0}, {"datachannel", 0}, {"total", ms}});
+      setPhase("");
+      setStatus(Network::Status::Connected);
+      emitText(&Callbacks::networkCreated, id);
+      return;
+    }
+    if (nodeId_.empty()) {
+      diag("signaling", "registered as " + id + " (" +
+                            std::to_string(msBetween(attemptStart_, Clock::now())) + " ms)");
+      setNodeId(id);
+    } else {
+      diag("signaling", "registered again as " + id);
+    }
+  }
+
+  void peerError(const PeerJsError& err) {
+    diag("signaling", "signaling error: " + err.text());
+    if (status_ != Network::Status::Connecting) return;  // the network goes on without it
+    switch (err.type) {
+      case PeerJsErrorType::UnavailableId:
+        if (isHost_ && mode_ == Network::SignalingMode::Cloud) {
+          if (++hostTries_ >= kHostCodeTries) {
+            fatal("could not find a free network code on the signaling server after " +
+                  std::to_string(kHostCodeTries) + " tries");
+            return;
+          }
+          diag("signaling", "the code is taken; trying another one");
+          dropPeer();
+          (void)hostCloud();
+          return;
+        }
+        if (!isHost_ && ++joinerTries_ < kJoinerIdTries) {
+          diag("signaling", "our random id is taken; trying another one");
+          dropPeer();
+          links_.clear();
+          (void)startJoin();
+          return;
+        }
+        fatal("Signaling failed: " + err.text());
+        return;
+      case PeerJsErrorType::PeerUnavailable:
+        if (!isHost_) {
+          fatal("No network with code " + hostId_ + ": the host did not answer (" + err.message +
+                ")");
+        }
+        return;
+      case PeerJsErrorType::Network:
+      case PeerJsErrorType::ServerError:
+      case PeerJsErrorType::InvalidKey:
+      case PeerJsErrorType::InvalidId:
+      case PeerJsErrorType::SslUnavailable:
+      case PeerJsErrorType::SocketError:
+      case PeerJsErrorType::SocketClosed:
+        fatal("Signaling failed: " + err.text());
+        return;
+      default:
+        return;  // connection-level trouble comes through the connection's own callbacks
+    }
+  }
+
+  void dropPeer() {
+    if (peer_) peer_->destroy();
+    peer_.reset();
+    ++peerGen_;
+  }
+
+  // ---- connections ----
+
+  Link* find(const std::string& id) {
+    auto it = links_.find(id);
+    return it == links_.end() ? nullptr : &it->second;
+  }
+  const Link* find(const std::string& id) const {
+    auto it = links_.find(id);
+    return it == links_.end() ? nullptr : &it->second;
+  }
+
+  Link& linkFor(const std::string& id) {
+    auto [it, inserted] = links_.try_emplace(id);
+    if (inserted) {
+      it->second.peer = id;
+      it->second.created = Clock::now();
+    }
+    return it->second;
+  }
+
+  bool dial(const std::string& id) {
+    if (!peer_) return false;
+    Link& link = linkFor(id);
+    link.dialed = true;
+    PeerJsConnectOptions d;
+    d.label = kDataLabel;
+    d.serialization = Serialization::Json;
+    d.reliable = true;
+    d.metadata = json{{"claynet", 1}};
+    std::shared_ptr<PeerJsConnection> data;
+    if (Result r = peer_->connect(id, d, data); !r) {
+      diag("signaling", "could not connect to " + id + ": " + r.error());
+      links_.erase(id);
+      return false;
+    }
+    link.data = data;
+    wireData(id, data);
+    diag("signaling", "connecting to " + id);
+    PeerJsConnectOptions s = d;
+    s.label = kStateLabel;
+    s.reliable = false;
+    trySetMaxRetransmits(s, 0);  // lossy: a lost state update is never sent again
+    std::shared_ptr<PeerJsConnection> state;
+    if (Result r = peer_->connect(id, s, state); !r) {
+      // State then goes on the data link.
+      diag("signaling", "could not open the state connection to " + id + ": " + r.error());
+    } else {
+      link.state = state;
+      wireState(id, state);
+    }
+    return true;
+  }
+
+  // Mesh: the nodes of the roster are dialed one per turn of the event queue, not all in one go:
+  // each dial waits for the network thread, and the pings in between must still be answered.
+  void scheduleDial() {
+    if (dialQueue_.empty() || dialScheduled_) return;
+    dialScheduled_ = true;
+    std::weak_ptr<NetworkImpl> w = weak_from_this();
+    core_->deliver([w] {
+      if (auto s = w.lock()) {
+        Entry e(*s);
+        s->dialScheduled_ = false;
+        s->dialNext();
+      }
+    });
+  }
+
+  void dialNext() {
+    if (dialQueue_.empty()) return;
+    const std::string id = dialQueue_.front();
+    dialQueue_.pop_front();
+    if (status_ != Network::Status::Connecting || !pendingDials_.count(id)) {
+      scheduleDial();
+      return;
+    }
+    if (!dial(id)) {
+      pendingDials_.erase(id);
+      maybeJoined();
+    }
+    scheduleDial();
+  }
+
+  bool acceptsIncoming(const std::string& from) const {
+    if (isHost_) return status_ == Network::Status::Connected;
+    // Mesh: nodes that join after us dial us; so does anyone the roster names while we join.
+    return topology_ == Network::Topology::Mesh && rosterReceived_ && from != hostId_ &&
+           inNetwork();
+  }
+
+  void incoming(const std::shared_ptr<PeerJsConnection>& conn) {
+    const std::string from = conn->peer();
+    const bool isState = conn->label() == kStateLabel;
+    diag("signaling", "connection " + conn->label() + " from " + from);
+    if (!acceptsIncoming(from)) {
+      diag("signaling", "refused a connection from " + from + ": not accepting connections");
+      conn->close();
+      return;
+    }
+    if (isState) {
+      Link& link = linkFor(from);
+      if (link.rejecting) {
+        conn->close();
+        return;
+      }
+      if (link.state) link.state->close();
+      link.state = conn;
+      wireState(from, conn);
+      return;
+    }
+    Link* existing = find(from);
+    bool reject = false;
+    if (isHost_ && !(existing && existing->member)) {
+      int occupied = 1;  // the host
+      for (const auto& [id, l] : links_)
+        if (id != from && l.data && !l.rejecting) ++occupied;
+      reject = occupied >= maxNodes_;
+    }
+    Link& link = linkFor(from);
+    if (link.data && link.data != conn) {
+      // The same node again (it reconnected): the new connection replaces the old one.
+      auto old = link.data;
+      link.data.reset();
+      link.dataOpen = false;
+      old->close();
+    }
+    link.data = conn;
+    link.rejecting = reject;
+    if (reject) diag("signaling", "refusing " + from + ": the network is full");
+    wireData(from, conn);
+  }
+
+  template <typename F>
+  auto guarded(F&& f) {
+    std::weak_ptr<NetworkImpl> w = weak_from_this();
+    return [w, f = std::forward<F>(f)](auto&&... args) {
+      if (auto s = w.lock()) {
+        Entry e(*s);
+        f(*s, std::forward<decltype(args)>(args)...);
+      }
+    };
+  }
+
+  void wireData(const std::string& peer, const std::shared_ptr<PeerJsConnection>& conn) {
+    PeerJsConnection* raw = conn.get();
+    conn->onOpen(guarded([peer, raw](NetworkImpl& s) { s.dataOpened(peer, raw); }));
+    conn->onData(guarded([peer, raw](NetworkImpl& s, const json& value) {
+      Link* link = s.find(peer);
+      if (link && link->data.get() == raw) s.received(*link, value, false);
+    }));
+    conn->onClose(guarded([peer, raw](NetworkImpl& s) {
+      // A failure (ICE, DTLS, SCTP) reports an error first; a close without one was asked for.
+      Link* link = s.find(peer);
+      if (link && link->data.get() == raw) s.linkLost(peer, link->lastError.empty());
+    }));
+    conn->onError(guarded([peer, raw](NetworkImpl& s, const PeerJsError& err) {
+      s.diag("datachannel", peer + ": " + err.text());
+      // Only failures of the connection itself; a message that did not decode is no reason.
+      Link* link = s.find(peer);
+      const bool fatal = err.type == PeerJsErrorType::NegotiationFailed ||
+                         err.type == PeerJsErrorType::PeerUnavailable ||
+                         err.type == PeerJsErrorType::Network ||
+                         err.type == PeerJsErrorType::ConnectionClosed;
+      if (link && link->data.get() == raw && fatal) link->lastError = err.text();
+    }));
+    const bool states =
+        trySetStateChange(*conn, guarded([peer, raw](NetworkImpl& s, PeerState state) {
+          Link* link = s.find(peer);
+          if (link && link->data.get() == raw) s.transportState(peer, state);
+        }));
+    trySetExtraChannel(*conn, guarded([peer, raw](NetworkImpl& s, std::shared_ptr<DataChannel> ch) {
+      Link* link = s.find(peer);
+      if (link && link->data.get() == raw) s.extraChannel(*link, std::move(ch));
+    }));
+    watchTransport(peer, conn, !states);
+  }
+
+  void wireState(const std::string& peer, const std::shared_ptr<PeerJsConnection>& conn) {
+    PeerJsConnection* raw = conn.get();
+    conn->onOpen(
+        guarded([peer](NetworkImpl& s) { s.diag("datachannel", peer + ": state channel open"); }));
+    conn->onData(guarded([peer, raw](NetworkImpl& s, const json& value) {
+      Link* link = s.find(peer);
+      if (link && link->state.get() == raw) s.received(*link, value, true);
+    }));
+    conn->onClose(guarded([peer, raw](NetworkImpl& s) {
+      Link* link = s.find(peer);
+      if (link && link->state.get() == raw) {
+        link->state.reset();
+        s.diag("datachannel", peer + ": state channel closed; state goes on the data channel");
+      }
+    }));
+    conn->onError(guarded([peer](NetworkImpl& s, const PeerJsError& err) {
+      s.diag("datachannel", peer + " (state): " + err.text());
+    }));
+  }
+
+  void extraChannel(Link& link, std::shared_ptr<DataChannel> ch) {
+    if (ch->label() != kNativeStateLabel) {
+      diag("datachannel", link.peer + ": ignored an extra channel '" + ch->label() + "'");
+      ch->close();
+      return;
+    }
+    const std::string peer = link.peer;
+    DataChannel* raw = ch.get();
+    ch->onMessage(guarded([peer, raw](NetworkImpl& s, Message&& m) {
+      Link* l = s.find(peer);
+      if (!l || l->nativeState.get() != raw) return;
+      json value = json::parse(m.data, nullptr, false);
+      if (value.is_discarded()) {
+        s.diag("datachannel", peer + ": ignored a state message that is not JSON");
+        return;
+      }
+      s.received(*l, value, true);
+    }));
+    ch->onClose(guarded([peer, raw](NetworkImpl& s) {
+      Link* l = s.find(peer);
+      if (l && l->nativeState.get() == raw) l->nativeState.reset();
+    }));
+    link.nativeState = std::move(ch);
+    diag("datachannel", peer + ": in-band state channel");
+  }
+
+  // Verbose transport diagnostics of one connection, named by the remote node.
+  void watchTransport(const std::string& peer, const std::shared_ptr<PeerJsConnection>& conn,
+                      bool statesFromDiagnostics) {
+    auto pc = conn->peerConnection();
+    if (!pc) return;
+    PeerJsConnection* raw = conn.get();
+    pc->onDiagnostic(
+        guarded([peer, raw, statesFromDiagnostics](NetworkImpl& s, const std::string& phase,
+                                                   const std::string& detail) {
+          if (statesFromDiagnostics && phase == "state") {
+            Link* link = s.find(peer);
+            if (link && link->data.get() == raw) {
+              if (detail == "connection connecting") s.transportState(peer, PeerState::Connecting);
+              if (detail == "connection connected") s.transportState(peer, PeerState::Connected);
+            }
+          }
+          if (!s.verbose_) return;
+          std::string text = detail;
+          for (const char* which : {"local candidate ", "remote candidate "}) {
+            if (detail.rfind(which, 0) == 0)
+              text = std::string(which) + describeCandidate(detail.substr(std::strlen(which)));
+          }
+          s.diag(phase, peer + ": " + text);
+        }));
+  }
+
+  void transportState(const std::string& peer, PeerState state) {
+    diag("ice", peer + ": connection " + toString(state));
+    if (isHost_ || peer != hostId_ || status_ != Network::Status::Connecting) return;
+    const auto now = Clock::now();
+    if (state == PeerState::Connecting && phase_ == "signaling") {
+      timing_["signaling"] = msBetween(phaseMark_, now);
+      phaseMark_ = now;
+      setPhase("ice");
+    } else if (state == PeerState::Connected && (phase_ == "signaling" || phase_ == "ice")) {
+      if (phase_ == "signaling") {
+        timing_["signaling"] = msBetween(phaseMark_, now);
+        timing_["ice"] = 0;
+      } else {
+        timing_["ice"] = msBetween(phaseMark_, now);
+      }
+      phaseMark_ = now;
+      setPhase("datachannel");
+    }
+  }
+
+  void dataOpened(const std::string& peer, PeerJsConnection* raw) {
+    Link* link = find(peer);
+    if (!link || link->data.get() != raw) return;
+    const auto now = Clock::now();
+    link->dataOpen = true;
+    link->opened = link->lastHeard = now;
+    diag("datachannel", peer + ": data channel open");
+    if (isHost_) {
+      if (link->rejecting) {
+        Outgoing out;
+        if (prepare(makeReject(Network::kNetworkFullMessage), out, false))
+          (void)sendOn(link->data, out);
+        link->rejectDeadline = now + kRejectCloseDelay;
+        return;
+      }
+      ping(*link);
+      if (link->member) {
+        // A node already in the network came back on a new connection: no second nodeJoined.
+        Outgoing roster;
+        std::vector<std::string> others;
+        for (const auto& id : nodes_)
+          if (id != peer) others.push_back(id);
+        if (prepare(makeRoster(others), roster, false)) (void)sendOn(link->data, roster);
+        return;
+      }
+      admit(*link);
+      return;
+    }
+    ping(*link);
+    if (peer == hostId_) {
+      if (status_ == Network::Status::Connecting && phase_ != "datachannel") {
+        // The transport's state events were not seen (they always come first): time it here.
+        if (!timing_.contains("signaling")) timing_["signaling"] = msBetween(phaseMark_, now);
+        if (!timing_.contains("ice")) timing_["ice"] = 0;
+        phaseMark_ = now;
+        setPhase("datachannel");
+      }
+      if (std::find(nodes_.begin(), nodes_.end(), hostId_) == nodes_.end())
+        nodes_.insert(nodes_.begin(), hostId_);
+      link->member = true;
+      maybeJoined();
+      return;
+    }
+    // Mesh: another node.
+    if (announced_.count(peer)) makeMember(*link);
+    if (pendingDials_.erase(peer)) maybeJoined();
+  }
+
+  void admit(Link& link) {
+    link.member = true;
+    std::vector<std::string> others;
+    for (const auto& id : nodes_)
+      if (id != link.peer) others.push_back(id);
+    nodes_.push_back(link.peer);
+    Outgoing roster, joined;
+    if (prepare(makeRoster(others), roster, false)) (void)sendOn(link.data, roster);
+    if (prepare(makeNodeJoined(link.peer), joined, false)) {
+      for (auto& [id, l] : links_)
+        if (id != link.peer && l.member && l.dataOpen) (void)sendOn(l.data, joined);
+    }
+    diag("datachannel", "admitted " + link.peer + " (" + std::to_string(nodes_.size() + 1) +
+                            " of " + std::to_string(maxNodes_) + " nodes)");
+    notify(&Callbacks::nodesChanged);
+    emitText(&Callbacks::nodeJoined, link.peer);
+  }
+
+  // Mesh: a node announced by the host whose direct link is open.
+  void makeMember(Link& link) {
+    if (link.member) return;
+    link.member = true;
+    auto early = std::move(link.early);
+    link.early.clear();
+    if (std::find(nodes_.begin(), nodes_.end(), link.peer) == nodes_.end()) {
+      nodes_.push_back(link.peer);
+      if (status_ == Network::Status::Connected) {
+        notify(&Callbacks::nodesChanged);
+        emitText(&Callbacks::nodeJoined, link.peer);
+      }
+    }
+    for (const auto& value : early) received(link, value, false);
+  }
+
+  void maybeJoined() {
+    if (isHost_ || status_ != Network::Status::Connecting) return;
+    Link* hostLink = find(hostId_);
+    if (!hostLink || !hostLink->dataOpen || !rosterReceived_ || !pendingDials_.empty()) return;
+    const auto now = Clock::now();
+    timing_["datachannel"] = msBetween(phaseMark_, now);
+    timing_["total"] = msBetween(attemptStart_, now);
+    if (!timing_.contains("signaling")) timing_["signaling"] = 0;
+    if (!timing_.contains("ice")) timing_["ice"] = 0;
+    diag("datachannel", "joined " + hostId_ + " in " +
+                            std::to_string(timing_["total"].get<std::int64_t>()) + " ms (" +
+                            timing_.dump() + ")");
+    setPhaseTiming(timing_);
+    setPhase("");
+    setStatus(Network::Status::Connected);
+    notify(&Callbacks::nodesChanged);
+    for (const auto& id : nodes_) emitText(&Callbacks::nodeJoined, id);
+  }
+
+  // ---- receiving ----
+
+  void received(Link& link, const json& value, bool viaState) {
+    link.lastHeard = Clock::now();
+    Envelope env;
+    if (Result r = decodeEnvelope(value, env); !r) {
+      diag("datachannel", "ignored a message from " + link.peer + ": " + r.error());
+      return;
+    }
+    switch (env.kind) {
+      case EnvelopeKind::Ping: {
+        json pong = {{"t", "P"}, {"ts", value.at("ts")}};
+        Outgoing out;
+        out.value = pong;
+        if (encodeJson(pong, out.bytes)) (void)sendOn(link.data, out);
+        return;
+      }
+      case EnvelopeKind::Pong: {
+        const auto rtt = epochMs() - env.ts;
+        if (rtt < 0 || rtt > 60000) return;  // not one of ours
+        link.rtt.sample(static_cast<double>(rtt));
+        updateLatency();
+        if (verbose_) notify(&Callbacks::peerStatsChanged);
+        return;
+      }
+      case EnvelopeKind::Reject:
+        if (!isHost_ && link.peer == hostId_ && status_ == Network::Status::Connecting)
+          fatal(env.reason.empty() ? "Connection rejected by the host" : env.reason);
+        return;
+      case EnvelopeKind::System:
+        system(link, env);
+        return;
+      case EnvelopeKind::Message:
+      case EnvelopeKind::State:
+        break;
+    }
+    if (viaState || env.kind == EnvelopeKind::State) ++link.stateRecv;
+    if (isHost_) {
+      if (link.member) route(link, env);
+      return;
+    }
+    if (link.peer == hostId_) {
+      deliver(originAtReceiver(env, link.peer, hostId_), env);
+      return;
+    }
+    // Mesh, directly from another node: its own message (`from` means nothing here).
+    if (!link.member) {
+      if (link.early.size() < kEarlyMessageLimit) link.early.push_back(value);
+      return;
+    }
+    deliver(link.peer, env);
+  }
+
+  void route(Link& link, const Envelope& env) {
+    std::vector<std::string> joiners;
+    for (const auto& [id, l] : links_)
+      if (l.member) joiners.push_back(id);
+    const bool relay = autoRelay_ && topology_ == Network::Topology::Star;
+    HostRoute r = routeAtHost(env, link.peer, nodeId_, joiners, relay);
+    if (r.unknownTarget) {
+      diag("datachannel",
+           "dropped a message from " + link.peer + " for unknown node " + env.to.value_or(""));
+      return;
+    }
+    if (env.kind == EnvelopeKind::State && !guard_.accept(r.origin, env.seq)) {
+      staleDropped(r.origin, env.seq);
+      return;
+    }
+    if (r.deliverLocally) emitDelivery(r.origin, env);
+    if (r.forwardTo.empty()) return;
+    Outgoing out;
+    if (!prepare(r.forwarded, out, false)) return;
+    for (const auto& id : r.forwardTo) {
+      Link* target = find(id);
+      if (!target || !target->dataOpen) continue;
+      if (env.kind == EnvelopeKind::State) {
+        (void)sendState(*target, out);
+      } else {
+        (void)sendOn(target->data, out);
+      }
+    }
+  }
+
+  void deliver(const std::string& origin, const Envelope& env) {
+    if (env.kind == EnvelopeKind::State && !guard_.accept(origin, env.seq)) {
+      staleDropped(origin, env.seq);
+      return;
+    }
+    emitDelivery(origin, env);
+  }
+
+  void emitDelivery(const std::string& origin, const Envelope& env) {
+    emitData(
+        env.kind == EnvelopeKind::State ? &Callbacks::stateReceived : &Callbacks::messageReceived,
+        origin, env.data);
+  }
+
+  void staleDropped(const std::string& origin, std::uint32_t seq) {
+    diag("datachannel", "dropped a stale state update " + std::to_string(seq) + " from " + origin);
+    if (verbose_) notify(&Callbacks::peerStatsChanged);
+  }
+
+  void system(Link& link, const Envelope& env) {
+    if (isHost_) {
+      // A joiner may only say that it leaves itself.
+      if (env.sys == "node_left" && env.nodeId == link.peer && link.member)
+        linkLost(link.peer, true);
+      return;
+    }
+    if (link.peer != hostId_) {
+      if (env.sys == "node_left" && env.nodeId == link.peer) linkLost(link.peer, true);
+      return;
+    }
+    if (env.sys == "roster") {
+      const bool first = !rosterReceived_;
+      rosterReceived_ = true;
+      for (const auto& id : env.nodes) {
+        if (id == nodeId_ || id == hostId_) continue;
+        announced_.insert(id);
+        if (topology_ == Network::Topology::Mesh) {
+          if (Link* l = find(id); l && l->dataOpen) {
+            makeMember(*l);
+          } else if (!l && status_ == Network::Status::Connecting &&
+                     pendingDials_.insert(id).second) {
+            dialQueue_.push_back(id);
+          }
+        } else {
+          addStarNode(id);
+        }
+      }
+      scheduleDial();
+      if (first) maybeJoined();
+      return;
+    }
+    if (env.sys == "node_joined") {
+      const std::string& id = env.nodeId;
+      if (id.empty() || id == nodeId_ || id == hostId_) return;
+      announced_.insert(id);
+      if (topology_ == Network::Topology::Mesh) {
+        if (Link* l = find(id); l && l->dataOpen) makeMember(*l);
+      } else {
+        addStarNode(id);
+      }
+      return;
+    }
+    if (env.sys == "node_left") {
+      const std::string& id = env.nodeId;
+      if (id == hostId_) {
+        hostGone(Network::kHostLeftMessage, Network::Status::Disconnected);
+        return;
+      }
+      announced_.erase(id);
+      if (find(id)) {
+        linkLost(id, true);
+      } else {
+        removeNode(id);
+      }
+    }
+  }
+
+  void addStarNode(const std::string& id) {
+    if (std::find(nodes_.begin(), nodes_.end(), id) != nodes_.end()) return;
+    nodes_.push_back(id);
+    if (status_ == Network::Status::Connected) {
+      notify(&Callbacks::nodesChanged);
+      emitText(&Callbacks::nodeJoined, id);
+    }
+  }
+
+  void removeNode(const std::string& id) {
+    guard_.forget(id);
+    auto it = std::find(nodes_.begin(), nodes_.end(), id);
+    if (it == nodes_.end()) return;
+    nodes_.erase(it);
+    if (status_ == Network::Status::Connected) {
+      notify(&Callbacks::nodesChanged);
+      emitText(&Callbacks::nodeLeft, id);
+    }
+  }
+
+  // ---- sending ----
+
+  Result sendState(Link& link, const Outgoing& out) {
+    ++link.stateSent;
+    if (link.state && link.state->isOpen()) return sendOn(link.state, out);
+    if (link.nativeState && link.nativeState->isOpen())
+      return link.nativeState->sendBinary(out.bytes.data(), out.bytes.size());
+    return sendOn(link.data, out);
+  }
+
+  void ping(Link& link) {
+    link.lastPing = Clock::now();
+    Outgoing out;
+    if (prepare(makePing(epochMs()), out, false)) (void)sendOn(link.data, out);
+  }
+
+  void updateLatency() {
+    int best = -1;
+    for (const auto& [id, l] : links_) {
+      int r = l.rtt.rounded();
+      if (l.dataOpen && r >= 0 && (best < 0 || r < best)) best = r;
+    }
+    setLatency(best);
+  }
+
+  // ---- losing links and nodes ----
+
+  void closeLink(Link& link) {
+    for (auto& conn : {link.data, link.state})
+      if (conn) conn->close();
+    if (link.nativeState) link.nativeState->close();
+  }
+
+  // The data link to `peer` closed (or went silent, or the node said goodbye).
+  void linkLost(const std::string& peer, bool clean) {
+    Link* link = find(peer);
+    if (!link) return;
+    const std::string why = link->lastError;
+    if (!isHost_ && peer == hostId_) {
+      if (status_ == Network::Status::Connecting) {
+        fatal("Could not connect to the host " + hostId_ +
+              (why.empty() ? ": the connection closed" : ": " + why));
+      } else if (status_ == Network::Status::Connected) {
+        hostGone(clean ? Network::kHostLeftMessage : Network::kHostLostMessage,
+                 clean ? Network::Status::Disconnected : Network::Status::Error);
+      }
+      return;
+    }
+    const bool wasMember = link->member;
+    closeLink(*link);
+    links_.erase(peer);
+    diag("datachannel", peer + (clean ? ": link closed" : ": silent for too long; dropped"));
+    if (isHost_) {
+      if (!wasMember) return;
+      auto it = std::find(nodes_.begin(), nodes_.end(), peer);
+      if (it != nodes_.end()) nodes_.erase(it);
+      guard_.forget(peer);
+      Outgoing out;
+      if (prepare(makeNodeLeft(peer), out, false)) {
+        for (auto& [id, l] : links_)
+          if (l.member && l.dataOpen) (void)sendOn(l.data, out);
+      }
+      notify(&Callbacks::nodesChanged);
+      emitText(&Callbacks::nodeLeft, peer);
+      updateLatency();
+      return;
+    }
+    // Mesh: another node.
+    if (pendingDials_.erase(peer)) {
+      diag("datachannel", "could not link to " + peer + (why.empty() ? "" : ": " + why));
+      maybeJoined();
+    }
+    if (wasMember) removeNode(peer);
+    updateLatency();
+  }
+
+  void hostGone(const std::string& reason, Network::Status status) {
+    std::vector<std::string> gone = nodes_;
+    const bool wasConnected = status_ == Network::Status::Connected;
+    teardown(false);
+    if (wasConnected)
+      for (const auto& id : gone) emitText(&Callbacks::nodeLeft, id);
+    error(reason);
+    setStatus(status);
+  }
+
+  void fatal(const std::string& message) {
+    teardown(false);
+    error(message);
+    setStatus(Network::Status::Error);
+  }
+
+  Result failWith(const std::string& message) {
+    fatal(message);
+    return Result::failure(message);
+  }
+
+  void timedOut() {
+    const std::string message = "Connection timed out after " + std::to_string(timeoutMs_) +
+                                " ms in phase " + (phase_.empty() ? "signaling" : phase_);
+    notify(&Callbacks::connectionTimedOut);
+    fatal(message);
+  }
+
+  // Closes everything of the current session; the status is the caller's to set. With `linger`,
+  // open data links stay a moment so that goodbyes sent just before can leave.
+  void teardown(bool linger) {
+    Lingering later;
+    later.deadline = Clock::now() + kLingerTime;
+    for (auto& [id, link] : links_) {
+      if (linger && link.dataOpen) {
+        for (auto& conn : {link.data, link.state})
+          if (conn) later.connections.push_back(conn);
+        if (link.nativeState) link.nativeState->close();
+      } else {
+        closeLink(link);
+      }
+    }
+    links_.clear();
+    if (peer_) {
+      if (!later.connections.empty()) {
+        peer_->disconnect();  // the code is free again at once; the connections stay a moment
+        later.peer = peer_;
+      } else {
+        peer_->destroy();
+      }
+      peer_.reset();
+      ++peerGen_;
+    }
+    if (!later.connections.empty()) lingering_.push_back(std::move(later));
+    if (server_) {
+      server_->stop();
+      server_.reset();
+    }
+    announced_.clear();
+    pendingDials_.clear();
+    dialQueue_.clear();
+    rosterReceived_ = false;
+    hostId_.clear();
+    if (!nodes_.empty()) {
+      nodes_.clear();
+      notify(&Callbacks::nodesChanged);
+    }
+    setPhase("");
+    setNetworkId("");
+    setNodeId("");
+    setIsHost(false);
+    setLatency(-1);
+    if (verbose_) notify(&Callbacks::peerStatsChanged);
+  }
+
+  void closeLingering(bool all) {
+    const auto now = Clock::now();
+    for (auto it = lingering_.begin(); it != lingering_.end();) {
+      if (all || now >= it->deadline) {
+        for (auto& conn : it->connections) conn->close();
+        if (it->peer) it->peer->destroy();
+        it = lingering_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+
+  // ---- the timer ----
+
+  struct TickSource {
+    std::weak_ptr<NetworkImpl> network;
+    std::weak_ptr<impl::RuntimeCore> core;
+    std::shared_ptr<std::atomic<bool>> queued;
+  };
+
+  static gboolean onTick(gpointer data) {
+    auto* t = static_cast<TickSource*>(data);
+    if (t->queued->exchange(true)) return G_SOURCE_CONTINUE;  // the last one has not run yet
+    auto core = t->core.lock();
+    if (!core) return G_SOURCE_REMOVE;
+    core->deliver([w = t->network, q = t->queued] {
+      q->store(false);
+      if (auto s = w.lock()) {
+        Entry e(*s);
+        s->tick();
+      }
+    });
+    return G_SOURCE_CONTINUE;
+  }
+
+  void startTicker() {
+    if (ticker_) return;
+    lastTick_ = Clock::now();
+    ticker_ = g_timeout_source_new(static_cast<guint>(kTickInterval.count()));
+    auto* data =
+        new TickSource{weak_from_this(), core_, std::make_shared<std::atomic<bool>>(false)};
+    g_source_set_callback(ticker_, &NetworkImpl::onTick, data,
+                          [](gpointer p) { delete static_cast<TickSource*>(p); });
+    g_source_attach(ticker_, core_->context());
+  }
+
+  void stopTicker() {
+    if (!ticker_) return;
+    g_source_destroy(ticker_);
+    g_source_unref(ticker_);
+    ticker_ = nullptr;
+  }
+
+  // What the transport has received on a link (counted on the network thread, so it also
+  // covers messages still waiting in the application's queue).
+  static std::uint64_t receivedOn(const Link& link) {
+    std::uint64_t n = 0;
+    for (const auto& conn : {link.data, link.state})
+      if (conn)
+        if (auto ch = conn->dataChannel()) n += ch->counters().messagesReceived;
+    if (link.nativeState) n += link.nativeState->counters().messagesReceived;
+    return n;
+  }
+
+  void tick() {
+    const auto now = Clock::now();
+    // A late tick means this process did not run (starved or suspended): the others were not
+    // silent meanwhile, we were deaf. That time does not count against them.
+    if (lastTick_ != Clock::time_point{} && now - lastTick_ > kStallThreshold) {
+      const auto stall = now - lastTick_ - kTickInterval;
+      diag("datachannel", "this node did not run for " + std::to_string(msBetween(lastTick_, now)) +
+                              " ms; not counted as silence of the others");
+      for (auto& [id, link] : links_) link.lastHeard = std::min(now, link.lastHeard + stall);
+    }
+    lastTick_ = now;
+    for (auto& [id, link] : links_) {
+      const std::uint64_t received = receivedOn(link);
+      if (received != link.receivedAtTick) {
+        link.receivedAtTick = received;
+        link.lastHeard = now;
+      }
+    }
+    closeLingering(false);
+    if (status_ == Network::Status::Connecting && timeoutMs_ > 0 &&
+        now - attemptStart_ >= std::chrono::milliseconds(timeoutMs_)) {
+      timedOut();
+      return;
+    }
+    std::vector<std::string> silent, unwanted;
+    for (auto& [id, link] : links_) {
+      if (link.rejecting) {
+        if (link.dataOpen && now >= link.rejectDeadline) unwanted.push_back(id);
+        continue;
+      }
+      if (!link.dataOpen) continue;
+      if (now - link.lastHeard >= kSilenceLimit) {
+        silent.push_back(id);
+        continue;
+      }
+      if (!isHost_ && id != hostId_ && !link.member && now - link.created >= kUnannouncedLimit) {
+        unwanted.push_back(id);
+        continue;
+      }
+      if (now - link.lastPing >= kPingInterval) ping(link);
+    }
+    for (const auto& id : unwanted) {
+      if (Link* l = find(id)) {
+        closeLink(*l);
+        links_.erase(id);
+      }
+    }
+    for (const auto& id : silent) {
+      if (!inNetwork()) break;  // gone with the host
+      linkLost(id, false);
+    }
+    // A host that sends no roster (not claynet): the join completes without it.
+    if (!isHost_ && status_ == Network::Status::Connecting && !rosterReceived_) {
+      Link* h = find(hostId_);
+      if (h && h->dataOpen && now - h->opened >= kRosterWait) {
+        diag("datachannel", "the host sent no roster; going on without it");
+        rosterReceived_ = true;
+        maybeJoined();
+      }
+    }
+    if (!inNetwork() && lingering_.empty()) stopTicker();
+  }
+
+  Runtime& runtime_;
+  std::shared_ptr<impl::RuntimeCore> core_;
+
+  std::deque<std::function<void()>> pending_;
+  int depth_ = 0;
+  bool flushing_ = false;
+  bool dead_ = false;
+
+  std::shared_ptr<PeerJsPeer> peer_;
+  std::uint64_t peerGen_ = 0;
+  std::unique_ptr<SignalServer> server_;
+  std::map<std::string, Link> links_;
+  std::vector<Lingering> lingering_;
+  GSource* ticker_ = nullptr;
+
+  std::string hostId_;  // joiner: the host's id (the normalized code)
+  PeerJsServer joinServer_;
+  int hostTries_ = 0, joinerTries_ = 0;
+  bool rosterReceived_ = false;
+  std::set<std::string> announced_;     // joiner: nodes the host says are in the network
+  std::set<std::string> pendingDials_;  // Mesh joiner: links still opening before we count as in
+  std::deque<std::string> dialQueue_;   // Mesh joiner: nodes of the roster not dialed yet
+  bool dialScheduled_ = false;
+
+  Clock::time_point attemptStart_, phaseMark_, lastTick_;
+  json timing_ = json::object();
+
+  SequenceGuard guard_;
+  std::uint32_t stateSeq_ = 0;
+};
+
+// ---- test hooks ----
+
+Result NetworkTesting::sendRaw(Network& network, const std::string& nodeId, const json& envelope,
+                               bool stateLink) {
+  return network.impl_->sendRaw(nodeId, envelope, stateLink);
+}
+
+std::vector<std::string> NetworkTesting::directLinks(const Network& network) {
+  return network.impl_->directLinks();
+}
+
+void NetworkTesting::forceCodes(Network& network, std::vector<std::string> codes) {
+  network.impl_->forcedCodes_.assign(codes.begin(), codes.end());
+}
+
+}  // namespace network
+
+// ---- Network ----
+
+Network::Network(Runtime& runtime) : impl_(std::make_shared<network::NetworkImpl>(runtime)) {}
+Network::~Network() { impl_->shutdown(); }
+
+bool Network::autoRelay() const { return impl_->autoRelay_; }
+void Network::setAutoRelay(bool on) { impl_->autoRelay_ = on; }
+
+int Network::connectionTimeout() const { return impl_->timeoutMs_; }
+Result Network::setConnectionTimeout(int ms) {
+  if (ms < 0)
+    return Result::failure(
+        "connectionTimeout must be 0 (no timeout) or a positive number of ms, "
+        "not " +
+        std::to_string(ms));
+  impl_->timeoutMs_ = ms;
+  return {};
+}
+
+const std::vector<IceServer>& Network::iceServers() const { return impl_->iceServers_; }
+Result Network::setIceServers(std::vector<IceServer> servers) {
+  if (Result r = impl_->configurable("iceServers"); !r) return r;
+  if (Result r = network::validateIceServers(servers); !r) return r;
+  impl_->iceServers_ = std::move(servers);
+  return {};
+}
+Result Network::setIceServers(const json& servers) {
+  if (Result r = impl_->configurable("iceServers"); !r) return r;
+  std::vector<IceServer> list;
+  if (Result r = network::parseIceServers(servers, list); !r) return r;
+  impl_->iceServers_ = std::move(list);
+  return {};
+}
+json Network::iceServersJson() const { return network::iceServersToJson(impl_->iceServers_); }
+
+int Network::maxNodes() const { return impl_->maxNodes_; }
+Result Network::setMaxNodes(int n) {
+  if (n < kMinNodes || n > kMaxNodes) return Result::failure("maxNodes must be between 2 and 8");
+  if (Result r = impl_->configurable("maxNodes"); !r) return r;
+  impl_->maxNodes_ = n;
+  return {};
+}
+
+Network::SignalingMode Network::signalingMode() const { return impl_->mode_; }
+Result Network::setSignalingMode(SignalingMode mode) {
+  if (Result r = impl_->configurable("signalingMode"); !r) return r;
+  impl_->mode_ = mode;
+  return {};
+}
+
+const std::string& Network::signalingUrl() const { return impl_->signalingUrl_; }
+Result Network::setSignalingUrl(std::string url) {
+  if (Result r = impl_->configurable("signalingUrl"); !r) return r;
+  if (url.empty()) {
+    impl_->signalingUrl_.clear();
+    impl_->signalingServer_ = PeerJsServer{};
+    return {};
+  }
+  PeerJsServer server;
+  if (Result r = network::parseSignalingUrl(url, server); !r) return r;
+  impl_->signalingUrl_ = std::move(url);
+  impl_->signalingServer_ = std::move(server);
+  return {};
+}
+
+Network::Topology Network::topology() const { return impl_->topology_; }
+Result Network::setTopology(Topology topology) {
+  if (Result r = impl_->configurable("topology"); !r) return r;
+  impl_->topology_ = topology;
+  return {};
+}
+
+bool Network::verbose() const { return impl_->verbose_; }
+void Network::setVerbose(bool on) { impl_->verbose_ = on; }
+
+const std::string& Network::localAddress() const { return impl_->localAddress_; }
+Result Network::setLocalAddress(std::string address) {
+  if (Result r = impl_->configurable("localAddress"); !r) return r;
+  if (!address.empty() && !isIPv4Literal(address))
+    return Result::failure("localAddress must be an IPv4 address such as 192.168.1.20, not \"" +
+                           address + "\"");
+  impl_->localAddress_ = std::move(address);
+  return {};
+}
+
+const std::vector<std::string>& Network::iceLocalAddresses() const {
+  return impl_->iceLocalAddresses_;
+}
+Result Network::setIceLocalAddresses(std::vector<std::string> addresses) {
+  if (Result r = impl_->configurable("iceLocalAddresses"); !r) return r;
+  impl_->iceLocalAddresses_ = std::move(addresses);
+  return {};
+}
+
+Network::Status Network::status() const { return impl_->status_; }
+bool Network::connected() const { return impl_->status_ == Status::Connected; }
+const std::string& Network::connectionPhase() const { return impl_->phase_; }
+const json& Network::phaseTiming() const { return impl_->phaseTiming_; }
+bool Network::isHost() const { return impl_->isHost_; }
+const std::string& Network::networkId() const { return impl_->networkId_; }
+const std::string& Network::nodeId() const { return impl_->nodeId_; }
+const std::vector<std::string>& Network::nodes() const { return impl_->nodes_; }
+int Network::nodeCount() const {
+  return connected() ? static_cast<int>(impl_->nodes_.size()) + 1 : 0;
+}
+int Network::latency() const { return impl_->latency_; }
+json Network::peerStats() const { return impl_->peerStats(); }
+
+Result Network::host() { return impl_->host(); }
+Result Network::join(const std::string& code) { return impl_->join(code); }
+void Network::leave() { impl_->leave(); }
+Result Network::broadcast(const json& data) { return impl_->broadcast(data, false); }
+Result Network::broadcastState(const json& data) { return impl_->broadcast(data, true); }
+Result Network::sendTo(const std::string& nodeId, const json& data) {
+  return impl_->sendTo(nodeId, data);
+}
+
+void Network::onNetworkCreated(std::function<void(const std::string&)> cb) {
+  impl_->cb_.networkCreated = std::move(cb);
+}
+void Network::onNodeJoined(std::function<void(const std::string&)> cb) {
+  impl_->cb_.nodeJoined = std::move(cb);
+}
+void Network::onNodeLeft(std::function<void(const std::string&)> cb) {
+  impl_->cb_.nodeLeft = std::move(cb);
+}
+void Network::onMessageReceived(std::function<void(const std::string&, const json&)> cb) {
+  impl_->cb_.messageReceived = std::move(cb);
+}
+void Network::onStateReceived(std::function<void(const std::string&, const json&)> cb) {
+  impl_->cb_.stateReceived = std::move(cb);
+}
+void Network::onErrorOccurred(std::function<void(const std::string&)> cb) {
+  impl_->cb_.errorOccurred = std::move(cb);
+}
+void Network::onDiagnosticMessage(std::function<void(const std::string&, const std::string&)> cb) {
+  impl_->cb_.diagnosticMessage = std::move(cb);
+}
+void Network::onConnectionTimedOut(std::function<void()> cb) {
+  impl_->cb_.connectionTimedOut = std::move(cb);
+}
+void Network::onStatusChanged(std::function<void()> cb) {
+  impl_->cb_.statusChanged = std::move(cb);
+}
+void Network::onConnectionPhaseChanged(std::function<void()> cb) {
+  impl_->cb_.connectionPhaseChanged = std::move(cb);
+}
+void Network::onPhaseTimingChanged(std::function<void()> cb) {
+  impl_->cb_.phaseTimingChanged = std::move(cb);
+}
+void Network::onIsHostChanged(std::function<void()> cb) {
+  impl_->cb_.isHostChanged = std::move(cb);
+}
+void Network::onNetworkIdChanged(std::function<void()> cb) {
+  impl_->cb_.networkIdChanged = std::move(cb);
+}
+void Network::onNodeIdChanged(std::function<void()> cb) {
+  impl_->cb_.nodeIdChanged = std::move(cb);
+}
+void Network::onNodesChanged(std::function<void()> cb) { impl_->cb_.nodesChanged = std::move(cb); }
+void Network::onLatencyChanged(std::function<void()> cb) {
+  impl_->cb_.latencyChanged = std::move(cb);
+}
+void Network::onPeerStatsChanged(std::function<void()> cb) {
+  impl_->cb_.peerStatsChanged = std::move(cb);
+}
+
+const char* toString(Network::Topology t) { return t == Network::Topology::Mesh ? "Mesh" : "Star"; }
+const char* toString(Network::SignalingMode m) {
+  return m == Network::SignalingMode::Local ? "Local" : "Cloud";
+}
+const char* toString(Network::Status s) {
+  switch (s) {
+    case Network::Status::Disconnected:
+      return "Disconnected";
+    case Network::Status::Connecting:
+      return "Connecting";
+    case Network::Status::Connected:
+      return "Connected";
+    case Network::Status::Error:
+      return "Error";
+  }
+  return "?";
+}
+
+}  // namespace claynet
