@@ -17,7 +17,9 @@
 #include <string>
 #include <vector>
 
+#include "claynet/lan_code.hpp"
 #include "claynet/peerjs.hpp"
+#include "claynet/signal_server.hpp"
 
 using namespace claynet;
 using json = nlohmann::json;
@@ -139,8 +141,14 @@ int main(int argc, char** argv) {
   long timeoutMs = 30000;
   bool secure = false, insecure = false, verbose = false;
   std::vector<std::string> localAddresses;
-  app.add_option("--host", host, "signaling server host")->required();
-  app.add_option("--port", port, "signaling server port")->required()->check(CLI::Range(1, 65535));
+  std::string joinLan, lanAddressOverride;
+  bool localHost = false;
+  app.add_option("--host", host, "signaling server host (not with --local-host / --join-lan)");
+  app.add_option("--port", port, "signaling server port")->check(CLI::Range(1, 65535));
+  app.add_flag("--local-host", localHost,
+               "Local mode: embed a signaling server on an ephemeral port, print its LAN code");
+  app.add_option("--lan-address", lanAddressOverride, "with --local-host: the address in the code");
+  app.add_option("--join-lan", joinLan, "Local mode: use the server a LAN code names");
   app.add_option("--path", path, "server path");
   app.add_option("--key", key, "server key");
   app.add_flag("--secure", secure, "use wss:// and https://");
@@ -160,6 +168,18 @@ int main(int argc, char** argv) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : 2;
   }
+  if (localHost + !joinLan.empty() + !host.empty() != 1 || (!host.empty() && port == 0)) {
+    std::cerr << "give exactly one of --host/--port, --local-host, --join-lan CODE\n";
+    return 2;
+  }
+  if (!joinLan.empty()) {
+    std::uint16_t lanPort = 0;
+    if (auto r = decodeLanCode(joinLan, host, lanPort); !r) {
+      std::cerr << "--join-lan: " << r.error() << "\n";
+      return 2;
+    }
+    port = lanPort;
+  }
   Serialization serialization = Serialization::Binary;
   (void)parseSerialization(serializationText, serialization);
   g_name = "claynet-peerjs-peer " + id;
@@ -167,6 +187,27 @@ int main(int argc, char** argv) {
   const std::vector<json> expected = standardSet(serialization);
 
   Runtime rt;
+  // Local mode: this process is also the signaling server, as a Network host is.
+  std::unique_ptr<SignalServer> localServer;
+  if (localHost) {
+    SignalServerOptions serverOptions;
+    serverOptions.host = "0.0.0.0";
+    serverOptions.port = 0;
+    localServer = std::make_unique<SignalServer>(rt, serverOptions);
+    if (auto r = localServer->start(); !r) {
+      emit({{"event", "error"}, {"detail", "local signaling server: " + r.error()}});
+      return 1;
+    }
+    const std::string address = lanAddress(lanAddressOverride);
+    std::uint32_t ip = 0;
+    (void)parseIPv4(address, ip);
+    emit({{"event", "lan-code"},
+          {"code", encodeLanCode(ip, localServer->port())},
+          {"address", address},
+          {"port", localServer->port()}});
+    host = "127.0.0.1";
+    port = localServer->port();
+  }
   PeerJsOptions options;
   options.server.host = host;
   options.server.port = static_cast<uint16_t>(port);
