@@ -114,34 +114,6 @@ Result sendOn(const std::shared_ptr<PeerJsConnection>& conn, const Outgoing& out
   return conn->send(out.value);
 }
 
-// The lead is adding PeerJsConnection::onStateChange, onExtraChannel and
-// PeerJsConnectOptions::maxRetransmits; until they are there these fall back (state changes read
-// from the transport's diagnostics, no in-band channel, a reliable state channel).
-template <typename Conn, typename F>
-bool trySetStateChange(Conn& conn, F&& f) {
-  if constexpr (requires { conn.onStateChange(std::forward<F>(f)); }) {
-    conn.onStateChange(std::forward<F>(f));
-    return true;
-  } else {
-    return false;
-  }
-}
-
-template <typename Conn, typename F>
-bool trySetExtraChannel(Conn& conn, F&& f) {
-  if constexpr (requires { conn.onExtraChannel(std::forward<F>(f)); }) {
-    conn.onExtraChannel(std::forward<F>(f));
-    return true;
-  } else {
-    return false;
-  }
-}
-
-template <typename Options>
-void trySetMaxRetransmits(Options& o, std::uint16_t n) {
-  if constexpr (requires { o.maxRetransmits = n; }) o.maxRetransmits = n;
-}
-
 struct Link {
   std::string peer;
   std::shared_ptr<PeerJsConnection> data;
@@ -756,7 +728,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     PeerJsConnectOptions s = d;
     s.label = kStateLabel;
     s.reliable = false;
-    trySetMaxRetransmits(s, 0);  // lossy: a lost state update is never sent again
+    s.maxRetransmits = 0;  // lossy: a lost state update is never sent again
     std::shared_ptr<PeerJsConnection> state;
     if (Result r = peer_->connect(id, s, state); !r) {
       // State then goes on the data link.
@@ -880,16 +852,19 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
                          err.type == PeerJsErrorType::ConnectionClosed;
       if (link && link->data.get() == raw && fatal) link->lastError = err.text();
     }));
-    const bool states =
-        trySetStateChange(*conn, guarded([peer, raw](NetworkImpl& s, PeerState state) {
-          Link* link = s.find(peer);
-          if (link && link->data.get() == raw) s.transportState(peer, state);
-        }));
-    trySetExtraChannel(*conn, guarded([peer, raw](NetworkImpl& s, std::shared_ptr<DataChannel> ch) {
+    conn->onStateChange(guarded([peer, raw](NetworkImpl& s, PeerState state) {
       Link* link = s.find(peer);
-      if (link && link->data.get() == raw) s.extraChannel(*link, std::move(ch));
+      if (link && link->data.get() == raw) s.transportState(peer, state);
     }));
-    watchTransport(peer, conn, !states);
+    conn->onExtraChannel(guarded([peer, raw](NetworkImpl& s, std::shared_ptr<DataChannel> ch) {
+      Link* link = s.find(peer);
+      if (link && link->data.get() == raw) {
+        s.extraChannel(*link, std::move(ch));
+      } else {
+        ch->close();
+      }
+    }));
+    watchTransport(peer, conn);
   }
 
   void wireState(const std::string& peer, const std::shared_ptr<PeerJsConnection>& conn) {
@@ -939,21 +914,11 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
   }
 
   // Verbose transport diagnostics of one connection, named by the remote node.
-  void watchTransport(const std::string& peer, const std::shared_ptr<PeerJsConnection>& conn,
-                      bool statesFromDiagnostics) {
+  void watchTransport(const std::string& peer, const std::shared_ptr<PeerJsConnection>& conn) {
     auto pc = conn->peerConnection();
     if (!pc) return;
-    PeerJsConnection* raw = conn.get();
     pc->onDiagnostic(
-        guarded([peer, raw, statesFromDiagnostics](NetworkImpl& s, const std::string& phase,
-                                                   const std::string& detail) {
-          if (statesFromDiagnostics && phase == "state") {
-            Link* link = s.find(peer);
-            if (link && link->data.get() == raw) {
-              if (detail == "connection connecting") s.transportState(peer, PeerState::Connecting);
-              if (detail == "connection connected") s.transportState(peer, PeerState::Connected);
-            }
-          }
+        guarded([peer](NetworkImpl& s, const std::string& phase, const std::string& detail) {
           if (!s.verbose_) return;
           std::string text = detail;
           for (const char* which : {"local candidate ", "remote candidate "}) {
@@ -965,7 +930,6 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
   }
 
   void transportState(const std::string& peer, PeerState state) {
-    diag("ice", peer + ": connection " + toString(state));
     if (isHost_ || peer != hostId_ || status_ != Network::Status::Connecting) return;
     const auto now = Clock::now();
     if (state == PeerState::Connecting && phase_ == "signaling") {

@@ -697,6 +697,15 @@ void SignalServer::Impl::flush(Connection* c) {
     c->congestionReported = true;
     router_->congested(c->handle);
   }
+  // A hard bound for what the router does not see (pongs to a client that pings and never
+  // reads, notices, a close frame that cannot leave): cut the connection.
+  if (unsent > 4 * options_.maxUnsentBytes && !c->dead) {
+    log("cutting " + c->remote + ": " + std::to_string(unsent) + " bytes unsent, it does not read");
+    ++closedByServer_;
+    routerClosed(c);
+    c->dead = true;
+    dead_.push_back(c);
+  }
 }
 
 void SignalServer::Impl::afterIo() {

@@ -557,6 +557,25 @@ TEST_F(SignalServerTest, AClientThatDoesNotReadIsAFailedForward) {
   expectServing();
 }
 
+TEST_F(SignalServerTest, PingsFromAClientThatDoesNotReadAreBounded) {
+  SignalServerOptions o;
+  o.maxUnsentBytes = 16 * 1024;
+  startServer(o);
+  RawWs pinger;  // pings (each needs a pong) and never reads a byte
+  ASSERT_TRUE(pinger.open(server_->port(), "key=peerjs&id=pinger&token=t", 4096));
+  std::string ping;
+  signaling::ws::appendMaskedFrame(ping, signaling::ws::Opcode::Ping, std::string(125, 'p'), 9);
+  std::string burst;
+  for (int i = 0; i < 1000; ++i) burst += ping;
+  // Far more pong than any socket buffer holds; the server cuts the connection instead of
+  // queueing it all (a send fails once it has).
+  for (int i = 0; i < 100 && pinger.sendAll(burst); ++i) {
+  }
+  EXPECT_TRUE(iterateUntil([&] { return server_->connectionCount() == 0; }, 10s));
+  EXPECT_TRUE(iterateUntil([&] { return server_->stats().closedByServer == 1; }, 3s));
+  expectServing();
+}
+
 TEST_F(SignalServerTest, GarbageFramesCloseOnlyThatClient) {
   SignalServerOptions o;
   o.handshakeTimeout = 1s;  // for the client that never speaks HTTP
