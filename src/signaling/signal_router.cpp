@@ -4,6 +4,8 @@
 #include <cstring>
 #include <utility>
 
+#include "signaling/utf8.hpp"
+
 namespace claynet::signaling {
 
 namespace {
@@ -42,30 +44,8 @@ inline int hexValue(char c) {
 
 // Length of the valid UTF-8 sequence at p (lead byte >= 0x80), or 0 when it is invalid.
 std::size_t utf8SequenceLength(const unsigned char* p, const unsigned char* end) {
-  unsigned char c = *p;
-  std::size_t len;
-  std::uint32_t cp;
-  if (c >= 0xC2 && c <= 0xDF) {
-    len = 2;
-    cp = c & 0x1F;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    len = 3;
-    cp = c & 0x0F;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    len = 4;
-    cp = c & 0x07;
-  } else {
-    return 0;
-  }
-  if (static_cast<std::size_t>(end - p) < len) return 0;
-  for (std::size_t i = 1; i < len; ++i) {
-    if ((p[i] & 0xC0) != 0x80) return 0;
-    cp = (cp << 6) | (p[i] & 0x3F);
-  }
-  if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-      (cp >= 0xD800 && cp <= 0xDFFF))
-    return 0;
-  return len;
+  std::size_t consumed = 0;
+  return utf8::sequenceLength(p, static_cast<std::size_t>(end - p), consumed);
 }
 
 // p is at the opening quote; on success p is just past the closing quote.

@@ -5,6 +5,8 @@
 
 #include <cstring>
 
+#include "signaling/utf8.hpp"
+
 namespace claynet::signaling::ws {
 
 namespace {
@@ -86,28 +88,9 @@ bool isValidUtf8(std::string_view s) {
       ++p;
       continue;
     }
-    std::size_t len;
-    std::uint32_t cp;
-    if (c >= 0xC2 && c <= 0xDF) {
-      len = 2;
-      cp = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      len = 3;
-      cp = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      len = 4;
-      cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (static_cast<std::size_t>(end - p) < len) return false;
-    for (std::size_t i = 1; i < len; ++i) {
-      if ((p[i] & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (p[i] & 0x3F);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-        (cp >= 0xD800 && cp <= 0xDFFF))
-      return false;
+    std::size_t consumed = 0;
+    const std::size_t len = utf8::sequenceLength(p, static_cast<std::size_t>(end - p), consumed);
+    if (len == 0) return false;
     p += len;
   }
   return true;
