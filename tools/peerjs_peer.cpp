@@ -20,6 +20,7 @@
 #include "claynet/lan_code.hpp"
 #include "claynet/peerjs.hpp"
 #include "claynet/signal_server.hpp"
+#include "standard_sets.hpp"
 
 using namespace claynet;
 using json = nlohmann::json;
@@ -39,38 +40,7 @@ void log(const std::string& message) {
   std::cerr << "[" << g_name << " " << ms << "ms] " << message << std::endl;
 }
 
-json bytes(std::vector<uint8_t> b) { return json::binary(std::move(b)); }
-
-json big() {
-  std::vector<uint8_t> b(102400);
-  for (std::size_t i = 0; i < b.size(); ++i) b[i] = static_cast<uint8_t>((i * 31 + 7) & 255);
-  return bytes(std::move(b));
-}
-
-// The standard sets of notes/peerjs_interop_spec.md.
-std::vector<json> standardSet(Serialization s) {
-  switch (s) {
-    case Serialization::Binary:
-      return {"hi",
-              json::parse(R"({"a":1,"b":[true,null]})"),
-              200,
-              -100,
-              1.5,
-              bytes({1, 2, 3}),
-              "ünïcødé ✓",
-              big(),
-              json::parse(R"([1,[2,[3,"deep"]]])"),
-              70000,
-              -40000,
-              false};
-    case Serialization::Json:
-      return {"hi", json::parse(R"({"a":1,"b":[true,null]})"), 200,         -100,
-              1.5,  json::parse(R"([1,[2,[3,"deep"]]])"),      "ünïcødé ✓", false};
-    case Serialization::Raw:
-      return {"hello raw ✓", bytes({1, 2, 3}), big()};
-  }
-  return {};
-}
+using interop::standardSet;
 
 std::string show(const json& v) {
   std::string s;
@@ -135,7 +105,7 @@ std::optional<std::string> diff(const json& expected, const json& got, const std
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"claynet PeerJS interop peer (contract: notes/peerjs_interop_spec.md)"};
+  CLI::App app{"claynet PeerJS interop peer (contract: tests/signaling/interop_contract.md)"};
   std::string host, path = "/", key = "peerjs", id, remote, serializationText = "binary", caFile;
   int port = 0;
   long timeoutMs = 30000;

@@ -6,7 +6,7 @@
 //       [--secure] [--timeout-ms 30000] [--chromium /usr/bin/chromium] [--verbose]
 //       [--browser-log]
 //
-// Implements the contract of notes/peerjs_interop_spec.md, shared with claynet-peerjs-peer:
+// Implements the contract of tests/signaling/interop_contract.md, shared with claynet-peerjs-peer:
 // stdout carries only JSON event lines ({"event":"open"|"connection"|"result"|"error",...}),
 // everything else goes to stderr, prefixed. stdin: a line "close" (or EOF) ends the run.
 // The whole PeerJS side (peer, connection, sending, checking) runs inside the page; node only
@@ -93,7 +93,7 @@ function pageMain(o) {
   const log = (msg) => out({ kind: 'log', msg });
   const event = (ev) => out({ kind: 'event', ev });
 
-  // ---- the standard sets (notes/peerjs_interop_spec.md); bytes as Uint8Array / ArrayBuffer
+  // ---- the standard sets (tests/signaling/interop_contract.md); bytes as Uint8Array / ArrayBuffer
   const BIG = new Uint8Array(102400);
   for (let i = 0; i < BIG.length; i++) BIG[i] = (i * 31 + 7) & 255;
   const bytes123 = new Uint8Array([1, 2, 3]);

@@ -1,5 +1,5 @@
 // PeerJS interop harness: starts a PeerJS signaling server and two peer programs that speak the
-// contract of notes/peerjs_interop_spec.md (claynet-peerjs-peer, peer_browser_peerjs.mjs), and
+// contract of tests/signaling/interop_contract.md (claynet-peerjs-peer, peer_browser_peerjs.mjs), and
 // checks that both exchange the standard value set of one serialization.
 //
 //   node tests/signaling/run_peerjs.mjs --server npm|claynet [--claynet-bin DIR]

@@ -5,6 +5,7 @@
 #include "claynet/binarypack.hpp"
 #include "claynet/peerjs.hpp"
 #include "peerjs_test_util.hpp"
+#include "standard_sets.hpp"
 
 using namespace std::chrono_literals;
 using nlohmann::json;
@@ -13,36 +14,11 @@ using namespace claynet::test;
 
 namespace {
 
-json bytes(std::vector<uint8_t> b) { return json::binary(std::move(b)); }
-
-// 102400 bytes, byte i = (i*31 + 7) & 255 (the interop contract's BIG).
-json big() {
-  std::vector<uint8_t> b(102400);
-  for (std::size_t i = 0; i < b.size(); ++i) b[i] = static_cast<uint8_t>((i * 31 + 7) & 255);
-  return bytes(std::move(b));
-}
-
-std::vector<json> binarySet() {
-  return {"hi",
-          json::parse(R"({"a":1,"b":[true,null]})"),
-          200,
-          -100,
-          1.5,
-          bytes({1, 2, 3}),
-          "ünïcødé ✓",
-          big(),
-          json::parse(R"([1,[2,[3,"deep"]]])"),
-          70000,
-          -40000,
-          false};
-}
-
-std::vector<json> jsonSet() {
-  return {"hi", json::parse(R"({"a":1,"b":[true,null]})"), 200,         -100,
-          1.5,  json::parse(R"([1,[2,[3,"deep"]]])"),      "ünïcødé ✓", false};
-}
-
-std::vector<json> rawSet() { return {"hello raw ✓", bytes({1, 2, 3}), big()}; }
+using interop::big;
+using interop::bytes;
+std::vector<json> binarySet() { return interop::standardSet(Serialization::Binary); }
+std::vector<json> jsonSet() { return interop::standardSet(Serialization::Json); }
+std::vector<json> rawSet() { return interop::standardSet(Serialization::Raw); }
 
 std::string describe(const json& v) {
   if (v.is_binary()) return "<" + std::to_string(v.get_binary().size()) + " bytes>";
