@@ -1,7 +1,7 @@
 // claynet::Network — Clayground.Network's `Network` type in C++, without Qt: one node hosts a
 // network, others join it with a short code; messages, state updates and node events flow over
-// WebRTC data channels. Wire compatible with Clayground nodes (browser and native), see
-// docs/network.md.
+// WebRTC data channels, in Clayground's wire format (envelope and channels of protocols.md §3).
+// Usage: the README's Network section.
 #pragma once
 
 #include <cstdint>

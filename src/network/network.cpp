@@ -1218,7 +1218,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     }
   }
 
-  void removeNode(const std::string& id) {
+  void removeNode(const std::string id) {
     guard_.forget(id);
     auto it = std::find(nodes_.begin(), nodes_.end(), id);
     if (it == nodes_.end()) return;
@@ -1263,7 +1263,8 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
   }
 
   // The data link to `peer` closed (or went silent, or the node said goodbye).
-  void linkLost(const std::string& peer, bool clean) {
+  // By value: callers pass the link's own name, and the link goes away in here.
+  void linkLost(const std::string peer, bool clean) {
     Link* link = find(peer);
     if (!link) return;
     const std::string why = link->lastError;

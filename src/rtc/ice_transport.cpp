@@ -58,7 +58,10 @@ IceTransport::IceTransport(GMainContext* context, const Configuration& config, b
   // setup time in measurements, while a handful of candidates never floods a link.
   g_object_set(agent_, "controlling-mode", controlling ? TRUE : FALSE, "ice-tcp", FALSE,
                "stun-pacing-timer", 1u, "stun-initial-timeout", 100u,
-               "force-relay", config_.iceTransportPolicy == IceTransportPolicy::Relay, nullptr);
+               "force-relay", config_.iceTransportPolicy == IceTransportPolicy::Relay,
+               // UPnP port mapping talks to routers (SSDP multicast) during gathering: traffic a
+               // data channel does not need and a game should not send unasked.
+               "upnp", FALSE, nullptr);
   handlers_.push_back(g_signal_connect(agent_, "candidate-gathering-done",
                                        G_CALLBACK(onCandidateGatheringDone), this));
   handlers_.push_back(g_signal_connect(agent_, "component-state-changed",

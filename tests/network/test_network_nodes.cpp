@@ -32,6 +32,7 @@ struct Node {
   std::unique_ptr<Process> proc;
   std::vector<json> lines;
   std::string id;
+  bool killed = false;
 
   void send(const json& cmd) { EXPECT_TRUE(proc->writeLine(cmd.dump())) << name; }
 
@@ -114,6 +115,10 @@ class NetworkNodes : public testing::TestWithParam<Mode> {
     for (auto& n : nodes_) {
       auto rc = n->proc->wait(20s);
       EXPECT_TRUE(rc.has_value()) << n->name << " did not exit after its stdin closed";
+      // 0: no sanitizer report, no leak, a clean exit.
+      if (rc && !n->killed) {
+        EXPECT_EQ(*rc, 0) << n->name << " exited with " << *rc;
+      }
       // For debugging a hang: CLAYNET_TEST_GDB=1 prints the stuck node's threads.
       if (const char* g = std::getenv("CLAYNET_TEST_GDB"); !rc && g && std::string(g) == "1") {
         std::string cmd =
@@ -457,6 +462,7 @@ TEST_P(NetworkNodes, TheHostKilledIsReportedLost) {
   ASSERT_FALSE(code_.empty());
   auto js = startJoiners(3);
   ASSERT_TRUE(allKnowEachOther(all(), 60s));
+  host.killed = true;
   host.proc->kill(SIGKILL);
   ASSERT_TRUE(host.proc->wait(10s).has_value());
   // Bounded like a killed joiner: nothing heard for 6 s.
@@ -481,6 +487,7 @@ TEST_P(NetworkNodes, AJoinerKilledIsReportedLeftEverywhere) {
   auto group = all();
   ASSERT_TRUE(allKnowEachOther(group, 60s));
   Node* victim = js[3];
+  victim->killed = true;
   victim->proc->kill(SIGKILL);
   ASSERT_TRUE(victim->proc->wait(10s).has_value());
   // The 10 s is the bound from the issue: a silent node is dropped after 6 s.
