@@ -11,6 +11,7 @@
 // Chromium keeps its default WebRTC settings: no ICE servers, host addresses hidden
 // behind mDNS (.local) names.
 
+import { launchChromium } from './chromium_common.mjs';
 import { parsePeerArgs, peerOutput, readProtocolLines } from './peer_common.mjs';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -236,15 +237,7 @@ async function start() {
   }
   userDataDir = mkdtempSync(join(tmpdir(), 'claynet-chromium-'));
   try {
-    context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: opts.chromium,
-      headless: true,
-      args: [
-        '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      ],
-      timeout: 20000,
-    });
+    context = await launchChromium(chromium, opts.chromium, userDataDir);
   } catch (e) {
     finish(false, `cannot launch Chromium at ${opts.chromium}: ${e.message.split('\n')[0]}`);
     return;

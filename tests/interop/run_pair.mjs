@@ -20,6 +20,7 @@
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { networkInterfaces } from 'node:os';
+import { killChildrenOnExit, killGroup } from './harness_common.mjs';
 
 function usage(msg) {
   if (msg) process.stderr.write(`run_pair: ${msg}\n`);
@@ -163,15 +164,6 @@ function onPeerLine(peer, line) {
 }
 
 // ------------------------------------------------------------------ teardown
-function killGroup(peer, signal) {
-  if (peer.exited) return;
-  try {
-    process.kill(-peer.child.pid, signal);
-  } catch {
-    try { peer.child.kill(signal); } catch { /* already gone */ }
-  }
-}
-
 let closeSent = false;
 let finished = false;
 
@@ -295,16 +287,4 @@ const hardTimer = setTimeout(() => {
   finishRun('hard timeout');
 }, opts.timeout * 1000);
 
-const onSignal = (sig) => {
-  say(`got ${sig}; killing peers`);
-  for (const p of peers) killGroup(p, 'SIGTERM');
-  setTimeout(() => {
-    for (const p of peers) killGroup(p, 'SIGKILL');
-    process.exit(1);
-  }, 2000);
-};
-process.on('SIGINT', () => onSignal('SIGINT'));
-process.on('SIGTERM', () => onSignal('SIGTERM'));
-process.on('exit', () => {
-  for (const p of peers) if (!p.exited) killGroup(p, 'SIGKILL');
-});
+killChildrenOnExit(peers, say);

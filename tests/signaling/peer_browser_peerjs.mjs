@@ -27,6 +27,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { launchChromium } from '../interop/chromium_common.mjs';
 import { peerOutput } from '../interop/peer_common.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -437,20 +438,11 @@ async function start() {
     return;
   }
   userDataDir = mkdtempSync(join(tmpdir(), 'claynet-peerjs-chromium-'));
-  const args = [
-    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  ];
-  if (opts.secure) args.push('--ignore-certificate-errors'); // also covers wss from the page
-  if (opts.browserLog) args.push('--enable-logging=stderr', '--v=0', '--vmodule=*/webrtc/net/dcsctp/*=1,*/webrtc/pc/*=1,*/webrtc/media/sctp/*=1');
+  const extraArgs = [];
+  if (opts.secure) extraArgs.push('--ignore-certificate-errors'); // also covers wss from the page
+  if (opts.browserLog) extraArgs.push('--enable-logging=stderr', '--v=0', '--vmodule=*/webrtc/net/dcsctp/*=1,*/webrtc/pc/*=1,*/webrtc/media/sctp/*=1');
   try {
-    context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: opts.chromium,
-      headless: true,
-      args,
-      ignoreHTTPSErrors: opts.secure,
-      timeout: 20000,
-    });
+    context = await launchChromium(chromium, opts.chromium, userDataDir, { extraArgs, ignoreHTTPSErrors: opts.secure });
   } catch (e) {
     finish(false, `cannot launch Chromium at ${opts.chromium}: ${e.message.split('\n')[0]}`);
     return;

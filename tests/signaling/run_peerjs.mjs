@@ -26,6 +26,7 @@ import { networkInterfaces } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { killChildrenOnExit, killGroup } from '../interop/harness_common.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -122,15 +123,6 @@ function startProc(name, cmd, onLine) {
   say(`${name} started: ${cmd}`);
   procs.push(p);
   return p;
-}
-
-function killGroup(p, signal) {
-  if (p.exited) return;
-  try {
-    process.kill(-p.child.pid, signal);
-  } catch {
-    try { p.child.kill(signal); } catch { /* already gone */ }
-  }
 }
 
 // ------------------------------------------------------------------ server
@@ -395,19 +387,7 @@ async function main() {
   return undefined;
 }
 
-const onSignal = (sig) => {
-  say(`got ${sig}; killing everything`);
-  for (const p of procs) killGroup(p, 'SIGTERM');
-  setTimeout(() => {
-    for (const p of procs) killGroup(p, 'SIGKILL');
-    process.exit(1);
-  }, 2000);
-};
-process.on('SIGINT', () => onSignal('SIGINT'));
-process.on('SIGTERM', () => onSignal('SIGTERM'));
-process.on('exit', () => {
-  for (const p of procs) if (!p.exited) killGroup(p, 'SIGKILL');
-});
+killChildrenOnExit(procs, say);
 
 main().catch((e) => {
   fail(`harness error: ${e.stack || e.message}`);
