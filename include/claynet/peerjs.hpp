@@ -39,6 +39,15 @@ struct PeerJsOptions {
   bool reconnect = true;
   std::chrono::milliseconds reconnectDelayMin{250};
   std::chrono::milliseconds reconnectDelayMax{10000};
+  /// Transport events of every connection this peer opens or accepts (local and remote
+  /// candidates, ICE/DTLS/SCTP states, the selected pair), for verbose diagnostics. Set here
+  /// rather than on each connection's PeerConnection because gathering starts inside connect()
+  /// and inside the OFFER's handling, before the application could attach a callback: this way
+  /// not even the first candidate is missed. Runs where the Runtime's Delivery says; `label` is
+  /// the connection's channel label.
+  std::function<void(const std::string& remoteId, const std::string& label,
+                     const std::string& phase, const std::string& detail)>
+      onTransportDiagnostic;
 
   static Configuration defaultRtc() {
     Configuration c;

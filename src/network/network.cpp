@@ -522,13 +522,31 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
 
   // ---- signaling ----
 
+  // A callback that runs `f` with the Network, inside its re-entrancy guard, only while the
+  // Network still exists.
+  template <typename F>
+  auto guarded(F&& f) {
+    std::weak_ptr<NetworkImpl> w = weak_from_this();
+    return [w, f = std::forward<F>(f)](auto&&... args) {
+      if (auto s = w.lock()) {
+        Entry e(*s);
+        f(*s, std::forward<decltype(args)>(args)...);
+      }
+    };
+  }
+
   Result openPeer(const std::string& id, const PeerJsServer& server) {
     PeerJsOptions o;
     o.server = server;
     o.id = id;
     o.rtc = rtcConfiguration();
-    auto peer = PeerJsPeer::create(runtime_, o);
     const std::uint64_t gen = ++peerGen_;
+    o.onTransportDiagnostic =
+        guarded([gen](NetworkImpl& s, const std::string& remote, const std::string& label,
+                      const std::string& phase, const std::string& detail) {
+          if (gen == s.peerGen_) s.transportDiagnostic(remote, label, phase, detail);
+        });
+    auto peer = PeerJsPeer::create(runtime_, o);
     std::weak_ptr<NetworkImpl> w = weak_from_this();
     peer->onOpen([w, gen](const std::string& openedId) {
       if (auto s = w.lock()) {
@@ -819,17 +837,6 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     wireData(from, conn);
   }
 
-  template <typename F>
-  auto guarded(F&& f) {
-    std::weak_ptr<NetworkImpl> w = weak_from_this();
-    return [w, f = std::forward<F>(f)](auto&&... args) {
-      if (auto s = w.lock()) {
-        Entry e(*s);
-        f(*s, std::forward<decltype(args)>(args)...);
-      }
-    };
-  }
-
   void wireData(const std::string& peer, const std::shared_ptr<PeerJsConnection>& conn) {
     PeerJsConnection* raw = conn.get();
     conn->onOpen(guarded([peer, raw](NetworkImpl& s) { s.dataOpened(peer, raw); }));
@@ -864,7 +871,6 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
         ch->close();
       }
     }));
-    watchTransport(peer, conn);
   }
 
   void wireState(const std::string& peer, const std::shared_ptr<PeerJsConnection>& conn) {
@@ -913,20 +919,18 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     diag("datachannel", peer + ": in-band state channel");
   }
 
-  // Verbose transport diagnostics of one connection, named by the remote node.
-  void watchTransport(const std::string& peer, const std::shared_ptr<PeerJsConnection>& conn) {
-    auto pc = conn->peerConnection();
-    if (!pc) return;
-    pc->onDiagnostic(
-        guarded([peer](NetworkImpl& s, const std::string& phase, const std::string& detail) {
-          if (!s.verbose_) return;
-          std::string text = detail;
-          for (const char* which : {"local candidate ", "remote candidate "}) {
-            if (detail.rfind(which, 0) == 0)
-              text = std::string(which) + describeCandidate(detail.substr(std::strlen(which)));
-          }
-          s.diag(phase, peer + ": " + text);
-        }));
+  // Verbose transport diagnostics, named by the remote node (and the channel when it is not the
+  // data connection's).
+  void transportDiagnostic(const std::string& peer, const std::string& label,
+                           const std::string& phase, const std::string& detail) {
+    if (!verbose_) return;
+    std::string text = detail;
+    for (const char* which : {"local candidate ", "remote candidate "}) {
+      if (detail.rfind(which, 0) == 0)
+        text = std::string(which) + describeCandidate(detail.substr(std::strlen(which)));
+    }
+    const std::string who = label == kDataLabel ? peer : peer + " (" + label + ")";
+    diag(phase, who + ": " + text);
   }
 
   void transportState(const std::string& peer, PeerState state) {
@@ -1091,6 +1095,8 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
       return;
     }
     if (link.peer == hostId_) {
+      // A Clayground host ignores `to` and relays a sendTo to every joiner: keep only our own.
+      if (env.to && *env.to != nodeId_) return;
       deliver(originAtReceiver(env, link.peer, hostId_), env);
       return;
     }

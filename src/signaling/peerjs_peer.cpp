@@ -202,6 +202,12 @@ class PeerJsPeerShared : public std::enable_shared_from_this<PeerJsPeerShared> {
     std::weak_ptr<PeerJsConnection> wc = conn;
     std::weak_ptr<PeerJsPeerShared> wp = shared_from_this();
     auto rt = core;
+    if (options.onTransportDiagnostic) {
+      pc.onDiagnostic([hook = options.onTransportDiagnostic, remote = conn->peer(),
+                       label = conn->label()](const std::string& phase, const std::string& detail) {
+        hook(remote, label, phase, detail);
+      });
+    }
     pc.onLocalDescription([wc, wp, rt](const Description& d) {
       rt->post([wc, wp, d] {
         auto c = wc.lock();

@@ -620,6 +620,47 @@ TEST_P(NetworkNodes, MeshReceiversDropSpoofedAndStaleDirectly) {
   EXPECT_GE(s["peerStats"][js[0]->id]["stateDropped"].get<int>(), 1) << s.dump();
 }
 
+// verbose: what the issue names — signaling events, every local and remote candidate with its
+// type, ICE/DTLS/SCTP state changes, the selected pair — on both sides of a link, including the
+// dialing side's first candidates, which are gathered inside connect() itself.
+TEST_P(NetworkNodes, VerboseReportsEveryStepOfALink) {
+  Node& host = startHost({"--verbose"});
+  ASSERT_FALSE(code_.empty());
+  auto js = startJoiners(1, {"--verbose"});
+  ASSERT_TRUE(allKnowEachOther(all(), 60s));
+  for (Node* n : {js[0], &host}) {
+    const std::string other = n == &host ? js[0]->id : host.id;
+    std::vector<std::string> lines;
+    for (const auto& e : n->events("diagnosticMessage")) {
+      const std::string detail = e["detail"];
+      if (detail.rfind(other + ": ", 0) == 0)
+        lines.push_back(e["phase"].get<std::string>() + " " + detail.substr(other.size() + 2));
+    }
+    auto first = [&](const std::string& prefix) {
+      for (std::size_t i = 0; i < lines.size(); ++i)
+        if (lines[i].rfind(prefix, 0) == 0) return static_cast<long>(i);
+      return -1L;
+    };
+    const bool dialer = n != &host;
+    const long local = first("ice local candidate ");
+    const long remoteDescription =
+        first(dialer ? "signaling remote answer applied" : "signaling remote offer applied");
+    EXPECT_GE(local, 0) << n->name << " reported no local candidate" << n->log();
+    EXPECT_GE(remoteDescription, 0) << n->name << n->log();
+    if (dialer) {
+      // Gathering starts with the offer, a round trip before the answer: the first candidate was
+      // not lost to a callback attached too late.
+      EXPECT_LT(local, remoteDescription) << n->name;
+    }
+    EXPECT_GE(first("ice local candidate host"), 0) << n->name << ": no candidate type";
+    EXPECT_GE(first("ice remote candidate "), 0) << n->name;
+    EXPECT_GE(first("ice ICE state "), 0) << n->name;
+    EXPECT_GE(first("ice selected pair "), 0) << n->name;
+    EXPECT_GE(first("dtls DTLS connected"), 0) << n->name;
+    EXPECT_GE(first("sctp SCTP association up"), 0) << n->name;
+  }
+}
+
 TEST_P(NetworkNodes, BadInputGetsClearErrors) {
   // An invalid code: errorOccurred, status Error, the process stays usable.
   Node& bad = spawn("bad", {"--join", GetParam() == Mode::Local ? "LZZZZZZZZZ-0" : "ABC"});
