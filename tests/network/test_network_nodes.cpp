@@ -573,6 +573,25 @@ TEST_P(NetworkNodes, ASpoofedFromIsIgnored) {
   EXPECT_TRUE(js[1]->got("messageReceived", js[0]->id, json{{"spoof", 2}}));
 }
 
+// A Clayground host relays a sendTo to every joiner (it ignores `to`): a joiner keeps only what
+// is addressed to it, or to no one.
+TEST_P(NetworkNodes, AJoinerDropsARelayAddressedToAnotherNode) {
+  Node& host = startHost();
+  ASSERT_FALSE(code_.empty());
+  auto js = startJoiners(2);
+  ASSERT_TRUE(allKnowEachOther(all(), 60s));
+  for (const json& env :
+       {json{{"t", "m"}, {"d", {{"addr", 1}}}, {"from", js[1]->id}, {"to", js[1]->id}},
+        json{{"t", "m"}, {"d", {{"addr", 2}}}, {"from", js[1]->id}, {"to", js[0]->id}},
+        json{{"t", "m"}, {"d", {{"addr", 3}}}, {"from", js[1]->id}}})
+    host.send({{"cmd", "raw"}, {"node", js[0]->id}, {"envelope", env}});
+  // The data link is ordered: once the third is in, the first was handled.
+  ASSERT_TRUE(waitUntil([&] { return js[0]->gotData("messageReceived", json{{"addr", 3}}); }, 30s));
+  EXPECT_TRUE(js[0]->got("messageReceived", js[1]->id, json{{"addr", 2}}));
+  EXPECT_TRUE(js[0]->got("messageReceived", js[1]->id, json{{"addr", 3}}));
+  EXPECT_FALSE(js[0]->gotData("messageReceived", json{{"addr", 1}}));
+}
+
 TEST_P(NetworkNodes, StaleStateIsDropped) {
   Node& host = startHost({"--verbose"});
   ASSERT_FALSE(code_.empty());

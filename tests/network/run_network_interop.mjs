@@ -1,0 +1,522 @@
+// Browser interop of claynet::Network: a browser Clayground node (browser_network_node.mjs: the
+// real PeerJS library in Chromium with Clayground's envelope) and claynet-network-node processes
+// in one Star network, in Cloud mode through a PeerJS server.
+//
+//   node tests/network/run_network_interop.mjs --scenario browser-hosts|browser-joins
+//       --server claynet|npm --bin DIR [--host 10.99.0.1] [--timeout 180] [--verbose]
+//
+// browser-hosts: the browser hosts (maxNodes 3); claynet nodes J1 and J2 join (J2 sees J1
+//   through the browser's roster, J1 sees J2 through its node_joined), J3 is refused with
+//   "Network full". Broadcasts and state both ways and
+//   relayed between J1 and J2 by the browser, sendTo both ways and J1->J2 through the browser,
+//   J2 leaving, the host leaving.
+// browser-joins: a claynet host H; claynet J2 joins, then the browser (its roster names J2), then
+//   claynet J3 (announced to the browser). Broadcasts and state both ways and relayed through H to
+//   and from the browser, a `from` the browser writes itself replaced by H, sendTo H<->browser and
+//   J2->browser through H, J3 leaving, the browser leaving, H leaving.
+// Every check compares exact payloads and origins; at the end each node must have received
+// exactly the expected messages (no extra copy, nothing delivered to a node it was not for).
+//
+// --server claynet: DIR/claynet signal; --server npm: the npm `peer` 1.0.2 server. DIR also holds
+// claynet-network-node. Meant to run inside scripts/netns-run.sh (10.99.0.1 is its veth address).
+// Exit 0 only if every check passed.
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { request } from 'node:http';
+import { dirname, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { killChildrenOnExit, killGroup } from '../interop/harness_common.mjs';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const ROOT = resolve(HERE, '..', '..');
+
+function usage(msg) {
+  process.stderr.write(`run_network_interop: ${msg}\nusage: node run_network_interop.mjs ` +
+    '--scenario browser-hosts|browser-joins --server claynet|npm --bin DIR [--host 10.99.0.1] ' +
+    '[--timeout 180] [--verbose]\n');
+  process.exit(2);
+}
+
+const opts = { scenario: null, server: null, bin: null, host: '10.99.0.1', timeout: 180, verbose: false };
+{
+  const argv = process.argv.slice(2);
+  for (let i = 0; i < argv.length; i++) {
+    const k = argv[i];
+    const need = () => (i + 1 < argv.length ? argv[++i] : usage(`${k} needs a value`));
+    if (k === '--scenario') opts.scenario = need();
+    else if (k === '--server') opts.server = need();
+    else if (k === '--bin') opts.bin = need();
+    else if (k === '--host') opts.host = need();
+    else if (k === '--timeout') opts.timeout = Number(need());
+    else if (k === '--verbose') opts.verbose = true;
+    else usage(`unknown argument ${k}`);
+  }
+  if (!['browser-hosts', 'browser-joins'].includes(opts.scenario)) usage('--scenario is needed');
+  if (!['claynet', 'npm'].includes(opts.server)) usage('--server claynet|npm is needed');
+  if (!opts.bin) usage('--bin DIR is needed');
+  if (!(opts.timeout > 0)) usage('--timeout must be positive');
+}
+
+const t0 = Date.now();
+const say = (msg) => process.stdout.write(`[interop +${String(Date.now() - t0).padStart(6)}ms] ${msg}\n`);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const show = (v) => JSON.stringify(v);
+// JSON with object keys sorted, for comparing values (claynet prints keys sorted).
+const canon = (v) => JSON.stringify(v, (k, x) => (x && typeof x === 'object' && !Array.isArray(x)
+  ? Object.fromEntries(Object.keys(x).sort().map((key) => [key, x[key]])) : x));
+const WAIT_MS = 30000; // a bound on waiting for something that must happen, not a speed check
+
+// ------------------------------------------------------------------ processes
+const procs = [];
+
+function startProc(name, file, args, onLine) {
+  const child = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'], detached: true, cwd: ROOT });
+  const p = { name, child, exited: false, exitCode: null, stderrTail: [], exitPromise: null };
+  p.exitPromise = new Promise((r) => child.on('exit', (code, signal) => {
+    p.exited = true;
+    p.exitCode = signal || code;
+    r();
+  }));
+  child.on('error', (e) => say(`${name}: cannot start ${file}: ${e.message}`));
+  child.stdin.on('error', () => {});
+  const keep = (line) => {
+    p.stderrTail.push(line);
+    if (p.stderrTail.length > 60) p.stderrTail.shift();
+    if (opts.verbose) process.stdout.write(`[${name}] ${line}\n`);
+  };
+  createInterface({ input: child.stderr, crlfDelay: Infinity }).on('line', keep);
+  createInterface({ input: child.stdout, crlfDelay: Infinity }).on('line', onLine || keep);
+  procs.push(p);
+  return p;
+}
+
+// One network node (browser or claynet) speaking claynet-network-node's JSON lines.
+class NetNode {
+  constructor(name, kind, file, args) {
+    this.name = name;
+    this.kind = kind;
+    this.id = null;
+    this.events = [];
+    this.waiters = new Set();
+    this.expected = { messageReceived: [], stateReceived: [] };
+    this.expectedErrors = ['Host left the network'];
+    this.proc = startProc(name, file, args, (line) => this.line(line));
+    this.proc.exitPromise.then(() => this.wake());
+    say(`${name} (${kind}) started: ${[file, ...args].join(' ')}`);
+  }
+
+  line(line) {
+    let e;
+    try {
+      e = JSON.parse(line);
+    } catch {
+      this.proc.stderrTail.push(`(stdout) ${line}`);
+      return;
+    }
+    if (e.event === 'diagnosticMessage') {
+      if (opts.verbose) process.stdout.write(`[${this.name} diag] ${e.phase}: ${e.detail}\n`);
+      return;
+    }
+    if (opts.verbose || !['status'].includes(e.event)) say(`${this.name} < ${line.slice(0, 300)}`);
+    if (e.event === 'statusChanged' && e.status === 'Connected' && e.nodeId) this.id = e.nodeId;
+    this.events.push(e);
+    this.wake();
+  }
+
+  wake() {
+    for (const w of [...this.waiters]) w();
+  }
+
+  send(cmd) {
+    say(`${this.name} > ${show(cmd).slice(0, 300)}`);
+    this.proc.child.stdin.write(show(cmd) + '\n');
+  }
+
+  find(pred, from = 0) {
+    for (let i = from; i < this.events.length; i++) if (pred(this.events[i])) return this.events[i];
+    return null;
+  }
+
+  /// Resolves with the first event (from index `from` on) that satisfies `pred`; throws, naming
+  /// `what`, when it does not come within `ms` or the process exits first.
+  waitFor(pred, what, ms = WAIT_MS, from = 0) {
+    return new Promise((res, rej) => {
+      const check = () => {
+        const e = this.find(pred, from);
+        if (e) {
+          done();
+          res(e);
+        } else if (this.proc.exited) {
+          done();
+          rej(new Error(`${this.name}: ${what}: the process exited (${this.proc.exitCode}) first`));
+        }
+      };
+      const timer = setTimeout(() => {
+        done();
+        rej(new Error(`${this.name}: ${what}: not within ${ms} ms`));
+      }, ms);
+      const done = () => {
+        clearTimeout(timer);
+        this.waiters.delete(check);
+      };
+      this.waiters.add(check);
+      check();
+    });
+  }
+
+  async event(name, fields, what) {
+    try {
+      return await this.waitFor((e) => e.event === name &&
+        Object.entries(fields).every(([k, v]) => canon(e[k]) === canon(v)), what || `${name} ${show(fields)}`);
+    } catch (err) {
+      const seen = this.events.filter((e) => e.event === name).slice(-5).map(show);
+      throw new Error(`${err.message}; its last ${name} events: ${seen.join(' ') || 'none'}`);
+    }
+  }
+
+  /// Waits for a message with exactly this origin and data, and records it as expected.
+  async gets(kind, from, data) {
+    this.expected[kind].push(canon({ from, data }));
+    await this.event(kind, { from, data }, `${kind} from ${from} of ${show(data)}`);
+  }
+
+  async command(cmd) {
+    const start = this.events.length;
+    this.send(cmd);
+    const r = await this.waitFor((e) => e.event === 'result' && e.cmd === cmd.cmd,
+      `result of ${cmd.cmd}`, WAIT_MS, start);
+    if (!r.ok) throw new Error(`${this.name}: ${cmd.cmd} failed: ${r.error}`);
+  }
+
+  async status() {
+    const start = this.events.length;
+    this.send({ cmd: 'status' });
+    return this.waitFor((e) => e.event === 'status', 'status', WAIT_MS, start);
+  }
+}
+
+// ------------------------------------------------------------------ signaling server
+function freePort(host) {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.on('error', rej);
+    s.listen(0, host, () => {
+      const { port } = s.address();
+      s.close(() => res(port));
+    });
+  });
+}
+
+function httpStatus(host, port) {
+  return new Promise((res) => {
+    const req = request({ host, port, path: '/', timeout: 1000 }, (r) => {
+      r.resume();
+      res(r.statusCode);
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', () => res(null));
+    req.end();
+  });
+}
+
+async function startServer() {
+  const port = await freePort(opts.host);
+  const server = opts.server === 'claynet'
+    ? startProc('S', join(opts.bin, 'claynet'), ['signal', '--host', opts.host, '--port', String(port)])
+    : startProc('S', process.execPath, [join(ROOT, 'node_modules', 'peer', 'dist', 'bin', 'peerjs.js'),
+      '--host', opts.host, '--port', String(port)]);
+  for (let i = 0; i < 150 && !server.exited; i++) {
+    if ((await httpStatus(opts.host, port)) === 200) {
+      say(`signaling server (${opts.server}) up on ${opts.host}:${port}`);
+      return `ws://${opts.host}:${port}/peerjs`;
+    }
+    await sleep(100);
+  }
+  throw new Error(`the ${opts.server} signaling server did not answer GET / on ${opts.host}:${port}`);
+}
+
+// ------------------------------------------------------------------ nodes
+let url = null;
+const nodes = [];
+
+function claynetNode(name, args) {
+  const n = new NetNode(name, 'claynet', join(opts.bin, 'claynet-network-node'),
+    ['--signaling-url', url, '--ice-servers', '[]', '--verbose', ...args]);
+  nodes.push(n);
+  return n;
+}
+
+function browserNode(name, args) {
+  const n = new NetNode(name, 'browser', process.execPath,
+    [join(HERE, 'browser_network_node.mjs'), '--signaling-url', url, ...args]);
+  nodes.push(n);
+  return n;
+}
+
+async function connected(n) {
+  await n.event('statusChanged', { status: 'Connected' }, 'status Connected');
+  return n.id;
+}
+
+/// Sends the state `data` from `sender` until each receiver has it from `from` (state is lossy,
+/// so a bounded number of updates, each with a new sequence number).
+async function stateReaches(sender, data, receivers, from) {
+  for (const r of receivers) r.expected.stateReceived.push(canon({ from, data }));
+  const arrived = (r) => r.find((e) => e.event === 'stateReceived' && e.from === from && canon(e.data) === canon(data));
+  for (let i = 0; i < 20; i++) {
+    await sender.command({ cmd: 'state', data });
+    const deadline = Date.now() + 500;
+    while (Date.now() < deadline && !receivers.every(arrived)) await sleep(20);
+    if (receivers.every(arrived)) return receivers.map(arrived);
+  }
+  throw new Error(`state ${show(data)} from ${sender.name} never reached ` +
+    receivers.filter((r) => !arrived(r)).map((r) => r.name).join(', '));
+}
+
+const CODE = /^[ABCDEFGHJKLMNPQRSTUVWXYZ23456789]{6}$/;
+let checks = 0;
+async function check(what, fn) {
+  say(`CHECK ${++checks}: ${what}`);
+  await fn();
+}
+
+// Payloads with every JSON type, so a change on the way shows.
+const payload = (who, n) => ({
+  type: 'chat', who, n, text: `${who} #${n}: grüße ✓`, list: [1, 2.5, -3, true, null], nested: { ok: false },
+});
+const statePayload = (who, n) => ({ who, x: n * 1.5, y: -n, tags: ['s', n] });
+
+async function browserHosts() {
+  const B = browserNode('B', ['--host', '--max-nodes', '3']);
+  const created = await B.waitFor((e) => e.event === 'networkCreated', 'networkCreated', 60000);
+  const code = created.networkId;
+  if (!CODE.test(code)) throw new Error(`the browser's code ${show(code)} is not 6 code characters`);
+  B.id = code;
+
+  const J1 = claynetNode('J1', ['--join', code]);
+  await check('J1 joins the browser host', async () => {
+    await connected(J1);
+    await J1.event('nodeJoined', { nodeId: code });
+    await B.event('nodeJoined', { nodeId: J1.id });
+  });
+  const J2 = claynetNode('J2', ['--join', code]);
+  await check("J2 joins; the browser's roster and node_joined reach claynet", async () => {
+    await connected(J2);
+    await J2.event('nodeJoined', { nodeId: code });
+    await J2.event('nodeJoined', { nodeId: J1.id });
+    await J1.event('nodeJoined', { nodeId: J2.id });
+    await B.event('nodeJoined', { nodeId: J2.id });
+    const s = await J2.status();
+    if (show(s.nodes) !== show([code, J1.id])) throw new Error(`J2's nodes are ${show(s.nodes)}`);
+  });
+  const J3 = claynetNode('J3', ['--join', code]);
+  await check('J3 is refused by the full browser host (maxNodes 3) with "Network full"', async () => {
+    J3.expectedErrors.push('Network full');
+    await J3.event('errorOccurred', { message: 'Network full' });
+    await J3.event('statusChanged', { status: 'Error' });
+  });
+  await check('broadcast from the browser host reaches both claynet joiners', async () => {
+    await B.command({ cmd: 'broadcast', data: payload('B', 1) });
+    await J1.gets('messageReceived', code, payload('B', 1));
+    await J2.gets('messageReceived', code, payload('B', 1));
+  });
+  await check('broadcast from J1 reaches the browser, which relays it to J2 with from=J1', async () => {
+    await J1.command({ cmd: 'broadcast', data: payload('J1', 2) });
+    await B.gets('messageReceived', J1.id, payload('J1', 2));
+    await J2.gets('messageReceived', J1.id, payload('J1', 2));
+  });
+  await check('broadcast from J2 reaches the browser and J1', async () => {
+    await J2.command({ cmd: 'broadcast', data: payload('J2', 3) });
+    await B.gets('messageReceived', J2.id, payload('J2', 3));
+    await J1.gets('messageReceived', J2.id, payload('J2', 3));
+  });
+  await check('broadcastState from the browser host reaches both joiners', async () => {
+    await stateReaches(B, statePayload('B', 1), [J1, J2], code);
+  });
+  await check("broadcastState from J1 reaches the browser on clay_state and J2 through the browser", async () => {
+    const [atB] = await stateReaches(J1, statePayload('J1', 2), [B, J2], J1.id);
+    if (atB.channel !== 'clay_state') throw new Error(`J1's state reached the browser on ${show(atB.channel)}`);
+  });
+  await check('sendTo browser -> J1 and J1 -> browser', async () => {
+    await B.command({ cmd: 'sendTo', node: J1.id, data: payload('B', 4) });
+    await J1.gets('messageReceived', code, payload('B', 4));
+    // The browser host relays it to J2 too (a Clayground host ignores claynet's "to"); J2 keeps
+    // only what is addressed to it, which the final check covers.
+    await J1.command({ cmd: 'sendTo', node: code, data: payload('J1', 5) });
+    await B.gets('messageReceived', J1.id, payload('J1', 5));
+  });
+  await check('sendTo J1 -> J2 through the browser host reaches J2 from J1', async () => {
+    await J1.command({ cmd: 'sendTo', node: J2.id, data: payload('J1', 6) });
+    await J2.gets('messageReceived', J1.id, payload('J1', 6));
+    // A Clayground host takes every message from a joiner as its own as well.
+    await B.gets('messageReceived', J1.id, payload('J1', 6));
+  });
+  await check("J1's state link to the browser host is its clay_state connection", async () => {
+    const s = await J1.status();
+    const link = s.peerStats && s.peerStats[code] && s.peerStats[code].stateLink;
+    if (link !== 'unreliable') throw new Error(`J1's peerStats[${code}].stateLink is ${show(link)}`);
+  });
+  await check('J2 leaves: the browser host and J1 see nodeLeft', async () => {
+    await J2.command({ cmd: 'leave' });
+    await B.event('nodeLeft', { nodeId: J2.id });
+    await J1.event('nodeLeft', { nodeId: J2.id });
+    if (B.find((e) => e.event === 'nodeJoined' && e.nodeId === J3.id)) throw new Error('the browser admitted J3');
+  });
+  await check('the browser host leaves: J1 sees nodeLeft and "Host left the network"', async () => {
+    await B.command({ cmd: 'leave' });
+    await J1.event('nodeLeft', { nodeId: code });
+    await J1.event('errorOccurred', { message: 'Host left the network' });
+  });
+}
+
+async function browserJoins() {
+  const H = claynetNode('H', ['--host']);
+  const created = await H.waitFor((e) => e.event === 'networkCreated', 'networkCreated');
+  const code = created.networkId;
+  H.id = code;
+  const J2 = claynetNode('J2', ['--join', code]);
+  await check('J2 joins the claynet host', async () => {
+    await connected(J2);
+    await H.event('nodeJoined', { nodeId: J2.id });
+  });
+  const B = browserNode('B', ['--join', code]);
+  await check("the browser joins; claynet's roster reaches it", async () => {
+    await B.waitFor((e) => e.event === 'statusChanged' && e.status === 'Connected', 'status Connected', 60000);
+    await B.event('nodeJoined', { nodeId: code });
+    await B.event('nodeJoined', { nodeId: J2.id });
+    await H.event('nodeJoined', { nodeId: B.id });
+    await J2.event('nodeJoined', { nodeId: B.id });
+    const s = await B.status();
+    if (show(s.nodes) !== show([code, J2.id])) throw new Error(`the browser's nodes are ${show(s.nodes)}`);
+    if (!s.links.every((l) => l.data && l.state)) throw new Error(`the browser's links: ${show(s.links)}`);
+  });
+  const J3 = claynetNode('J3', ['--join', code]);
+  await check("J3 joins; claynet's node_joined reaches the browser", async () => {
+    await connected(J3);
+    await B.event('nodeJoined', { nodeId: J3.id });
+    await J3.event('nodeJoined', { nodeId: B.id });
+  });
+  await check('broadcast from the claynet host reaches the browser', async () => {
+    await H.command({ cmd: 'broadcast', data: payload('H', 1) });
+    for (const n of [B, J2, J3]) await n.gets('messageReceived', code, payload('H', 1));
+  });
+  await check('broadcast from the browser reaches the host and, relayed with from=browser, J2 and J3', async () => {
+    await B.command({ cmd: 'broadcast', data: payload('B', 2) });
+    for (const n of [H, J2, J3]) await n.gets('messageReceived', B.id, payload('B', 2));
+  });
+  await check('broadcast from J2 reaches the browser through the host with from=J2', async () => {
+    await J2.command({ cmd: 'broadcast', data: payload('J2', 3) });
+    for (const n of [H, B, J3]) await n.gets('messageReceived', J2.id, payload('J2', 3));
+  });
+  await check('a "from" the browser writes itself is replaced by the host', async () => {
+    await B.command({ cmd: 'raw', node: code, envelope: { t: 'm', d: payload('B', 4), from: J2.id } });
+    for (const n of [H, J2, J3]) await n.gets('messageReceived', B.id, payload('B', 4));
+  });
+  await check('broadcastState from the host reaches the browser on clay_state', async () => {
+    const [atB] = await stateReaches(H, statePayload('H', 1), [B, J2, J3], code);
+    if (atB.channel !== 'clay_state') throw new Error(`H's state reached the browser on ${show(atB.channel)}`);
+  });
+  await check('broadcastState from the browser reaches the host and, relayed, J2 and J3', async () => {
+    await stateReaches(B, statePayload('B', 2), [H, J2, J3], B.id);
+  });
+  await check('broadcastState from J2 reaches the browser through the host', async () => {
+    await stateReaches(J2, statePayload('J2', 3), [H, B, J3], J2.id);
+  });
+  await check('sendTo host -> browser, browser -> host, J2 -> browser through the host', async () => {
+    await H.command({ cmd: 'sendTo', node: B.id, data: payload('H', 5) });
+    await B.gets('messageReceived', code, payload('H', 5));
+    await B.command({ cmd: 'sendTo', node: code, data: payload('B', 6) });
+    await H.gets('messageReceived', B.id, payload('B', 6));
+    // Clayground's envelope names no addressee, so to the host a browser's sendTo is a
+    // broadcast, which it relays.
+    for (const n of [J2, J3]) await n.gets('messageReceived', B.id, payload('B', 6));
+    await J2.command({ cmd: 'sendTo', node: B.id, data: payload('J2', 7) });
+    await B.gets('messageReceived', J2.id, payload('J2', 7));
+  });
+  await check("the host's state link to the browser is the browser's clay_state connection", async () => {
+    const s = await H.status();
+    const link = s.peerStats && s.peerStats[B.id] && s.peerStats[B.id].stateLink;
+    if (link !== 'unreliable') throw new Error(`H's peerStats[${B.id}].stateLink is ${show(link)}`);
+  });
+  await check('J3 leaves: the browser sees nodeLeft', async () => {
+    await J3.command({ cmd: 'leave' });
+    for (const n of [H, B, J2]) await n.event('nodeLeft', { nodeId: J3.id });
+  });
+  await check('the browser leaves: the host and J2 see nodeLeft', async () => {
+    await B.command({ cmd: 'leave' });
+    for (const n of [H, J2]) await n.event('nodeLeft', { nodeId: B.id });
+  });
+  await check('the host leaves: J2 sees "Host left the network"', async () => {
+    await H.command({ cmd: 'leave' });
+    await J2.event('nodeLeft', { nodeId: code });
+    await J2.event('errorOccurred', { message: 'Host left the network' });
+  });
+}
+
+// Each node got exactly the messages the checks expected, and only states they expected.
+async function nothingElse() {
+  await sleep(500); // a stray copy in flight would arrive now
+  const problems = [];
+  for (const n of nodes) {
+    const got = n.events.filter((e) => e.event === 'messageReceived')
+      .map((e) => canon({ from: e.from, data: e.data })).sort();
+    const want = [...n.expected.messageReceived].sort();
+    if (show(got) !== show(want)) {
+      problems.push(`${n.name} received messages ${got.join(' ')}; expected ${want.join(' ')}`);
+    }
+    const states = new Set(n.expected.stateReceived);
+    for (const e of n.events.filter((x) => x.event === 'stateReceived')) {
+      const s = canon({ from: e.from, data: e.data });
+      if (!states.has(s)) problems.push(`${n.name} received an unexpected state ${s}`);
+    }
+    const errors = n.events.filter((e) => e.event === 'errorOccurred' && !n.expectedErrors.includes(e.message));
+    if (errors.length) problems.push(`${n.name} reported errors: ${errors.map((e) => e.message).join(' | ')}`);
+  }
+  if (problems.length) throw new Error(problems.join('\n  '));
+}
+
+async function stopAll() {
+  for (const n of nodes) {
+    if (n.proc.exited) continue;
+    try {
+      n.proc.child.stdin.end();
+    } catch { /* gone */ }
+  }
+  await Promise.race([Promise.all(nodes.map((n) => n.proc.exitPromise)), sleep(10000)]);
+  for (const p of procs) if (!p.exited) killGroup(p, 'SIGTERM');
+  await Promise.race([Promise.all(procs.map((p) => p.exitPromise)), sleep(3000)]);
+  for (const p of procs) killGroup(p, 'SIGKILL');
+}
+
+async function main() {
+  const hard = setTimeout(() => {
+    say(`FAIL: hard timeout of ${opts.timeout} s`);
+    for (const p of procs) killGroup(p, 'SIGKILL');
+    process.exit(1);
+  }, opts.timeout * 1000);
+  let failure = null;
+  try {
+    url = await startServer();
+    await (opts.scenario === 'browser-hosts' ? browserHosts() : browserJoins());
+    await check('no node received anything it should not have', nothingElse);
+  } catch (e) {
+    failure = e;
+  }
+  await stopAll();
+  clearTimeout(hard);
+  if (failure) {
+    if (!opts.verbose) {
+      for (const p of procs) {
+        process.stdout.write(`--- last stderr lines of ${p.name} ---\n${p.stderrTail.join('\n')}\n`);
+      }
+    }
+    say(`FAIL after ${checks} checks: ${failure.message}`);
+    process.exit(1);
+  }
+  say(`PASS: ${opts.scenario} via ${opts.server}, ${checks} checks, ${Date.now() - t0} ms`);
+  process.exit(0);
+}
+
+killChildrenOnExit(procs, say);
+main();
