@@ -1,5 +1,6 @@
-// claynet: the command-line tool: `claynet signal` (claynet-signal, a PeerJS-compatible
-// signaling server), `claynet bench transport` and `claynet bench signaling`.
+// claynet: the command-line tool: `claynet demo`, `claynet host`, `claynet join` (chat over a
+// claynet::Network), `claynet signal` (claynet-signal, a PeerJS-compatible signaling server) and
+// `claynet bench ...`. The commands live in their own files; this one registers them.
 #include <signal.h>
 #include <unistd.h>
 
@@ -11,7 +12,10 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include "claynet/signal_server.hpp"
+#include "chat_command.hpp"
+#include "demo_command.hpp"
+#include "network_bench.hpp"
+#include "signal_command.hpp"
 #include "signaling_bench.hpp"
 #include "transport_bench.hpp"
 
@@ -142,63 +146,6 @@ int benchTransport(int runs, bool asJson, const std::string& vs, int seconds,
   return kExitOk;
 }
 
-// ---- claynet signal ----
-
-struct SignalFlags {
-  std::string host = "0.0.0.0";
-  int port = 9000;
-  std::string path = "/";
-  std::string key = "peerjs";
-  long long aliveTimeout = 60000;
-  long long expireTimeout = 5000;
-  long long concurrentLimit = 5000;
-  bool allowDiscovery = false;
-  std::string sslKey, sslCert;
-  double floodLimit = 1000;
-  bool verbose = false;
-};
-
-int runSignal(const SignalFlags& flags) {
-  claynet::SignalServerOptions options;
-  options.host = flags.host;
-  options.port = static_cast<std::uint16_t>(flags.port);
-  options.path = flags.path;
-  options.key = flags.key;
-  options.aliveTimeout = std::chrono::milliseconds(flags.aliveTimeout);
-  options.expireTimeout = std::chrono::milliseconds(flags.expireTimeout);
-  options.concurrentLimit = static_cast<std::size_t>(flags.concurrentLimit);
-  options.allowDiscovery = flags.allowDiscovery;
-  options.tlsKeyFile = flags.sslKey;
-  options.tlsCertFile = flags.sslCert;
-  options.floodMessagesPerSecond = flags.floodLimit;
-  options.floodMessageBurst = 2 * flags.floodLimit;
-  if (flags.verbose)
-    options.log = [](const std::string& line) {
-      std::fprintf(stderr, "claynet signal: %s\n", line.c_str());
-    };
-  // SIGINT/SIGTERM are taken with sigwait below; block them before the network thread starts
-  // so that it inherits the mask and they reach this thread only.
-  sigset_t stopSignals;
-  sigemptyset(&stopSignals);
-  sigaddset(&stopSignals, SIGINT);
-  sigaddset(&stopSignals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stopSignals, nullptr);
-  claynet::Runtime runtime;
-  claynet::SignalServer server(runtime, options);
-  if (auto r = server.start(); !r) {
-    std::fprintf(stderr, "claynet signal: %s\n", r.error().c_str());
-    return kExitFailure;
-  }
-  std::printf("claynet signal: listening on %s (key %s)\n", server.url().c_str(),
-              flags.key.c_str());
-  std::fflush(stdout);
-  int received = 0;
-  sigwait(&stopSignals, &received);
-  server.stop();
-  std::printf("claynet signal: stopped (%s)\n", received == SIGINT ? "SIGINT" : "SIGTERM");
-  return kExitOk;
-}
-
 // ---- claynet bench signaling ----
 
 json toJson(const claynet::bench::SignalingFigures& f) {
@@ -311,7 +258,38 @@ int main(int argc, char** argv) {
   signaling->add_option("--seconds", sigOptions.seconds, "duration of the OFFER measurement")
       ->check(CLI::Range(1, 60));
 
-  SignalFlags sf;
+  auto* network = bench->add_subcommand(
+      "network", "join time, state-update latency and delivery, host CPU of N node processes");
+  claynet::bench::NetworkOptions netOptions;
+  int netRuns = 3;
+  bool netJson = false;
+  network->add_option("--nodes", netOptions.nodes, "nodes, the host included")
+      ->check(CLI::Range(2, 8))
+      ->capture_default_str();
+  network->add_option("--seconds", netOptions.seconds, "state-update window")
+      ->check(CLI::Range(1, 120))
+      ->capture_default_str();
+  network->add_option("--hz", netOptions.hz, "state updates per second from each node")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+  network->add_option("--bytes", netOptions.bytes, "size of each update's JSON data")
+      ->check(CLI::Range(64, 16000))
+      ->capture_default_str();
+  network->add_option("--runs", netRuns, "repeat and report medians")
+      ->check(CLI::Range(1, 20))
+      ->capture_default_str();
+  network->add_flag("--json", netJson, "print one JSON object instead of the table");
+  // The child processes of `bench network`: one node each (hidden from --help).
+  auto* networkNode = bench->add_subcommand("network-node", "one node of `bench network`");
+  networkNode->group("");
+  std::string nodeRole = "joiner";
+  networkNode->add_option("--role", nodeRole)->check(CLI::IsMember({"host", "joiner"}));
+  networkNode->add_option("--nodes", netOptions.nodes)->check(CLI::Range(2, 8));
+  networkNode->add_option("--seconds", netOptions.seconds);
+  networkNode->add_option("--hz", netOptions.hz);
+  networkNode->add_option("--bytes", netOptions.bytes);
+
+  claynet::cli::SignalFlags sf;
   auto* signal = app.add_subcommand(
       "signal", "run claynet-signal, a signaling server compatible with the PeerJS server");
   signal->add_option("--host,-H", sf.host, "address to listen on")->capture_default_str();
@@ -339,9 +317,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   signal->add_flag("--allow-discovery,--allow_discovery", sf.allowDiscovery,
                    "serve GET {path}{key}/peers");
-  signal->add_option("--sslkey", sf.sslKey, "PEM private key (with --sslcert: https and wss)")
+  signal
+      ->add_option("--tls-key,--sslkey", sf.sslKey,
+                   "PEM private key (with --tls-cert: https and wss)")
       ->check(CLI::ExistingFile);
-  signal->add_option("--sslcert", sf.sslCert, "PEM certificate (with --sslkey)")
+  signal->add_option("--tls-cert,--sslcert", sf.sslCert, "PEM certificate (with --tls-key)")
       ->check(CLI::ExistingFile);
   signal
       ->add_option("--flood-limit", sf.floodLimit,
@@ -349,20 +329,56 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 1e9))
       ->capture_default_str();
   signal->add_flag("--verbose,-v", sf.verbose, "log connections, closes and ignored frames");
+  claynet::cli::DemoOptions demoOptions;
+  auto* demo = app.add_subcommand(
+      "demo",
+      "a host and 3 joiners, each its own process, on this machine: chat and 60 Hz state in Star "
+      "then Mesh, a live table, a summary");
+  demo->add_option("--seconds", demoOptions.seconds, "seconds of traffic in each topology")
+      ->check(CLI::Range(1, 120))
+      ->capture_default_str();
+  demo->add_option("--nodes", demoOptions.nodes, "nodes, the host included")
+      ->check(CLI::Range(2, 8))
+      ->capture_default_str();
+  demo->add_flag("--json", demoOptions.json, "print only the summary, as one JSON object");
+
+  claynet::cli::ChatOptions hostOptions, joinOptions;
+  hostOptions.host = true;
+  auto* host = app.add_subcommand(
+      "host", "host a network, print its code and chat: lines go to everyone, /to NODE text");
+  auto* join = app.add_subcommand("join", "join a network by its code and chat (as host)");
+  join->add_option("code", joinOptions.code, "the code `claynet host` printed")->required();
+  for (auto [command, options] : {std::pair{host, &hostOptions}, std::pair{join, &joinOptions}}) {
+    claynet::cli::addConnectionOptions(*command, options->connection);
+    // For `claynet demo`, which runs its nodes as `claynet host|join` processes.
+    command->add_flag("--demo-child", options->demoChild)->group("");
+    command->add_option("--chat-every", options->chatEveryMs)
+        ->check(CLI::Range(10, 60000))
+        ->group("");
+    command->add_option("--state-hz", options->stateHz)->check(CLI::Range(1, 1000))->group("");
+    command->add_option("--report-ms", options->reportMs)->check(CLI::Range(0, 60000))->group("");
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
     return rc == 0 ? kExitOk : kExitUsage;
   }
+  if (demo->parsed()) return claynet::cli::runDemo(demoOptions);
+  if (host->parsed()) return claynet::cli::runChat(hostOptions);
+  if (join->parsed()) return claynet::cli::runChat(joinOptions);
   if (transport->parsed()) return benchTransport(runs, asJson, vs, seconds, only);
   if (signaling->parsed()) return benchSignaling(sigJson, sigOptions);
+  if (network->parsed())
+    return claynet::bench::networkBenchMain(selfExecutable(), netOptions, netRuns, netJson);
+  if (networkNode->parsed())
+    return claynet::bench::runNetworkBenchNode(nodeRole == "host", netOptions);
   if (signal->parsed()) {
     if (sf.sslKey.empty() != sf.sslCert.empty()) {
-      std::fprintf(stderr, "claynet signal: --sslkey and --sslcert go together\n");
+      std::fprintf(stderr, "claynet signal: --tls-key and --tls-cert go together\n");
       return kExitUsage;
     }
-    return runSignal(sf);
+    return claynet::cli::runSignal(sf);
   }
   return kExitUsage;
 }

@@ -1,0 +1,48 @@
+#include "connection_errors.hpp"
+
+#include "claynet/network.hpp"
+#include "exit_codes.hpp"
+
+namespace claynet::cli {
+
+namespace {
+
+bool startsWith(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
+
+}  // namespace
+
+Failure classifyFailure(const std::string& message, bool connected, bool isHost,
+                        const std::string& code) {
+  if (message == Network::kNetworkFullMessage)
+    return {kExitNetworkFull,
+            "the network with code " + code +
+                " already has as many nodes as its host allows; ask the host to start again with "
+                "a larger --max-nodes (at most 8), or wait until someone leaves"};
+  if (startsWith(message, "Invalid LAN code") || startsWith(message, "Invalid network code") ||
+      startsWith(message, "join(): the network code is empty"))
+    return {kExitBadCode,
+            "use the code `claynet host` printed: 6 characters such as K7QP2M (Cloud mode), or a "
+            "LAN code such as L1HGE14A-6Y0 (Local mode)"};
+  if (message == Network::kHostLeftMessage) return {kExitOk, "the host closed the network"};
+  if (message == Network::kHostLostMessage)
+    return {kExitFailure, "the host stopped answering (it may have crashed or lost its network)"};
+  if (startsWith(message, "No network with code"))
+    return {kExitUnreachable,
+            "check the code; the host may have left. A 6-character code must be joined through "
+            "the same signaling server as the host's (--signal URL)"};
+  if (startsWith(message, "Signaling failed"))
+    return {kExitUnreachable,
+            isHost ? "check that the signaling server (--signal URL) is running and reachable, or "
+                     "use --local to host without one"
+                   : "check that the host is still running and reachable from here (a LAN code "
+                     "names the host's own address and port), or that --signal names the host's "
+                     "signaling server"};
+  if (startsWith(message, "Connection timed out"))
+    return {kExitUnreachable,
+            "the network did not answer in time: check the code and that the host is reachable; "
+            "across NATs, add a TURN server with --ice turn:user:pass@host:port; a longer "
+            "--timeout may help on a slow link"};
+  return {connected ? kExitFailure : kExitUnreachable, ""};
+}
+
+}  // namespace claynet::cli

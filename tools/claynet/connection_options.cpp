@@ -1,0 +1,89 @@
+#include "connection_options.hpp"
+
+namespace claynet::cli {
+
+void addConnectionOptions(CLI::App& command, ConnectionOptions& o) {
+  auto* local = command.add_flag(
+      "--local", o.local,
+      "Local mode: the host runs its own signaling server, its code is a LAN code (no internet)");
+  command
+      .add_option("--signal", o.signalUrl,
+                  "PeerJS server for 6-character codes, e.g. ws://10.0.0.5:9000/peerjs (claynet "
+                  "signal); default: the PeerJS cloud")
+      ->excludes(local);
+  command.add_option("--max-nodes", o.maxNodes, "most nodes in the network, the host included")
+      ->check(CLI::Range(Network::kMinNodes, Network::kMaxNodes))
+      ->capture_default_str();
+  command.add_option("--topology", o.topology, "star (joiners talk through the host) or mesh")
+      ->check(CLI::IsMember({"star", "mesh"}))
+      ->capture_default_str();
+  command.add_flag("--no-relay", o.noRelay,
+                   "Star: the host does not forward broadcasts between joiners");
+  command.add_option("--ice", o.ice,
+                     "STUN/TURN server, repeatable: stun:host:port, turn:user:pass@host:port; "
+                     "default: Google's public STUN servers");
+  command.add_flag("--verbose,-v", o.verbose,
+                   "print diagnostics: candidates, ICE/DTLS/SCTP states, the selected pair");
+  command.add_flag("--json", o.json, "JSON lines on stdout, one per event (see the README)");
+  command
+      .add_option("--timeout", o.timeoutSeconds, "seconds to connect before giving up (0: none)")
+      ->check(CLI::Range(0.0, 3600.0))
+      ->capture_default_str();
+  command.add_option("--local-address", o.localAddress,
+                     "Local mode: the IPv4 address in the LAN code (default: this machine's first "
+                     "private address)");
+  command.add_option("--ice-local", o.iceLocal,
+                     "repeatable: gather ICE candidates on these local addresses only, e.g. "
+                     "127.0.0.1 to stay on this machine");
+}
+
+namespace {
+
+// "turn:user:pass@host:port" is the short form of a TURN server with credentials; everything
+// else goes to the Network as the URL it is.
+nlohmann::json iceServerJson(const std::string& spec) {
+  auto colon = spec.find(':');
+  auto at = spec.rfind('@');
+  if (colon == std::string::npos || at == std::string::npos || at < colon) return spec;
+  std::string scheme = spec.substr(0, colon);
+  if (scheme != "turn" && scheme != "turns") return spec;
+  std::string credentials = spec.substr(colon + 1, at - colon - 1);
+  auto sep = credentials.find(':');
+  if (sep == std::string::npos) return spec;
+  return {{"urls", scheme + ":" + spec.substr(at + 1)},
+          {"username", credentials.substr(0, sep)},
+          {"credential", credentials.substr(sep + 1)}};
+}
+
+Result named(const char* option, Result r) {
+  if (r) return r;
+  return Result::failure(std::string(option) + ": " + r.error());
+}
+
+}  // namespace
+
+Result applyConnectionOptions(Network& net, const ConnectionOptions& o) {
+  net.setVerbose(o.verbose);
+  net.setAutoRelay(!o.noRelay);
+  Result r = named("--max-nodes", net.setMaxNodes(o.maxNodes));
+  if (r)
+    r = named("--topology", net.setTopology(o.topology == "mesh" ? Network::Topology::Mesh
+                                                                 : Network::Topology::Star));
+  if (r)
+    r = named("--local/--signal", net.setSignalingMode(o.local ? Network::SignalingMode::Local
+                                                               : Network::SignalingMode::Cloud));
+  if (r && !o.signalUrl.empty()) r = named("--signal", net.setSignalingUrl(o.signalUrl));
+  if (r)
+    r = named("--timeout", net.setConnectionTimeout(static_cast<int>(o.timeoutSeconds * 1000)));
+  if (r && !o.localAddress.empty())
+    r = named("--local-address", net.setLocalAddress(o.localAddress));
+  if (r && !o.iceLocal.empty()) r = named("--ice-local", net.setIceLocalAddresses(o.iceLocal));
+  if (r && !o.ice.empty()) {
+    nlohmann::json servers = nlohmann::json::array();
+    for (const auto& s : o.ice) servers.push_back(iceServerJson(s));
+    r = named("--ice", net.setIceServers(servers));
+  }
+  return r;
+}
+
+}  // namespace claynet::cli
