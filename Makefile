@@ -2,12 +2,14 @@
 #
 #   make setup   install missing Debian packages and npm dependencies (quick when present)
 #   make build   Release build into build/ (executables in build/bin/)
-#   make test    all tests in build/, then the unit, transport, signaling, multiplayer and network
+#   make test    all tests in build/, then the unit, transport, signaling, multiplayer, network and cli
 #                tests (not interop) under ASan+UBSan in build-asan/,
 #                then each libFuzzer target briefly (make fuzz)
 #   make fuzz    build the libFuzzer targets with clang in build-fuzz/ and run each for FUZZ_SECONDS
-#   make demo    run the transport demo
+#   make demo    claynet demo: a host and 3 joiners, each its own process, on 127.0.0.1, chatting
+#                and sending 60 Hz state in Star then Mesh, under a live table; ends with a summary
 #   make bench   transport benchmark against headless Chromium, in the same run
+#   make sandbox the Qt Quick sandbox window; `make sandbox ARGS=pair`: two windows that connect
 #   make clean   remove build trees
 
 SHELL := /bin/bash
@@ -36,7 +38,7 @@ SAN_ENV := ASAN_OPTIONS=detect_leaks=1$(ASAN_EXTRA) \
            LSAN_OPTIONS=suppressions=$(LSAN_SUPP):print_suppressions=0 \
            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
-.PHONY: all setup configure build test test-asan asan-build fuzz fuzz-build demo bench clean
+.PHONY: all setup configure build test test-asan asan-build fuzz fuzz-build demo bench clean sandbox
 
 all: build
 
@@ -60,7 +62,7 @@ asan-build: setup
 	$(CMAKE) --build $(ASAN_DIR) -j$(JOBS)
 
 test-asan: asan-build
-	$(SAN_ENV) $(CTEST) --test-dir $(ASAN_DIR) -L 'unit|transport|signaling|multiplayer|network' \
+	$(SAN_ENV) $(CTEST) --test-dir $(ASAN_DIR) -L 'unit|transport|signaling|multiplayer|network|cli' \
 	  -LE interop --output-on-failure --no-tests=error
 
 # libFuzzer targets (tests/fuzz/fuzz_*.cpp), built with clang: the parsers get ASan+UBSan and
@@ -91,8 +93,14 @@ fuzz: fuzz-build
 	  grep -E '^stat::number_of_executed_units|^Done' $(FUZZ_DIR)/$$target.log | tr '\n' ' '; echo; \
 	done
 
+# ARGS=pair opens two windows (host and joiner on loopback); other ARGS go to claynet-sandbox
+# (--help lists them).
+sandbox: configure
+	$(CMAKE) --build $(BUILD_DIR) -j$(JOBS) --target claynet-sandbox
+	examples/sandbox/run-sandbox.sh $(BUILD_DIR)/bin/claynet-sandbox $(ARGS)
+
 demo: build
-	$(BUILD_DIR)/bin/claynet bench transport
+	$(BUILD_DIR)/bin/claynet demo
 
 bench: build
 	$(BUILD_DIR)/bin/claynet bench transport --vs chromium

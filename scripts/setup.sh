@@ -12,6 +12,11 @@ PACKAGES=(
   glib-networking clang libclang-rt-dev  # libclang-rt-dev: libFuzzer and sanitizer runtimes (clang only recommends it)
   coturn chromium python3-aiortc iproute2
   nodejs npm
+  # Clayground.Network QML module (src/qml), its tests (qmltestrunner, the qml tool) and the
+  # sandbox with its screenshot test (Xvfb, xwd from x11-apps)
+  qt6-base-dev qt6-declarative-dev qt6-declarative-dev-tools qml-qt6 qml6-module-qttest
+  qml6-module-qtqml qml6-module-qtqml-models qml6-module-qtqml-workerscript
+  qml6-module-qtquick qml6-module-qtquick-window xvfb x11-apps
 )
 
 is_installed() {

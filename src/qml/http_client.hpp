@@ -1,0 +1,98 @@
+// The `ClayHttpClient` QML type of Clayground.Network: a REST client whose methods are generated
+// from a table of endpoints.
+#pragma once
+
+#include <QtQml/qqmlregistration.h>
+
+#include <QHash>
+#include <QJSValue>
+#include <QNetworkAccessManager>
+#include <QQmlParserStatus>
+#include <QQmlPropertyMap>
+#include <QString>
+#include <QVariant>
+
+#include "http_endpoint.hpp"
+
+class QNetworkReply;
+
+namespace claynet::qml {
+
+/// Each entry of `endpoints` ("name": "VERB path/{arg} [{body}]") becomes a method `name(...)`:
+/// its arguments fill the path's placeholders in order (percent-encoded), then the body if the
+/// entry names one; it returns a request id. The answer comes as reply(requestId, code, response)
+/// for a 2xx status, else error(requestId, code, error) with the status and the body; code 0
+/// means no HTTP answer (the error says why: refused, timeout, bad URL, missing token).
+///
+/// The methods are properties of this object (a QQmlPropertyMap) holding JavaScript functions;
+/// they are made when the component completes and again whenever endpoints or baseUrl change.
+/// A method whose entry was removed becomes undefined.
+class HttpClient : public QQmlPropertyMap, public QQmlParserStatus {
+  Q_OBJECT
+  Q_INTERFACES(QQmlParserStatus)
+  QML_NAMED_ELEMENT(ClayHttpClient)
+
+  /// Prefix of every endpoint path, e.g. "https://api.example.com" (a "/" is put between).
+  Q_PROPERTY(QString baseUrl READ baseUrl WRITE setBaseUrl NOTIFY baseUrlChanged)
+  /// {"methodName": "VERB path [{body}]"}; VERB is GET, POST, PUT, PATCH or DELETE.
+  Q_PROPERTY(QVariant endpoints READ endpoints WRITE setEndpoints NOTIFY endpointsChanged)
+  /// Sent as "Authorization: Bearer <token>": the token itself, "env:NAME" (an environment
+  /// variable) or "file:///path" (a file's content, trimmed). Read at each request. Empty: no
+  /// Authorization header.
+  Q_PROPERTY(QString bearerToken READ bearerToken WRITE setBearerToken NOTIFY bearerTokenChanged)
+  /// claynet extension: milliseconds a request may go without progress before it fails with
+  /// code 0. Default 30000; 0 disables.
+  Q_PROPERTY(int timeout READ timeout WRITE setTimeout NOTIFY timeoutChanged)
+
+ public:
+  static constexpr int kDefaultTimeoutMs = 30000;
+
+  explicit HttpClient(QObject* parent = nullptr);
+  /// Aborts the requests still running; no signal follows.
+  ~HttpClient() override;
+
+  QString baseUrl() const { return baseUrl_; }
+  void setBaseUrl(const QString& url);
+  QVariant endpoints() const { return endpoints_; }
+  void setEndpoints(const QVariant& endpoints);
+  QString bearerToken() const { return bearerToken_; }
+  void setBearerToken(const QString& token);
+  int timeout() const { return timeoutMs_; }
+  void setTimeout(int ms);
+
+  /// What every generated method calls: sends the request of endpoint `name` with `args` (an
+  /// array) and returns its request id. Unknown names and wrong argument counts come back as
+  /// error(id, 0, message).
+  Q_INVOKABLE int invokeEndpoint(const QString& name, const QJSValue& args);
+
+  void classBegin() override {}
+  void componentComplete() override;
+
+ signals:
+  /// A 2xx answer; `response` is the body as text (JSON.parse it for JSON).
+  void reply(int requestId, int code, const QString& response);
+  /// Any other answer (code = HTTP status, error = the body), or no answer (code 0, error says
+  /// why).
+  void error(int requestId, int code, const QString& error);
+  void baseUrlChanged();
+  void endpointsChanged();
+  void bearerTokenChanged();
+  void timeoutChanged();
+
+ private:
+  void regenerateMethods();
+  /// Emits error() from the event loop, so the caller has the request id before it arrives.
+  void failLater(int requestId, const QString& message);
+  void finished(int requestId, QNetworkReply* networkReply);
+
+  QString baseUrl_;
+  QVariant endpoints_;
+  QString bearerToken_;
+  int timeoutMs_ = kDefaultTimeoutMs;
+  bool complete_ = false;
+  int nextRequestId_ = 1;
+  QHash<QString, HttpEndpoint> parsed_;
+  QNetworkAccessManager manager_;
+};
+
+}  // namespace claynet::qml

@@ -1,0 +1,197 @@
+// The `Network` QML type of Clayground.Network: claynet::Network on the GUI thread.
+#pragma once
+
+#include <QtQml/qqmlregistration.h>
+
+#include <QJSValue>
+#include <QObject>
+#include <QStringList>
+#include <QVariant>
+#include <claynet/network.hpp>
+#include <claynet/runtime.hpp>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+namespace claynet::qml {
+
+struct PollWaker;
+
+/// Peer-to-peer networking for QML: one node calls host() and shares the code from
+/// networkCreated(); the others call join(code). Names, enums and behaviour follow Clayground's
+/// Network type; the README's QML section shows it in use.
+///
+/// Each item owns a claynet::Runtime (one network thread). Its events reach the GUI thread as a
+/// queued poll() scheduled by the Runtime's wake-up hook, so signals and NOTIFY signals are emitted
+/// on the GUI thread and nothing waits for the network.
+///
+/// Two properties are claynet extensions, not in Clayground: localAddress and iceLocalAddresses.
+class NetworkItem : public QObject {
+  Q_OBJECT
+  QML_NAMED_ELEMENT(Network)
+
+  // ---- configuration ----
+  /// Star only: the host forwards messages and state between joiners. Default true.
+  Q_PROPERTY(bool autoRelay READ autoRelay WRITE setAutoRelay NOTIFY autoRelayChanged)
+  /// Milliseconds allowed for host()/join() to connect; 0 disables. Default 15000. Used at the
+  /// next host()/join().
+  Q_PROPERTY(int connectionTimeout READ connectionTimeout WRITE setConnectionTimeout NOTIFY
+                 connectionTimeoutChanged)
+  /// STUN/TURN servers: URL strings and/or {urls, username, credential} objects. Empty (default):
+  /// Google's public STUN servers. Set before host()/join().
+  Q_PROPERTY(QVariant iceServers READ iceServers WRITE setIceServers NOTIFY iceServersChanged)
+  /// Most nodes in the network including the host, 2–8. Default 8. Set before host().
+  Q_PROPERTY(int maxNodes READ maxNodes WRITE setMaxNodes NOTIFY maxNodesChanged)
+  /// Network.SignalingMode.Cloud (PeerJS server, default) or .Local (embedded server, LAN code).
+  /// Set before host().
+  Q_PROPERTY(SignalingMode signalingMode READ signalingMode WRITE setSignalingMode NOTIFY
+                 signalingModeChanged)
+  /// Cloud mode: a PeerJS server to use instead of the PeerJS cloud, e.g.
+  /// "ws://192.168.1.5:9000/peerjs". Set before host()/join().
+  Q_PROPERTY(
+      QString signalingUrl READ signalingUrl WRITE setSignalingUrl NOTIFY signalingUrlChanged)
+  /// Network.Topology.Star (default) or .Mesh; the same on every node. Set before host()/join().
+  Q_PROPERTY(Topology topology READ topology WRITE setTopology NOTIFY topologyChanged)
+  /// diagnosticMessage() signals and peerStats. May change at any time.
+  Q_PROPERTY(bool verbose READ verbose WRITE setVerbose NOTIFY verboseChanged)
+  /// claynet extension. Local mode: the IPv4 address the host puts into its LAN code and binds
+  /// its signaling server to ("127.0.0.1" keeps a network on this machine). Empty (default): the
+  /// first private address of this machine. Set before host().
+  Q_PROPERTY(
+      QString localAddress READ localAddress WRITE setLocalAddress NOTIFY localAddressChanged)
+  /// claynet extension. The local addresses ICE may use for peer connections, e.g.
+  /// ["127.0.0.1"]. Empty (default): every interface. Set before host()/join().
+  Q_PROPERTY(QStringList iceLocalAddresses READ iceLocalAddresses WRITE setIceLocalAddresses NOTIFY
+                 iceLocalAddressesChanged)
+
+  // ---- state (read-only) ----
+  /// True while status is Connected.
+  Q_PROPERTY(bool connected READ connected NOTIFY statusChanged)
+  /// Disconnected, Connecting, Connected or Error.
+  Q_PROPERTY(Status status READ status NOTIFY statusChanged)
+  /// While connecting: "signaling", "ice" or "datachannel"; "" otherwise.
+  Q_PROPERTY(QString connectionPhase READ connectionPhase NOTIFY connectionPhaseChanged)
+  /// Milliseconds per phase of the last connection: {signaling, ice, datachannel, total}.
+  Q_PROPERTY(QVariant phaseTiming READ phaseTiming NOTIFY phaseTimingChanged)
+  /// True on the node that called host() while it is in the network.
+  Q_PROPERTY(bool isHost READ isHost NOTIFY isHostChanged)
+  /// The network's code (the one to share); "" when not in a network.
+  Q_PROPERTY(QString networkId READ networkId NOTIFY networkIdChanged)
+  /// This node's id (a host's equals networkId); "" when not in a network.
+  Q_PROPERTY(QString nodeId READ nodeId NOTIFY nodeIdChanged)
+  /// The other nodes' ids, in the order they joined.
+  Q_PROPERTY(QStringList nodes READ nodes NOTIFY nodesChanged)
+  /// Nodes in the network, this one included; 0 when not connected.
+  Q_PROPERTY(int nodeCount READ nodeCount NOTIFY nodesChanged)
+  /// Best round-trip time over the direct links in ms; -1 if unknown. Measured every 2 s.
+  Q_PROPERTY(int latency READ latency NOTIFY latencyChanged)
+  /// With verbose: {nodeId: {latency, msgSent, msgRecv, bytesSent, bytesRecv, ...}}; else {}.
+  Q_PROPERTY(QVariant peerStats READ peerStats NOTIFY peerStatsChanged)
+
+ public:
+  enum class Topology { Star, Mesh };
+  Q_ENUM(Topology)
+  enum class SignalingMode { Cloud, Local };
+  Q_ENUM(SignalingMode)
+  enum class Status { Disconnected, Connecting, Connected, Error };
+  Q_ENUM(Status)
+
+  explicit NetworkItem(QObject* parent = nullptr);
+  /// Leaves the network; no signal follows.
+  ~NetworkItem() override;
+
+  bool autoRelay() const;
+  void setAutoRelay(bool on);
+  int connectionTimeout() const;
+  void setConnectionTimeout(int ms);
+  QVariant iceServers() const;
+  void setIceServers(const QVariant& servers);
+  int maxNodes() const;
+  void setMaxNodes(int n);
+  SignalingMode signalingMode() const;
+  void setSignalingMode(SignalingMode mode);
+  QString signalingUrl() const;
+  void setSignalingUrl(const QString& url);
+  Topology topology() const;
+  void setTopology(Topology topology);
+  bool verbose() const;
+  void setVerbose(bool on);
+  QString localAddress() const;
+  void setLocalAddress(const QString& address);
+  QStringList iceLocalAddresses() const;
+  void setIceLocalAddresses(const QStringList& addresses);
+
+  bool connected() const;
+  Status status() const;
+  QString connectionPhase() const;
+  QVariant phaseTiming() const;
+  bool isHost() const;
+  QString networkId() const;
+  QString nodeId() const;
+  QStringList nodes() const;
+  int nodeCount() const;
+  int latency() const;
+  QVariant peerStats() const;
+
+  /// Creates a network and becomes its host; networkCreated() follows. Does nothing (with a
+  /// warning) when already in a network.
+  Q_INVOKABLE void host();
+  /// Joins the network with this code. Does nothing on an empty code or when already in one.
+  Q_INVOKABLE void join(const QString& networkId);
+  /// Leaves the network; a host closes it for everyone.
+  Q_INVOKABLE void leave();
+  /// Sends `data` (any JSON-compatible value) to every other node, reliably and in order.
+  Q_INVOKABLE void broadcast(const QJSValue& data);
+  /// Sends a state update to every other node: lossy, unordered, the newest wins.
+  Q_INVOKABLE void broadcastState(const QJSValue& data);
+  /// Sends `data` to one node of `nodes`, reliably and in order.
+  Q_INVOKABLE void sendTo(const QString& nodeId, const QJSValue& data);
+
+ signals:
+  /// A network was created; `networkId` is the code to share.
+  void networkCreated(const QString& networkId);
+  void nodeJoined(const QString& nodeId);
+  void nodeLeft(const QString& nodeId);
+  /// A broadcast() or sendTo() arrived; `data` is the JavaScript value that was sent.
+  void messageReceived(const QString& fromId, const QVariant& data);
+  /// A broadcastState() arrived.
+  void stateReceived(const QString& fromId, const QVariant& data);
+  void errorOccurred(const QString& message);
+  /// Only with verbose.
+  void diagnosticMessage(const QString& phase, const QString& detail);
+  void connectionTimedOut();
+
+  void autoRelayChanged();
+  void connectionTimeoutChanged();
+  void iceServersChanged();
+  void maxNodesChanged();
+  void signalingModeChanged();
+  void signalingUrlChanged();
+  void topologyChanged();
+  void verboseChanged();
+  void localAddressChanged();
+  void iceLocalAddressesChanged();
+  void statusChanged();
+  void connectionPhaseChanged();
+  void phaseTimingChanged();
+  void isHostChanged();
+  void networkIdChanged();
+  void nodeIdChanged();
+  void nodesChanged();
+  void latencyChanged();
+  void peerStatsChanged();
+
+ private:
+  void connectCallbacks();
+  void pollRuntime();
+  /// Reports a failed configuration change or call as a QML warning.
+  void warn(const char* what, const std::string& why) const;
+  /// `data` as JSON, or nullopt after a warning saying why it cannot be sent.
+  std::optional<nlohmann::json> toJson(const char* method, const QJSValue& data) const;
+
+  std::unique_ptr<claynet::Runtime> runtime_;
+  std::shared_ptr<PollWaker> waker_;
+  std::unique_ptr<claynet::Network> network_;
+};
+
+}  // namespace claynet::qml

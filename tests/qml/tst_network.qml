@@ -1,0 +1,285 @@
+// Network items in Local mode, all in this process: one host and two joiners on 127.0.0.1 go
+// through host, join, broadcast, broadcastState, sendTo and leave.
+import QtQuick
+import QtTest
+import Clayground.Network
+
+TestCase {
+    id: testCase
+    name: "Network"
+
+    // Generous: every wait ends as soon as its condition holds.
+    readonly property int timeoutMs: 30000
+
+    component LoopbackNode: Network {
+        signalingMode: Network.SignalingMode.Local
+        localAddress: "127.0.0.1"
+        iceLocalAddresses: ["127.0.0.1"]
+        maxNodes: 3
+        connectionTimeout: 20000
+    }
+
+    LoopbackNode { id: host }
+    LoopbackNode { id: alice }
+    LoopbackNode { id: bob }
+
+    SignalSpy { id: created; target: host; signalName: "networkCreated" }
+    SignalSpy { id: hostJoined; target: host; signalName: "nodeJoined" }
+    SignalSpy { id: hostLeft; target: host; signalName: "nodeLeft" }
+    SignalSpy { id: hostMessages; target: host; signalName: "messageReceived" }
+    SignalSpy { id: aliceMessages; target: alice; signalName: "messageReceived" }
+    SignalSpy { id: aliceStates; target: alice; signalName: "stateReceived" }
+    SignalSpy { id: aliceLeft; target: alice; signalName: "nodeLeft" }
+    SignalSpy { id: aliceErrors; target: alice; signalName: "errorOccurred" }
+    SignalSpy { id: bobMessages; target: bob; signalName: "messageReceived" }
+    SignalSpy { id: bobStates; target: bob; signalName: "stateReceived" }
+    SignalSpy { id: hostStatus; target: host; signalName: "statusChanged" }
+    SignalSpy { id: maxNodesSpy; target: host; signalName: "maxNodesChanged" }
+
+    // The arguments of every signal a spy saw from `from`, as [fromId, data] pairs.
+    function from(spy, fromId) {
+        var out = []
+        for (var i = 0; i < spy.count; ++i)
+            if (spy.signalArguments[i][0] === fromId)
+                out.push(spy.signalArguments[i][1])
+        return out
+    }
+
+    function test_01_defaults() {
+        var n = Qt.createQmlObject("import Clayground.Network; Network {}", testCase)
+        compare(n.status, Network.Status.Disconnected)
+        compare(n.connected, false)
+        compare(n.topology, Network.Topology.Star)
+        compare(n.signalingMode, Network.SignalingMode.Cloud)
+        compare(n.maxNodes, 8)
+        compare(n.autoRelay, true)
+        compare(n.verbose, false)
+        compare(n.connectionTimeout, 15000)
+        compare(n.networkId, "")
+        compare(n.nodeId, "")
+        compare(n.isHost, false)
+        compare(n.nodeCount, 0)
+        compare(n.nodes, [])
+        compare(n.latency, -1)
+        compare(n.connectionPhase, "")
+        compare(n.localAddress, "")
+        compare(n.iceLocalAddresses, [])
+        var servers = ["stun:stun.example.org:3478",
+                       {urls: "turn:turn.example.org:3478", username: "u", credential: "p"}]
+        var iceSpy = createTemporaryObject(signalSpyComponent, testCase,
+                                           {target: n, signalName: "iceServersChanged"})
+        n.iceServers = servers
+        compare(iceSpy.count, 1)
+        compare(n.iceServers.length, 2)
+        compare(n.iceServers[0], "stun:stun.example.org:3478")
+        compare(n.iceServers[1].username, "u")
+        n.iceServers = servers  // unchanged: no NOTIFY
+        compare(iceSpy.count, 1)
+        ignoreWarning(/Network: iceServers ignored: .+/)
+        n.iceServers = ["http://not-a-stun-url"]
+        compare(n.iceServers.length, 2)
+        compare(Network.Status.Error !== Network.Status.Connected, true)
+        compare(Network.Topology.Mesh !== Network.Topology.Star, true)
+        n.destroy()
+    }
+
+    function test_02_notifyOnlyOnChange() {
+        maxNodesSpy.clear()
+        host.maxNodes = 3  // unchanged
+        compare(maxNodesSpy.count, 0)
+        host.maxNodes = 4
+        compare(maxNodesSpy.count, 1)
+        ignoreWarning(/maxNodes ignored: maxNodes must be between 2 and 8/)
+        host.maxNodes = 20
+        compare(host.maxNodes, 4)
+        compare(maxNodesSpy.count, 1)
+        host.maxNodes = 3
+        compare(maxNodesSpy.count, 2)
+    }
+
+    function test_03_hostAndJoin() {
+        host.host()
+        tryCompare(created, "count", 1, timeoutMs)
+        var code = created.signalArguments[0][0]
+        verify(/^L[0-9A-Z]+-[0-9A-Z]+$/.test(code), "LAN code: " + code)
+        compare(host.networkId, code)
+        compare(host.nodeId, code)
+        compare(host.isHost, true)
+        tryCompare(host, "status", Network.Status.Connected, timeoutMs)
+        verify(hostStatus.count >= 1)
+
+        alice.join(code)
+        tryCompare(alice, "connected", true, timeoutMs)
+        bob.join(code)
+        tryCompare(bob, "connected", true, timeoutMs)
+        tryCompare(host, "nodeCount", 3, timeoutMs)
+        tryCompare(alice, "nodeCount", 3, timeoutMs)
+        tryCompare(bob, "nodeCount", 3, timeoutMs)
+
+        compare(hostJoined.count, 2)
+        compare(hostJoined.signalArguments[0][0], alice.nodeId)
+        compare(hostJoined.signalArguments[1][0], bob.nodeId)
+        compare(host.nodes, [alice.nodeId, bob.nodeId])
+        compare(alice.nodes.indexOf(code) >= 0 && alice.nodes.indexOf(bob.nodeId) >= 0, true)
+        compare(alice.networkId, code)
+        compare(alice.isHost, false)
+        compare(alice.status, Network.Status.Connected)
+        compare(alice.connectionPhase, "")
+        verify(alice.nodeId.length > 0 && alice.nodeId !== code)
+        verify(alice.phaseTiming.total >= 0, JSON.stringify(alice.phaseTiming))
+        verify(alice.phaseTiming.signaling !== undefined)
+    }
+
+    function test_04_lateConfigurationWarns() {
+        ignoreWarning(/Network: maxNodes ignored: .+/)
+        host.maxNodes = 5
+        compare(host.maxNodes, 3)
+        ignoreWarning(/Network: topology ignored: .+/)
+        alice.topology = Network.Topology.Mesh
+        compare(alice.topology, Network.Topology.Star)
+        ignoreWarning(/Network: signalingMode ignored: .+/)
+        host.signalingMode = Network.SignalingMode.Cloud
+        compare(host.signalingMode, Network.SignalingMode.Local)
+        ignoreWarning(/Network: host\(\) ignored: .+/)
+        host.host()
+        compare(created.count, 1)
+    }
+
+    function test_05_broadcastRoundTripsData() {
+        var data = {
+            type: "chat", text: "hello, everyone", count: 42, ratio: 1.5, negative: -7,
+            yes: true, no: false, nothing: null, list: [1, "two", null, [3], {four: 4}],
+            nested: {deep: {deeper: {value: "ok"}}}
+        }
+        alice.broadcast(data)
+        tryVerify(function() { return from(hostMessages, alice.nodeId).length === 1 }, timeoutMs)
+        tryVerify(function() { return from(bobMessages, alice.nodeId).length === 1 }, timeoutMs)
+        compare(from(hostMessages, alice.nodeId)[0], data)
+        compare(from(bobMessages, alice.nodeId)[0], data)  // relayed by the host
+        compare(from(aliceMessages, alice.nodeId).length, 0)
+
+        // Values that are not objects travel too.
+        var values = ["text", 7, 2.25, true, false, null, [], {}, [1, [2, [3]]]]
+        for (var i = 0; i < values.length; ++i)
+            host.broadcast(values[i])
+        tryVerify(function() { return from(aliceMessages, host.nodeId).length === values.length },
+                  timeoutMs)
+        var got = from(aliceMessages, host.nodeId)
+        for (i = 0; i < values.length; ++i)
+            compare(got[i], values[i], "value " + i)
+    }
+
+    function test_06_broadcastState() {
+        // State is lossy by design: send until both have one, a bounded number of times.
+        for (var i = 0; i < 100; ++i) {
+            host.broadcastState({x: 10, y: 20, seq: i})
+            wait(50)
+            if (from(aliceStates, host.nodeId).length > 0 && from(bobStates, host.nodeId).length > 0)
+                break
+        }
+        var a = from(aliceStates, host.nodeId)
+        var b = from(bobStates, host.nodeId)
+        verify(a.length > 0 && b.length > 0, "state arrived at both joiners")
+        compare(a[0].x, 10)
+        compare(b[0].y, 20)
+        compare(typeof a[0].seq, "number")
+        compare(from(aliceMessages, host.nodeId).indexOf(a[0]), -1)  // not a message
+    }
+
+    function test_07_sendTo() {
+        aliceMessages.clear()
+        bobMessages.clear()
+        bob.sendTo(alice.nodeId, {dm: "just for alice"})
+        tryVerify(function() { return from(aliceMessages, bob.nodeId).length === 1 }, timeoutMs)
+        compare(from(aliceMessages, bob.nodeId)[0], {dm: "just for alice"})
+        host.sendTo(bob.nodeId, {dm: "just for bob"})
+        tryVerify(function() { return from(bobMessages, host.nodeId).length === 1 }, timeoutMs)
+        compare(from(bobMessages, host.nodeId)[0], {dm: "just for bob"})
+        compare(from(bobMessages, alice.nodeId).length, 0)
+
+        ignoreWarning(/Network: sendTo\(\) ignored: .+/)
+        alice.sendTo("NO-SUCH-NODE", {x: 1})
+        ignoreWarning(/Network: broadcast\(\) ignored: data is undefined/)
+        alice.broadcast(undefined)
+    }
+
+    function test_08_leave() {
+        var bobId = bob.nodeId
+        bob.leave()
+        compare(bob.status, Network.Status.Disconnected)
+        compare(bob.networkId, "")
+        compare(bob.nodeCount, 0)
+        tryVerify(function() { return hostLeft.count === 1 }, timeoutMs)
+        compare(hostLeft.signalArguments[0][0], bobId)
+        tryVerify(function() { return aliceLeft.count === 1 }, timeoutMs)
+        compare(aliceLeft.signalArguments[0][0], bobId)
+        tryCompare(host, "nodeCount", 2, timeoutMs)
+        compare(host.nodes, [alice.nodeId])
+
+        var code = host.networkId
+        host.leave()
+        compare(host.status, Network.Status.Disconnected)
+        compare(host.isHost, false)
+        tryCompare(alice, "status", Network.Status.Disconnected, timeoutMs)
+        verify(aliceErrors.count >= 1)
+        compare(aliceErrors.signalArguments[aliceErrors.count - 1][0], "Host left the network")
+        compare(aliceLeft.signalArguments[1][0], code)
+        compare(alice.connected, false)
+        compare(alice.nodes, [])
+
+        ignoreWarning(/Network: broadcast\(\) ignored: .+/)
+        alice.broadcast({late: true})
+    }
+
+    function test_09_badCode() {
+        var n = Qt.createQmlObject("import Clayground.Network; Network {}", testCase)
+        var errors = createTemporaryObject(signalSpyComponent, testCase,
+                                           {target: n, signalName: "errorOccurred"})
+        ignoreWarning(/Network: join\(\) ignored: .+/)
+        n.join("L!!!-??")
+        tryCompare(errors, "count", 1, timeoutMs)
+        verify(errors.signalArguments[0][0].length > 0)
+        compare(n.status, Network.Status.Error)
+        n.destroy()
+    }
+
+    // Mesh: every node links to every other; with verbose, diagnostics and peerStats appear.
+    function test_10_meshWithDiagnostics() {
+        var make = function() {
+            return createTemporaryQmlObject(
+                "import Clayground.Network; Network { signalingMode: Network.SignalingMode.Local;"
+                + " localAddress: \"127.0.0.1\"; iceLocalAddresses: [\"127.0.0.1\"];"
+                + " topology: Network.Topology.Mesh; verbose: true }", testCase)
+        }
+        var h = make(), x = make(), y = make()
+        var diagnostics = createTemporaryObject(signalSpyComponent, testCase,
+                                                {target: x, signalName: "diagnosticMessage"})
+        var yMessages = createTemporaryObject(signalSpyComponent, testCase,
+                                              {target: y, signalName: "messageReceived"})
+        var hCreated = createTemporaryObject(signalSpyComponent, testCase,
+                                             {target: h, signalName: "networkCreated"})
+        h.host()
+        tryCompare(hCreated, "count", 1, timeoutMs)
+        x.join(h.networkId)
+        tryCompare(x, "connected", true, timeoutMs)
+        y.join(h.networkId)
+        tryCompare(h, "nodeCount", 3, timeoutMs)
+        tryCompare(x, "nodeCount", 3, timeoutMs)
+        tryCompare(y, "nodeCount", 3, timeoutMs)
+        compare(x.topology, Network.Topology.Mesh)
+        verify(diagnostics.count > 0)
+        compare(typeof diagnostics.signalArguments[0][0], "string")
+
+        x.sendTo(y.nodeId, {mesh: "direct"})
+        tryVerify(function() { return from(yMessages, x.nodeId).length === 1 }, timeoutMs)
+        compare(from(yMessages, x.nodeId)[0], {mesh: "direct"})
+        // x and y are linked directly, so x counts messages to y (not 0 as through a host).
+        tryVerify(function() { var s = x.peerStats[y.nodeId]; return s && s.msgSent > 0 },
+                  timeoutMs, JSON.stringify(x.peerStats))
+        y.leave()
+        x.leave()
+        h.leave()
+    }
+
+    Component { id: signalSpyComponent; SignalSpy {} }
+}
