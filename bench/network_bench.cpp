@@ -24,6 +24,8 @@
 #include <thread>
 #include <vector>
 
+#include "bench_stats.hpp"
+
 extern char** environ;
 
 namespace claynet::bench {
@@ -262,12 +264,6 @@ double percentile(std::vector<double>& v, int p) {
   return v[std::min(v.size() - 1, v.size() * static_cast<std::size_t>(p) / 100)];
 }
 
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
-}
-
 }  // namespace
 
 NetworkFigures runNetworkBench(const std::string& self, const NetworkOptions& o) {
@@ -399,16 +395,7 @@ const char* kTableKeys[] = {"join_ms_p50",           "all_joined_ms",
                             "direct_latency_p50_us", "state_delivered_ratio",
                             "host_cpu_pct",          "joiner_cpu_pct"};
 
-std::string fmt(double v) {
-  char b[64];
-  if (v >= 1000)
-    std::snprintf(b, sizeof b, "%.0f", v);
-  else if (v >= 10)
-    std::snprintf(b, sizeof b, "%.1f", v);
-  else
-    std::snprintf(b, sizeof b, "%.3f", v);
-  return b;
-}
+std::string fmt(double v) { return formatFigure(v, 3); }
 
 }  // namespace
 

@@ -58,10 +58,14 @@ bool connectPair(Runtime& rt, Connected& out, std::string& error) {
   Clock::time_point opened;
   PeerConnection* offerer = out.offerer.get();
   PeerConnection* answerer = out.answerer.get();
-  offerer->onLocalDescription([answerer](const Description& d) { (void)answerer->setRemoteDescription(d); });
-  answerer->onLocalDescription([offerer](const Description& d) { (void)offerer->setRemoteDescription(d); });
-  offerer->onLocalCandidate([answerer](const Candidate& c) { (void)answerer->addRemoteCandidate(c); });
-  answerer->onLocalCandidate([offerer](const Candidate& c) { (void)offerer->addRemoteCandidate(c); });
+  offerer->onLocalDescription(
+      [answerer](const Description& d) { (void)answerer->setRemoteDescription(d); });
+  answerer->onLocalDescription(
+      [offerer](const Description& d) { (void)offerer->setRemoteDescription(d); });
+  offerer->onLocalCandidate(
+      [answerer](const Candidate& c) { (void)answerer->addRemoteCandidate(c); });
+  answerer->onLocalCandidate(
+      [offerer](const Candidate& c) { (void)offerer->addRemoteCandidate(c); });
   answerer->onDataChannel([&](std::shared_ptr<DataChannel> ch) {
     out.remote = ch;
     remoteReady.set();
@@ -91,7 +95,8 @@ void measureRtt(Connected& c, int pings, TransportFigures& fig) {
   Clock::time_point sentAt;
   auto remote = c.remote;
   auto local = c.local;
-  remote->onMessage([remote](Message&& m) { (void)remote->sendBinary(m.data.data(), m.data.size()); });
+  remote->onMessage(
+      [remote](Message&& m) { (void)remote->sendBinary(m.data.data(), m.data.size()); });
   local->onMessage([&](Message&&) {
     rtts.push_back(microseconds(Clock::now() - sentAt));
     if (static_cast<int>(rtts.size()) == pings) {

@@ -2,10 +2,9 @@
 // The server here is claynet's own, embedded in this process on an ephemeral port (as a Local
 // mode host does); point PeerJsServer at `claynet signal`, the npm `peer` server or the PeerJS
 // cloud instead and nothing else changes. A browser tab running PeerJS 1.5 can be either peer.
+#include <chrono>
 #include <claynet/peerjs.hpp>
 #include <claynet/signal_server.hpp>
-
-#include <chrono>
 #include <cstdio>
 
 int main() {
@@ -48,7 +47,7 @@ int main() {
   // timeout, 5 s by default), or the result is a peer-unavailable error.
   claynet::PeerJsConnectOptions connectOptions;
   connectOptions.serialization = claynet::Serialization::Binary;  // BinaryPack, as PeerJS
-  connectOptions.reliable = true;                                  // ordered
+  connectOptions.reliable = true;                                 // ordered
   auto conn = alice->connect("bob", connectOptions);
   conn->onOpen([&] {
     auto r = conn->send({{"hello", "bob"}, {"bytes", nlohmann::json::binary({1, 2, 3})}});

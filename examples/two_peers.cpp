@@ -1,7 +1,6 @@
 // Two peer connections in one program: the smallest complete use of claynet's transport.
 // In a real game the descriptions and candidates travel over your signaling channel instead.
 #include <claynet/peer_connection.hpp>
-
 #include <cstdio>
 
 int main() {
@@ -11,8 +10,10 @@ int main() {
 
   claynet::PeerConnection alice(runtime, config), bob(runtime, config);
   // Signaling: hand each description and candidate to the other side.
-  alice.onLocalDescription([&](const claynet::Description& d) { (void)bob.setRemoteDescription(d); });
-  bob.onLocalDescription([&](const claynet::Description& d) { (void)alice.setRemoteDescription(d); });
+  alice.onLocalDescription(
+      [&](const claynet::Description& d) { (void)bob.setRemoteDescription(d); });
+  bob.onLocalDescription(
+      [&](const claynet::Description& d) { (void)alice.setRemoteDescription(d); });
   alice.onLocalCandidate([&](const claynet::Candidate& c) { (void)bob.addRemoteCandidate(c); });
   bob.onLocalCandidate([&](const claynet::Candidate& c) { (void)alice.addRemoteCandidate(c); });
 

@@ -1,11 +1,10 @@
 // claynet-rtc-peer: one side of an interop test, speaking JSON lines on stdin/stdout
 // (the protocol of tests/interop/run_pair.mjs). Signaling in, signaling out, one verdict.
 #include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
-
 #include <atomic>
 #include <iostream>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "claynet/peer_connection.hpp"
@@ -40,7 +39,9 @@ int main(int argc, char** argv) {
   int timeoutS = 30;
   std::vector<std::string> localAddresses;
   bool verbose = false;
-  app.add_option("--role", role, "offer or answer")->required()->check(CLI::IsMember({"offer", "answer"}));
+  app.add_option("--role", role, "offer or answer")
+      ->required()
+      ->check(CLI::IsMember({"offer", "answer"}));
   app.add_option("--timeout", timeoutS, "seconds to wait for the exchange");
   app.add_option("--local-address", localAddresses, "restrict ICE host candidates");
   app.add_flag("--verbose", verbose, "print transport diagnostics to stderr");
@@ -97,7 +98,9 @@ int main(int argc, char** argv) {
     emit({{"type", "description"}, {"sdpType", toString(d.type)}, {"sdp", d.sdp}});
   });
   pc.onLocalCandidate([](const Candidate& c) {
-    emit({{"type", "candidate"}, {"candidate", c.candidate}, {"sdpMid", c.mid},
+    emit({{"type", "candidate"},
+          {"candidate", c.candidate},
+          {"sdpMid", c.mid},
           {"sdpMLineIndex", c.mLineIndex}});
   });
   pc.onStateChange([&](PeerState s) {
@@ -136,14 +139,15 @@ int main(int argc, char** argv) {
       if (type == "description") {
         Description d{j.value("sdpType", "") == "offer" ? SdpType::Offer : SdpType::Answer,
                       j.value("sdp", "")};
-        if (Result r = pc.setRemoteDescription(d); !r) std::cerr << "claynet: " << r.error() << "\n";
+        if (Result r = pc.setRemoteDescription(d); !r)
+          std::cerr << "claynet: " << r.error() << "\n";
       } else if (type == "candidate") {
-        Candidate c{j.value("candidate", ""), j.contains("sdpMid") && j["sdpMid"].is_string()
-                                                  ? j["sdpMid"].get<std::string>()
-                                                  : "0",
-                    j.contains("sdpMLineIndex") && j["sdpMLineIndex"].is_number()
-                        ? j["sdpMLineIndex"].get<int>()
-                        : 0};
+        Candidate c{
+            j.value("candidate", ""),
+            j.contains("sdpMid") && j["sdpMid"].is_string() ? j["sdpMid"].get<std::string>() : "0",
+            j.contains("sdpMLineIndex") && j["sdpMLineIndex"].is_number()
+                ? j["sdpMLineIndex"].get<int>()
+                : 0};
         if (Result r = pc.addRemoteCandidate(c); !r) std::cerr << "claynet: " << r.error() << "\n";
       }
     }

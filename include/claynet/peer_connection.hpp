@@ -112,7 +112,8 @@ class PeerConnection {
   void onError(std::function<void(const std::string&)> callback);
   /// Human-readable transport events (candidates, ICE/DTLS/SCTP states, selected pair), for
   /// verbose diagnostics.
-  void onDiagnostic(std::function<void(const std::string& phase, const std::string& detail)> callback);
+  void onDiagnostic(
+      std::function<void(const std::string& phase, const std::string& detail)> callback);
 
  private:
   std::shared_ptr<impl::PeerShared> shared_;

@@ -26,7 +26,8 @@ Certificate::Certificate() {
   X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
                              reinterpret_cast<const unsigned char*>("claynet"), -1, -1, 0);
   X509_set_issuer_name(x509_, name);
-  if (!X509_sign(x509_, key_, EVP_sha256())) throw std::runtime_error("cannot sign the DTLS certificate");
+  if (!X509_sign(x509_, key_, EVP_sha256()))
+    throw std::runtime_error("cannot sign the DTLS certificate");
   fingerprint_ = fingerprintOf(x509_);
 }
 

@@ -11,7 +11,8 @@ namespace claynet::rtc {
 namespace {
 
 #if defined(__x86_64__)
-__attribute__((target("sse4.2"))) uint32_t crcUpdate(uint32_t crc, const uint8_t* p, std::size_t n) {
+__attribute__((target("sse4.2"))) uint32_t crcUpdate(uint32_t crc, const uint8_t* p,
+                                                     std::size_t n) {
   uint64_t c = crc;
   while (n >= 8) {
     uint64_t v;

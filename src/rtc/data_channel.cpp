@@ -5,7 +5,8 @@ namespace claynet {
 
 namespace impl {
 
-ChannelShared::ChannelShared(std::weak_ptr<PeerShared> p, std::string l, const DataChannelInit& init)
+ChannelShared::ChannelShared(std::weak_ptr<PeerShared> p, std::string l,
+                             const DataChannelInit& init)
     : label(std::move(l)),
       protocol(init.protocol),
       ordered(init.ordered),
@@ -22,7 +23,8 @@ Result ChannelShared::send(std::string&& data, bool binary) {
                            names[static_cast<int>(s)] + ", not open");
   }
   auto p = peer.lock();
-  if (!p) return Result::failure("cannot send on data channel '" + label + "': the connection is gone");
+  if (!p)
+    return Result::failure("cannot send on data channel '" + label + "': the connection is gone");
   std::size_t limit = p->sendLimit();
   if (data.size() > limit) {
     std::size_t remote = p->remoteMaxMessageSize.load();
@@ -40,7 +42,8 @@ Result ChannelShared::send(std::string&& data, bool binary) {
 
 }  // namespace impl
 
-DataChannel::DataChannel(std::shared_ptr<impl::ChannelShared> shared) : shared_(std::move(shared)) {}
+DataChannel::DataChannel(std::shared_ptr<impl::ChannelShared> shared)
+    : shared_(std::move(shared)) {}
 
 DataChannel::~DataChannel() {
   shared_->onOpen.clear();
@@ -67,12 +70,15 @@ ChannelState DataChannel::state() const { return shared_->state.load(); }
 
 Result DataChannel::send(std::string_view text) { return shared_->send(std::string(text), false); }
 Result DataChannel::send(std::span<const std::byte> bytes) {
-  return shared_->send(std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size()), true);
+  return shared_->send(std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size()),
+                       true);
 }
 
 std::size_t DataChannel::bufferedAmount() const { return shared_->buffered.load(); }
 std::size_t DataChannel::bufferedAmountLowThreshold() const { return shared_->lowThreshold.load(); }
-void DataChannel::setBufferedAmountLowThreshold(std::size_t bytes) { shared_->lowThreshold = bytes; }
+void DataChannel::setBufferedAmountLowThreshold(std::size_t bytes) {
+  shared_->lowThreshold = bytes;
+}
 
 void DataChannel::close() {
   auto ch = shared_;

@@ -65,16 +65,19 @@ std::string opensslErrors() {
 
 DtlsTransport::DtlsTransport(GMainContext* context, const Certificate& certificate, bool client,
                              std::string expectedFingerprint, Callbacks callbacks)
-    : context_(context), client_(client), expected_(std::move(expectedFingerprint)),
+    : context_(context),
+      client_(client),
+      expected_(std::move(expectedFingerprint)),
       cb_(std::move(callbacks)) {
   initOnce();
   ctx_ = SSL_CTX_new(DTLS_method());
   SSL_CTX_set_min_proto_version(ctx_, DTLS1_2_VERSION);
   SSL_CTX_use_certificate(ctx_, certificate.x509());
   SSL_CTX_use_PrivateKey(ctx_, certificate.key());
-  SSL_CTX_set_cipher_list(ctx_, "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305:"
-                                "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES128-GCM-SHA256:"
-                                "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-CHACHA20-POLY1305");
+  SSL_CTX_set_cipher_list(ctx_,
+                          "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305:"
+                          "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES128-GCM-SHA256:"
+                          "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-CHACHA20-POLY1305");
   SSL_CTX_set1_groups_list(ctx_, "X25519:P-256:P-384");
   SSL_CTX_set_options(ctx_, SSL_OP_NO_QUERY_MTU | SSL_OP_NO_TICKET);
   SSL_CTX_set_read_ahead(ctx_, 1);
@@ -115,8 +118,8 @@ unsigned int DtlsTransport::timerCallback(SSL*, unsigned int previousUs) {
 }
 
 int DtlsTransport::verifyCallback(X509_STORE_CTX* store, void*) {
-  SSL* ssl = static_cast<SSL*>(
-      X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+  SSL* ssl =
+      static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
   auto* self = static_cast<DtlsTransport*>(SSL_get_ex_data(ssl, g_exIndex));
   X509* cert = X509_STORE_CTX_get0_cert(store);
   if (!self || !cert) return 0;

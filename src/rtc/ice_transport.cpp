@@ -1,7 +1,6 @@
 #include "rtc/ice_transport.hpp"
 
 #include <nice/agent.h>
-
 #include <sys/socket.h>
 
 #include <cstring>
@@ -17,9 +16,7 @@ struct Lookup {
   std::size_t index;
 };
 
-bool isNumericAddress(const std::string& host) {
-  return g_hostname_is_ip_address(host.c_str());
-}
+bool isNumericAddress(const std::string& host) { return g_hostname_is_ip_address(host.c_str()); }
 
 CandidateInfo infoOf(const NiceCandidate* c) {
   CandidateInfo info;
@@ -57,8 +54,8 @@ IceTransport::IceTransport(GMainContext* context, const Configuration& config, b
   // libnice paces checks 20 ms apart by default; that pacing alone dominated loopback and LAN
   // setup time in measurements, while a handful of candidates never floods a link.
   g_object_set(agent_, "controlling-mode", controlling ? TRUE : FALSE, "ice-tcp", FALSE,
-               "stun-pacing-timer", 1u, "stun-initial-timeout", 100u,
-               "force-relay", config_.iceTransportPolicy == IceTransportPolicy::Relay,
+               "stun-pacing-timer", 1u, "stun-initial-timeout", 100u, "force-relay",
+               config_.iceTransportPolicy == IceTransportPolicy::Relay,
                // UPnP port mapping talks to routers (SSDP multicast) during gathering: traffic a
                // data channel does not need and a game should not send unasked.
                "upnp", FALSE, nullptr);
@@ -68,8 +65,8 @@ IceTransport::IceTransport(GMainContext* context, const Configuration& config, b
                                        G_CALLBACK(onComponentStateChanged), this));
   handlers_.push_back(
       g_signal_connect(agent_, "new-candidate-full", G_CALLBACK(onNewCandidateFull), this));
-  handlers_.push_back(g_signal_connect(agent_, "new-selected-pair-full",
-                                       G_CALLBACK(onNewSelectedPairFull), this));
+  handlers_.push_back(
+      g_signal_connect(agent_, "new-selected-pair-full", G_CALLBACK(onNewSelectedPairFull), this));
 
   for (const auto& a : config_.localAddresses) {
     NiceAddress addr;
@@ -277,8 +274,8 @@ void IceTransport::onCandidateGatheringDone(NiceAgent*, guint, gpointer data) {
 
 void IceTransport::onComponentStateChanged(NiceAgent*, guint, guint, guint state, gpointer data) {
   auto* self = static_cast<IceTransport*>(data);
-  self->diag("ice", std::string("ICE state ") + nice_component_state_to_string(
-                                                     static_cast<NiceComponentState>(state)));
+  self->diag("ice", std::string("ICE state ") +
+                        nice_component_state_to_string(static_cast<NiceComponentState>(state)));
   switch (state) {
     case NICE_COMPONENT_STATE_CONNECTED:
     case NICE_COMPONENT_STATE_READY:
@@ -328,7 +325,8 @@ void IceTransport::onNewSelectedPairFull(NiceAgent*, guint, guint, NiceCandidate
                                          NiceCandidate* remote, gpointer data) {
   auto* self = static_cast<IceTransport*>(data);
   self->enlargeSocketBuffers();
-  if (self->cb_.onSelectedPair) self->cb_.onSelectedPair(SelectedPair{infoOf(local), infoOf(remote)});
+  if (self->cb_.onSelectedPair)
+    self->cb_.onSelectedPair(SelectedPair{infoOf(local), infoOf(remote)});
 }
 
 void IceTransport::onRecv(NiceAgent*, guint, guint, guint len, gchar* buf, gpointer data) {

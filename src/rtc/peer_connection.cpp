@@ -8,21 +8,30 @@ namespace claynet {
 
 const char* toString(PeerState s) {
   switch (s) {
-    case PeerState::New: return "new";
-    case PeerState::Connecting: return "connecting";
-    case PeerState::Connected: return "connected";
-    case PeerState::Disconnected: return "disconnected";
-    case PeerState::Failed: return "failed";
-    case PeerState::Closed: return "closed";
+    case PeerState::New:
+      return "new";
+    case PeerState::Connecting:
+      return "connecting";
+    case PeerState::Connected:
+      return "connected";
+    case PeerState::Disconnected:
+      return "disconnected";
+    case PeerState::Failed:
+      return "failed";
+    case PeerState::Closed:
+      return "closed";
   }
   return "?";
 }
 
 const char* toString(GatheringState s) {
   switch (s) {
-    case GatheringState::New: return "new";
-    case GatheringState::Gathering: return "gathering";
-    case GatheringState::Complete: return "complete";
+    case GatheringState::New:
+      return "new";
+    case GatheringState::Gathering:
+      return "gathering";
+    case GatheringState::Complete:
+      return "complete";
   }
   return "?";
 }
@@ -31,10 +40,14 @@ const char* toString(SdpType t) { return t == SdpType::Offer ? "offer" : "answer
 
 const char* toString(CandidateType t) {
   switch (t) {
-    case CandidateType::Host: return "host";
-    case CandidateType::ServerReflexive: return "srflx";
-    case CandidateType::PeerReflexive: return "prflx";
-    case CandidateType::Relayed: return "relay";
+    case CandidateType::Host:
+      return "host";
+    case CandidateType::ServerReflexive:
+      return "srflx";
+    case CandidateType::PeerReflexive:
+      return "prflx";
+    case CandidateType::Relayed:
+      return "relay";
   }
   return "?";
 }
@@ -136,8 +149,8 @@ void PeerShared::createIce(bool controlling) {
 
 Result PeerShared::createDataChannel(const std::string& label, const DataChannelInit& init,
                                      std::shared_ptr<ChannelShared>& out) {
-  if (closed_) return Result::failure("cannot create data channel '" + label +
-                                      "': the connection is closed");
+  if (closed_)
+    return Result::failure("cannot create data channel '" + label + "': the connection is closed");
   if (init.maxRetransmits && init.maxPacketLifeTime)
     return Result::failure("cannot create data channel '" + label +
                            "': set maxRetransmits or maxPacketLifeTime, not both");
@@ -264,9 +277,11 @@ Result PeerShared::createOffer() {
 }
 
 Result PeerShared::setRemoteDescription(const Description& d, rtc::sdp::Session&& session) {
-  if (closed_) return Result::failure("cannot set the remote description: the connection is closed");
+  if (closed_)
+    return Result::failure("cannot set the remote description: the connection is closed");
   if (haveRemote_)
-    return Result::failure("cannot set the remote description twice (renegotiation is not supported)");
+    return Result::failure(
+        "cannot set the remote description twice (renegotiation is not supported)");
   if (d.type == SdpType::Offer) {
     if (role_ != Role::None)
       return Result::failure("cannot apply a remote offer: this connection already made an offer");
@@ -420,7 +435,8 @@ void PeerShared::onSctpMessage(uint16_t sid, uint32_t ppid, std::string&& data) 
   if (ppid == rtc::dcep::kPpidDcep) {
     rtc::dcep::Kind kind;
     rtc::dcep::Open open;
-    auto bytes = std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(data.data()), data.size());
+    auto bytes =
+        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(data.data()), data.size());
     if (Result r = rtc::dcep::parse(bytes, kind, open); !r) {
       emitError("bad DCEP message on stream " + std::to_string(sid) + ": " + r.error());
       return;
@@ -447,7 +463,8 @@ void PeerShared::onSctpMessage(uint16_t sid, uint32_t ppid, std::string&& data) 
     std::string err;
     sctp_->send(sid, rtc::dcep::kPpidDcep, ack.data(), ack.size(), {}, err);
     ch->state = ChannelState::Open;
-    diag("datachannel", "remote opened channel '" + ch->label + "' on stream " + std::to_string(sid));
+    diag("datachannel",
+         "remote opened channel '" + ch->label + "' on stream " + std::to_string(sid));
     deliver([self = shared_from_this(), ch] {
       self->onDataChannel(std::make_shared<DataChannel>(ch));
       ch->onOpen();
@@ -562,9 +579,9 @@ void PeerShared::flush() {
                                                                 : rtc::dcep::kPpidBinaryEmpty)
                             : o.ppid;
       std::string err;
-      auto status = sctp_->send(static_cast<uint16_t>(ch->sid.load()), ppid,
-                                empty ? &zero : o.data.data(), empty ? 1 : size,
-                                ch->reliability(), err);
+      auto status =
+          sctp_->send(static_cast<uint16_t>(ch->sid.load()), ppid, empty ? &zero : o.data.data(),
+                      empty ? 1 : size, ch->reliability(), err);
       if (status == rtc::SctpTransport::SendStatus::WouldBlock) break;  // resumes on writable
       if (status == rtc::SctpTransport::SendStatus::Failed) {
         deliver([ch, err] { ch->onError(err); });
@@ -737,8 +754,7 @@ void PeerConnection::onDataChannel(std::function<void(std::shared_ptr<DataChanne
 void PeerConnection::onError(std::function<void(const std::string&)> cb) {
   shared_->onError.set(std::move(cb));
 }
-void PeerConnection::onDiagnostic(
-    std::function<void(const std::string&, const std::string&)> cb) {
+void PeerConnection::onDiagnostic(std::function<void(const std::string&, const std::string&)> cb) {
   shared_->onDiagnostic.set(std::move(cb));
 }
 

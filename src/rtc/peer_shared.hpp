@@ -28,7 +28,8 @@ struct AtomicCounters {
   Counters snapshot() const {
     return {messagesSent.load(std::memory_order_relaxed),
             messagesReceived.load(std::memory_order_relaxed),
-            bytesSent.load(std::memory_order_relaxed), bytesReceived.load(std::memory_order_relaxed)};
+            bytesSent.load(std::memory_order_relaxed),
+            bytesReceived.load(std::memory_order_relaxed)};
   }
 };
 
@@ -56,9 +57,7 @@ class ChannelShared : public std::enable_shared_from_this<ChannelShared> {
   CallbackSlot<const std::string&> onError;
 
   Result send(std::string&& data, bool binary);
-  rtc::Reliability reliability() const {
-    return {!ordered, maxRetransmits, maxPacketLifeTime};
-  }
+  rtc::Reliability reliability() const { return {!ordered, maxRetransmits, maxPacketLifeTime}; }
 
   // Network thread only.
   bool awaitingAck = false;
@@ -156,7 +155,7 @@ class PeerShared : public std::enable_shared_from_this<PeerShared> {
   std::vector<Outgoing> incoming_;
   bool flushPosted_ = false;
   std::atomic<bool> hasIncoming_{false};  // lets flush() skip the lock when nothing is new
-  std::deque<Outgoing> fifo_;  // network thread only
+  std::deque<Outgoing> fifo_;             // network thread only
   bool flushing_ = false;
 };
 

@@ -57,7 +57,8 @@ gboolean RuntimeCore::tickSctp(gpointer data) {
   auto* self = static_cast<RuntimeCore*>(data);
   gint64 now = g_get_monotonic_time();
   RuntimeCore* owner = g_sctpTickOwner.load();
-  if (owner == nullptr) g_sctpTickOwner.compare_exchange_strong(owner, self), owner = g_sctpTickOwner.load();
+  if (owner == nullptr)
+    g_sctpTickOwner.compare_exchange_strong(owner, self), owner = g_sctpTickOwner.load();
   if (owner == self) {
     auto elapsedMs = static_cast<uint32_t>((now - self->lastTickUs_) / 1000);
     if (elapsedMs > 0) {

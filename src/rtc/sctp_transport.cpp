@@ -3,14 +3,14 @@
 #include <arpa/inet.h>
 #include <usrsctp.h>
 
-#include "rtc/crc32c.hpp"
-
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <mutex>
 #include <unordered_map>
+
+#include "rtc/crc32c.hpp"
 
 namespace claynet::rtc {
 
@@ -70,9 +70,8 @@ void SctpTransport::initGlobal() {
 
 void SctpTransport::handleTimers(uint32_t elapsedMs) { usrsctp_handle_timers(elapsedMs); }
 
-SctpTransport::SctpTransport(uint16_t localPort, uint16_t remotePort,
-                             std::size_t maxReceiveMessage, Callbacks callbacks,
-                             std::function<void(std::function<void()>)> post,
+SctpTransport::SctpTransport(uint16_t localPort, uint16_t remotePort, std::size_t maxReceiveMessage,
+                             Callbacks callbacks, std::function<void(std::function<void()>)> post,
                              std::function<bool()> onOwnerThread)
     : localPort_(localPort),
       remotePort_(remotePort),
@@ -93,9 +92,9 @@ SctpTransport::~SctpTransport() {
 
 bool SctpTransport::start(std::string& error) {
   usrsctp_register_address(reinterpret_cast<void*>(id_));
-  sock_ = usrsctp_socket(AF_CONN, SOCK_STREAM, IPPROTO_SCTP, &SctpTransport::onReceive,
-                         &SctpTransport::onSendSpace, kBufferSize / 2,
-                         reinterpret_cast<void*>(id_));
+  sock_ =
+      usrsctp_socket(AF_CONN, SOCK_STREAM, IPPROTO_SCTP, &SctpTransport::onReceive,
+                     &SctpTransport::onSendSpace, kBufferSize / 2, reinterpret_cast<void*>(id_));
   if (!sock_) {
     error = std::string("usrsctp_socket failed: ") + std::strerror(errno);
     return false;
@@ -347,9 +346,8 @@ void SctpTransport::processData(uint16_t sid, uint32_t ppid, std::string&& data,
   if (eor && !slot) {
     if (size > maxReceiveMessage_) {
       if (cb_.onDiagnostic)
-        cb_.onDiagnostic("dropped a " + std::to_string(size) +
-                         "-byte message on stream " + std::to_string(sid) +
-                         ": larger than the advertised max-message-size of " +
+        cb_.onDiagnostic("dropped a " + std::to_string(size) + "-byte message on stream " +
+                         std::to_string(sid) + ": larger than the advertised max-message-size of " +
                          std::to_string(maxReceiveMessage_));
       return;
     }

@@ -1,14 +1,14 @@
 // SCTP over DTLS with usrsctp (AF_CONN, no threads of its own): one association per connection.
 #pragma once
 
+#include <usrsctp.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <usrsctp.h>
 
 namespace claynet::rtc {
 

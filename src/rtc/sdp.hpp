@@ -23,7 +23,7 @@ struct Session {
   std::string fingerprint;                       // "AB:CD:...", upper case hex with colons
   Setup setup = Setup::ActPass;
   std::string mid = "0";
-  int mLineIndex = 0;           // index of the application m-line in the description
+  int mLineIndex = 0;  // index of the application m-line in the description
   uint16_t sctpPort = 5000;
   /// a=max-message-size; nullopt when absent (the peer then means 65536), 0 means unlimited.
   std::optional<std::size_t> maxMessageSize;
@@ -32,7 +32,7 @@ struct Session {
   /// Candidates embedded in the description, each "candidate:..." (without "a=").
   std::vector<std::string> candidates;
   bool endOfCandidates = false;
-  std::string sessionId;       // o= line session id; generated when empty
+  std::string sessionId;  // o= line session id; generated when empty
   uint64_t sessionVersion = 2;
 };
 

@@ -3,7 +3,6 @@
 #pragma once
 
 #include <claynet/serialization.hpp>
-
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <vector>

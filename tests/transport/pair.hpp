@@ -35,8 +35,10 @@ struct Pair {
       if (tamper) tamper(copy);
       (void)offerer->setRemoteDescription(copy);
     });
-    offerer->onLocalCandidate([this](const Candidate& c) { (void)answerer->addRemoteCandidate(c); });
-    answerer->onLocalCandidate([this](const Candidate& c) { (void)offerer->addRemoteCandidate(c); });
+    offerer->onLocalCandidate(
+        [this](const Candidate& c) { (void)answerer->addRemoteCandidate(c); });
+    answerer->onLocalCandidate(
+        [this](const Candidate& c) { (void)offerer->addRemoteCandidate(c); });
   }
 
   static Configuration loopback() {

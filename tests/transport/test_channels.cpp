@@ -172,7 +172,8 @@ TEST(Transport, SixtyFourChannelsAtOnce) {
     ch->onMessage([&, raw](Message&& m) { got[raw->label()] = m.data; });
     remote.push_back(ch);
   });
-  for (int i = 0; i < 64; ++i) local.push_back(p.offerer->createDataChannel("ch" + std::to_string(i)));
+  for (int i = 0; i < 64; ++i)
+    local.push_back(p.offerer->createDataChannel("ch" + std::to_string(i)));
   ASSERT_TRUE(p.offerer->createOffer());
   ASSERT_TRUE(test::pumpUntil(rt, [&] {
     for (auto& ch : local)
@@ -187,7 +188,8 @@ TEST(Transport, SixtyFourChannelsAtOnce) {
   }
   EXPECT_EQ(ids.size(), 64u);
   ASSERT_TRUE(test::pumpUntil(rt, [&] { return got.size() == 64; }));
-  for (int i = 0; i < 64; ++i) EXPECT_EQ(got["ch" + std::to_string(i)], "hello ch" + std::to_string(i));
+  for (int i = 0; i < 64; ++i)
+    EXPECT_EQ(got["ch" + std::to_string(i)], "hello ch" + std::to_string(i));
 }
 
 TEST(Transport, ClosingOneChannelLeavesOthersWorking) {
@@ -207,13 +209,15 @@ TEST(Transport, ClosingOneChannelLeavesOthersWorking) {
   bool aClosed = false;
   a->onClose([&] { aClosed = true; });
   ASSERT_TRUE(p.offerer->createOffer());
-  ASSERT_TRUE(test::pumpUntil(rt, [&] { return a->isOpen() && b->isOpen() && remote.size() == 2; }));
+  ASSERT_TRUE(
+      test::pumpUntil(rt, [&] { return a->isOpen() && b->isOpen() && remote.size() == 2; }));
   ASSERT_TRUE(a->send("before"));
   a->close();
   ASSERT_TRUE(test::pumpUntil(rt, [&] { return aClosed && remoteClosed.count("a"); }));
   EXPECT_EQ(a->state(), ChannelState::Closed);
   EXPECT_EQ(remote["a"]->state(), ChannelState::Closed);
-  EXPECT_EQ(got["a"], std::vector<std::string>{"before"}) << "queued data goes out before the reset";
+  EXPECT_EQ(got["a"], std::vector<std::string>{"before"})
+      << "queued data goes out before the reset";
   EXPECT_FALSE(a->send("after"));
   ASSERT_TRUE(b->send("still here"));
   ASSERT_TRUE(remote["b"]->send("and back"));
@@ -248,9 +252,13 @@ TEST(Transport, TamperedFingerprintFailsBothSides) {
   bool opened = false;
   ch->onOpen([&] { opened = true; });
   ASSERT_TRUE(p.offerer->createOffer());
-  ASSERT_TRUE(test::pumpUntil(rt, [&] {
-    return p.offerer->state() == PeerState::Failed && p.answerer->state() == PeerState::Failed;
-  })) << "offerer " << toString(p.offerer->state()) << ", answerer " << toString(p.answerer->state());
+  ASSERT_TRUE(test::pumpUntil(rt,
+                              [&] {
+                                return p.offerer->state() == PeerState::Failed &&
+                                       p.answerer->state() == PeerState::Failed;
+                              }))
+      << "offerer " << toString(p.offerer->state()) << ", answerer "
+      << toString(p.answerer->state());
   std::string reason = p.answerer->failureReason();
   EXPECT_NE(reason.find("fingerprint mismatch"), std::string::npos) << reason;
   EXPECT_NE(reason.find("expected sha-256"), std::string::npos) << reason;

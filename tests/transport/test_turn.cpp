@@ -102,7 +102,8 @@ TEST(TransportTurn, RelayPolicyConnectsThroughCoturn) {
   });
   auto ch = p.offerer->createDataChannel("relayed");
   ASSERT_TRUE(p.offerer->createOffer());
-  ASSERT_TRUE(test::pumpUntil(rt, [&] { return ch->isOpen() && remote; }, 20s))
+  ASSERT_TRUE(test::pumpUntil(
+      rt, [&] { return ch->isOpen() && remote; }, 20s))
       << p.offerer->failureReason();
   ASSERT_TRUE(ch->send("through the relay"));
   ASSERT_TRUE(test::pumpUntil(rt, [&] { return !got.empty(); }));
@@ -123,6 +124,7 @@ TEST(TransportTurn, WrongTurnCredentialNeverConnects) {
   auto ch = p.offerer->createDataChannel("nope");
   ASSERT_TRUE(p.offerer->createOffer());
   // Without a relay candidate there is nothing to pair: it must not open.
-  EXPECT_FALSE(test::pumpUntil(rt, [&] { return ch->isOpen(); }, 3s));
+  EXPECT_FALSE(test::pumpUntil(
+      rt, [&] { return ch->isOpen(); }, 3s));
   EXPECT_NE(p.offerer->state(), PeerState::Connected);
 }

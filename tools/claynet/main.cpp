@@ -12,11 +12,13 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "bench_stats.hpp"
 #include "chat_command.hpp"
 #include "demo_command.hpp"
 #include "network_bench.hpp"
 #include "signal_command.hpp"
 #include "signaling_bench.hpp"
+#include "subprocess.hpp"
 #include "transport_bench.hpp"
 
 using json = nlohmann::json;
@@ -27,12 +29,6 @@ namespace {
 constexpr int kExitOk = 0;
 constexpr int kExitFailure = 1;  // the measurement itself failed
 constexpr int kExitUsage = 2;    // bad command line (CLI11 also uses its own codes >100)
-
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
-}
 
 const char* kKeys[] = {"connect_ms", "rtt_p50_us", "rtt_p99_us", "small_msgs_per_s",
                        "goodput_MBps"};
@@ -75,16 +71,7 @@ bool runChromium(int runs, json& out, std::string& error) {
   return true;
 }
 
-std::string fmt(double v) {
-  char b[64];
-  if (v >= 1000)
-    std::snprintf(b, sizeof b, "%.0f", v);
-  else if (v >= 10)
-    std::snprintf(b, sizeof b, "%.1f", v);
-  else
-    std::snprintf(b, sizeof b, "%.2f", v);
-  return b;
-}
+std::string fmt(double v) { return claynet::bench::formatFigure(v, 2); }
 
 int benchTransport(int runs, bool asJson, const std::string& vs, int seconds,
                    const std::string& only) {
@@ -106,7 +93,7 @@ int benchTransport(int runs, bool asJson, const std::string& vs, int seconds,
   for (const char* k : kKeys) {
     std::vector<double> v;
     for (auto& r : results) v.push_back(r[k].get<double>());
-    mine[k] = median(v);
+    mine[k] = claynet::bench::median(v);
   }
   mine["runs"] = runs;
   json chromium;
@@ -162,19 +149,12 @@ json toJson(const claynet::bench::SignalingFigures& f) {
   return j;
 }
 
-std::string selfExecutable() {
-  char buf[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-  if (n <= 0) return "claynet";
-  buf[n] = 0;
-  return buf;
-}
-
 int benchSignaling(bool asJson, const claynet::bench::SignalingOptions& options) {
   // Both servers get room for every client the benchmark opens, and their defaults otherwise.
   std::string limit = std::to_string(options.clients + 2 * options.pairs + 100);
   std::vector<claynet::bench::ServerCommand> servers = {
-      {"claynet", {selfExecutable(), "signal", "--host", "127.0.0.1", "--concurrent-limit", limit}},
+      {"claynet",
+       {claynet::cli::selfPath(), "signal", "--host", "127.0.0.1", "--concurrent-limit", limit}},
       {"peerjs",
        {"node", sourceDir() + "/node_modules/peer/dist/bin/peerjs.js", "--host", "127.0.0.1",
         "--concurrent_limit", limit}},
@@ -370,7 +350,7 @@ int main(int argc, char** argv) {
   if (transport->parsed()) return benchTransport(runs, asJson, vs, seconds, only);
   if (signaling->parsed()) return benchSignaling(sigJson, sigOptions);
   if (network->parsed())
-    return claynet::bench::networkBenchMain(selfExecutable(), netOptions, netRuns, netJson);
+    return claynet::bench::networkBenchMain(claynet::cli::selfPath(), netOptions, netRuns, netJson);
   if (networkNode->parsed())
     return claynet::bench::runNetworkBenchNode(nodeRole == "host", netOptions);
   if (signal->parsed()) {
