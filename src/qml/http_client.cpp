@@ -27,7 +27,14 @@ bool isOwnMember(const QString& name) {
 
 }  // namespace
 
-HttpClient::HttpClient(QObject* parent) : QQmlPropertyMap(this, parent) {}
+HttpClient::HttpClient(QObject* parent)
+    : QQmlPropertyMap(this, parent), invoker_(new HttpInvoker(this)) {
+  QJSEngine::setObjectOwnership(invoker_, QJSEngine::CppOwnership);
+}
+
+int HttpInvoker::invoke(const QString& name, const QJSValue& args) {
+  return client_ ? client_->invokeEndpoint(name, args) : 0;
+}
 
 HttpClient::~HttpClient() {
   // Aborting emits finished(); this object is half gone by the time manager_ would do it.
@@ -104,11 +111,12 @@ void HttpClient::regenerateMethods() {
     if (!parsed.contains(old)) clear(old);
   parsed_ = std::move(parsed);
   if (!engine) return;  // made from C++ without QML: invokeEndpoint() still works
-  // The closure holds the object itself, so `const f = api.getUser; f(1)` works too.
-  const QJSValue factory = engine->evaluate(QStringLiteral(
-      "(function (client, name) { return function () {"
-      " return client.invokeEndpoint(name, Array.prototype.slice.call(arguments)); }; })"));
-  const QJSValue self = engine->toScriptValue(static_cast<QObject*>(this));
+  // The closure holds the invoker rather than needing `this`, so `const f = api.getUser; f(1)`
+  // works too.
+  const QJSValue factory = engine->evaluate(
+      QStringLiteral("(function (invoker, name) { return function () {"
+                     " return invoker.invoke(name, Array.prototype.slice.call(arguments)); }; })"));
+  const QJSValue self = engine->toScriptValue(invoker_);
   for (auto it = parsed_.cbegin(); it != parsed_.cend(); ++it)
     insert(it.key(), QVariant::fromValue(factory.call({self, QJSValue(it.key())})));
 }
@@ -182,26 +190,40 @@ int HttpClient::invokeEndpoint(const QString& name, const QJSValue& args) {
   request.setRawHeader("Accept", "application/json");
   if (!token->isEmpty()) request.setRawHeader("Authorization", "Bearer " + token->toUtf8());
   if (!contentType.isEmpty()) request.setHeader(QNetworkRequest::ContentTypeHeader, contentType);
-  request.setTransferTimeout(timeoutMs_);
+  const int timeoutMs = timeoutMs_;
+  request.setTransferTimeout(timeoutMs);
   QNetworkReply* networkReply = endpoint.bodyParam.isEmpty()
                                     ? manager_.sendCustomRequest(request, endpoint.verb)
                                     : manager_.sendCustomRequest(request, endpoint.verb, body);
   connect(networkReply, &QNetworkReply::finished, this,
-          [this, id, networkReply] { finished(id, networkReply); });
+          [this, id, timeoutMs, networkReply] { finished(id, timeoutMs, networkReply); });
   return id;
 }
 
-void HttpClient::finished(int requestId, QNetworkReply* networkReply) {
+void HttpClient::finished(int requestId, int timeoutMs, QNetworkReply* networkReply) {
   networkReply->deleteLater();
   const QVariant status = networkReply->attribute(QNetworkRequest::HttpStatusCodeAttribute);
-  const QString body = QString::fromUtf8(networkReply->readAll());
+  // An aborted reply (transfer timeout) is closed, and reading it would only print a warning.
+  const QString body =
+      networkReply->isOpen() ? QString::fromUtf8(networkReply->readAll()) : QString();
+  // The destructor disconnects before it aborts, so a cancel that gets here is the transfer
+  // timeout, which Qt reports as "Operation canceled".
+  const QString failure =
+      networkReply->error() == QNetworkReply::OperationCanceledError
+          ? QStringLiteral("timed out after %1 ms without progress").arg(timeoutMs)
+          : networkReply->errorString();
   if (!status.isValid()) {  // no HTTP answer at all
-    emit error(requestId, 0, networkReply->errorString());
+    emit error(requestId, 0, failure);
     return;
   }
   const int code = status.toInt();
   if (code >= 200 && code < 300) {
-    emit reply(requestId, code, body);
+    // The status line came, but the body did not arrive whole (connection dropped, timeout):
+    // a truncated body must not pass for the answer.
+    if (networkReply->error() != QNetworkReply::NoError)
+      emit error(requestId, 0, failure);
+    else
+      emit reply(requestId, code, body);
     return;
   }
   if (!body.isEmpty()) {

@@ -7,6 +7,7 @@
 #include <QHash>
 #include <QJSValue>
 #include <QNetworkAccessManager>
+#include <QPointer>
 #include <QQmlParserStatus>
 #include <QQmlPropertyMap>
 #include <QString>
@@ -22,11 +23,15 @@ namespace claynet::qml {
 /// its arguments fill the path's placeholders in order (percent-encoded), then the body if the
 /// entry names one; it returns a request id. The answer comes as reply(requestId, code, response)
 /// for a 2xx status, else error(requestId, code, error) with the status and the body; code 0
-/// means no HTTP answer (the error says why: refused, timeout, bad URL, missing token).
+/// means no HTTP answer, or a 2xx whose body did not arrive whole (the error says why: refused,
+/// "timed out after N ms without progress", connection closed, bad URL, missing token).
 ///
 /// The methods are properties of this object (a QQmlPropertyMap) holding JavaScript functions;
 /// they are made when the component completes and again whenever endpoints or baseUrl change.
 /// A method whose entry was removed becomes undefined.
+///
+/// As in Clayground, the methods are also reachable through `api` (`client.api.getUser(1)`), so
+/// no endpoint can be named `api` (nor like any other member of this type).
 class HttpClient : public QQmlPropertyMap, public QQmlParserStatus {
   Q_OBJECT
   Q_INTERFACES(QQmlParserStatus)
@@ -43,6 +48,9 @@ class HttpClient : public QQmlPropertyMap, public QQmlParserStatus {
   /// claynet extension: milliseconds a request may go without progress before it fails with
   /// code 0. Default 30000; 0 disables.
   Q_PROPERTY(int timeout READ timeout WRITE setTimeout NOTIFY timeoutChanged)
+  /// The object holding the generated methods, which is this client itself (Clayground's
+  /// `ClayHttpClient::api`).
+  Q_PROPERTY(QObject* api READ api CONSTANT)
 
  public:
   static constexpr int kDefaultTimeoutMs = 30000;
@@ -59,6 +67,7 @@ class HttpClient : public QQmlPropertyMap, public QQmlParserStatus {
   void setBearerToken(const QString& token);
   int timeout() const { return timeoutMs_; }
   void setTimeout(int ms);
+  QObject* api() { return this; }
 
   /// What every generated method calls: sends the request of endpoint `name` with `args` (an
   /// array) and returns its request id. Unknown names and wrong argument counts come back as
@@ -83,7 +92,7 @@ class HttpClient : public QQmlPropertyMap, public QQmlParserStatus {
   void regenerateMethods();
   /// Emits error() from the event loop, so the caller has the request id before it arrives.
   void failLater(int requestId, const QString& message);
-  void finished(int requestId, QNetworkReply* networkReply);
+  void finished(int requestId, int timeoutMs, QNetworkReply* networkReply);
 
   QString baseUrl_;
   QVariant endpoints_;
@@ -93,6 +102,22 @@ class HttpClient : public QQmlPropertyMap, public QQmlParserStatus {
   int nextRequestId_ = 1;
   QHash<QString, HttpEndpoint> parsed_;
   QNetworkAccessManager manager_;
+  /// What the generated functions call into instead of this object's own JavaScript wrapper:
+  /// capturing that would keep a client made with createObject(null) from ever being collected.
+  QObject* invoker_ = nullptr;
+};
+
+/// Forwards a generated method's call to its client while the client lives.
+class HttpInvoker : public QObject {
+  Q_OBJECT
+  QML_ANONYMOUS
+
+ public:
+  explicit HttpInvoker(HttpClient* client) : QObject(client), client_(client) {}
+  Q_INVOKABLE int invoke(const QString& name, const QJSValue& args);
+
+ private:
+  QPointer<HttpClient> client_;
 };
 
 }  // namespace claynet::qml

@@ -1,9 +1,12 @@
 #include "json_value.hpp"
 
+#include <QAssociativeIterable>
+#include <QDateTime>
 #include <QJSValueIterator>
 #include <QJsonArray>
 #include <QJsonObject>
 #include <QJsonValue>
+#include <QSequentialIterable>
 #include <QVariantList>
 #include <QVariantMap>
 #include <cmath>
@@ -26,6 +29,8 @@ std::optional<nlohmann::json> fromNumber(double d, QString& error) {
 }
 
 std::string utf8(const QString& s) { return s.toStdString(); }
+
+std::optional<nlohmann::json> fromVariant(const QVariant& v, int depth, QString& error);
 
 std::optional<nlohmann::json> fromJs(const QJSValue& v, int depth, QString& error) {
   if (depth > kMaxJsonDepth) {
@@ -61,8 +66,17 @@ std::optional<nlohmann::json> fromJs(const QJSValue& v, int depth, QString& erro
     return out;
   }
   if (v.isVariant() || v.isQObject() || v.isDate() || v.isRegExp() || v.isUrl())
-    return jsonFromVariant(v.toVariant(), error);
+    return fromVariant(v.toVariant(), depth, error);
   if (v.isObject()) {
+    // A list property (QStringList, list<T>) reads as a sequence wrapper, which isArray() does
+    // not count; unconverted it would go out as {"0": ..}. Only those have a length, which
+    // spares plain objects the conversion.
+    if (v.property(QStringLiteral("length")).isNumber()) {
+      const QVariant variant = v.toVariant();
+      if (variant.metaType() != QMetaType::fromType<QVariantMap>() &&
+          variant.canConvert<QSequentialIterable>())
+        return fromVariant(variant, depth, error);
+    }
     auto out = nlohmann::json::object();
     QJSValueIterator it(v);
     while (it.hasNext()) {
@@ -130,6 +144,8 @@ std::optional<nlohmann::json> fromVariant(const QVariant& v, int depth, QString&
       }
       return out;
     }
+    case QMetaType::QDateTime:  // as JSON.stringify does: UTC with milliseconds and "Z"
+      return nlohmann::json(utf8(v.toDateTime().toUTC().toString(Qt::ISODateWithMs)));
     case QMetaType::QJsonValue:
     case QMetaType::QJsonObject:
     case QMetaType::QJsonArray:
@@ -137,6 +153,27 @@ std::optional<nlohmann::json> fromVariant(const QVariant& v, int depth, QString&
       return fromVariant(v.toJsonValue().toVariant(), depth, error);
     default:
       break;
+  }
+  // Other containers: QVariantHash, QList<int>, QList<QString>, ...
+  if (v.canConvert<QAssociativeIterable>()) {
+    auto out = nlohmann::json::object();
+    const QAssociativeIterable map = v.value<QAssociativeIterable>();
+    for (auto it = map.begin(); it != map.end(); ++it) {
+      auto j = fromVariant(it.value(), depth + 1, error);
+      if (!j) return std::nullopt;
+      out[utf8(it.key().toString())] = std::move(*j);
+    }
+    return out;
+  }
+  if (v.canConvert<QSequentialIterable>()) {
+    auto out = nlohmann::json::array();
+    const QSequentialIterable list = v.value<QSequentialIterable>();
+    for (const QVariant& item : list) {
+      auto j = fromVariant(item, depth + 1, error);
+      if (!j) return std::nullopt;
+      out.push_back(std::move(*j));
+    }
+    return out;
   }
   if (v.canConvert<QString>()) return nlohmann::json(utf8(v.toString()));  // dates, URLs
   error = QStringLiteral("data has a type JSON cannot hold (%1)").arg(v.typeName());

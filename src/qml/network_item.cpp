@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "json_value.hpp"
+#include "network/network_config.hpp"
 
 namespace claynet::qml {
 
@@ -80,15 +81,28 @@ void NetworkItem::connectCallbacks() {
   });
   n.onConnectionTimedOut([this] { emit connectionTimedOut(); });
 
-  n.onStatusChanged([this] { emit statusChanged(); });
+  n.onStatusChanged([this] {
+    emit statusChanged();
+    updateNodeCount();
+  });
   n.onConnectionPhaseChanged([this] { emit connectionPhaseChanged(); });
   n.onPhaseTimingChanged([this] { emit phaseTimingChanged(); });
   n.onIsHostChanged([this] { emit isHostChanged(); });
   n.onNetworkIdChanged([this] { emit networkIdChanged(); });
   n.onNodeIdChanged([this] { emit nodeIdChanged(); });
-  n.onNodesChanged([this] { emit nodesChanged(); });
+  n.onNodesChanged([this] {
+    emit nodesChanged();
+    updateNodeCount();
+  });
   n.onLatencyChanged([this] { emit latencyChanged(); });
   n.onPeerStatsChanged([this] { emit peerStatsChanged(); });
+}
+
+void NetworkItem::updateNodeCount() {
+  const int count = network_->nodeCount();
+  if (count == lastNodeCount_) return;
+  lastNodeCount_ = count;
+  emit nodeCountChanged();
 }
 
 void NetworkItem::warn(const char* what, const std::string& why) const {
@@ -116,7 +130,12 @@ void NetworkItem::setIceServers(const QVariant& servers) {
   QString error;
   auto json = jsonFromVariant(servers, error);
   if (!json) return warn("iceServers", error.toStdString());
-  if (*json == network_->iceServersJson()) return;
+  // The getter returns the normalised form (one entry per URL, empty fields dropped), so an
+  // equivalent value must be normalised before it is compared, or it would count as a change.
+  std::vector<claynet::IceServer> parsed;
+  if (network::parseIceServers(*json, parsed) &&
+      network::iceServersToJson(parsed) == network_->iceServersJson())
+    return;
   if (auto r = network_->setIceServers(*json); !r) return warn("iceServers", r.error());
   emit iceServersChanged();
 }
@@ -165,6 +184,7 @@ void NetworkItem::setVerbose(bool on) {
   if (on == network_->verbose()) return;
   network_->setVerbose(on);
   emit verboseChanged();
+  emit peerStatsChanged();  // peerStats is {} without verbose
 }
 
 QString NetworkItem::localAddress() const { return qs(network_->localAddress()); }
@@ -212,6 +232,26 @@ QStringList NetworkItem::nodes() const { return toQStringList(network_->nodes())
 int NetworkItem::nodeCount() const { return network_->nodeCount(); }
 int NetworkItem::latency() const { return network_->latency(); }
 QVariant NetworkItem::peerStats() const { return variantFromJson(network_->peerStats()); }
+
+QQmlListProperty<QObject> NetworkItem::data() {
+  return QQmlListProperty<QObject>(
+      this, nullptr,
+      [](QQmlListProperty<QObject>* list, QObject* object) {
+        auto* self = static_cast<NetworkItem*>(list->object);
+        // Parented as an Item's children are, so they live exactly as long as the Network.
+        if (object && !object->parent()) object->setParent(self);
+        self->data_.push_back(object);
+      },
+      [](QQmlListProperty<QObject>* list) {
+        return static_cast<NetworkItem*>(list->object)->data_.size();
+      },
+      [](QQmlListProperty<QObject>* list, qsizetype i) -> QObject* {
+        return static_cast<NetworkItem*>(list->object)->data_.at(i).data();
+      },
+      [](QQmlListProperty<QObject>* list) {
+        static_cast<NetworkItem*>(list->object)->data_.clear();
+      });
+}
 
 // ---- methods ----
 

@@ -4,7 +4,10 @@
 #include <QtQml/qqmlregistration.h>
 
 #include <QJSValue>
+#include <QList>
 #include <QObject>
+#include <QPointer>
+#include <QQmlListProperty>
 #include <QStringList>
 #include <QVariant>
 #include <claynet/network.hpp>
@@ -29,6 +32,8 @@ struct PollWaker;
 class NetworkItem : public QObject {
   Q_OBJECT
   QML_NAMED_ELEMENT(Network)
+  // Clayground's Network is an Item, so QML declares children in it (`Network { Timer {} }`).
+  Q_CLASSINFO("DefaultProperty", "data")
 
   // ---- configuration ----
   /// Star only: the host forwards messages and state between joiners. Default true.
@@ -82,11 +87,13 @@ class NetworkItem : public QObject {
   /// The other nodes' ids, in the order they joined.
   Q_PROPERTY(QStringList nodes READ nodes NOTIFY nodesChanged)
   /// Nodes in the network, this one included; 0 when not connected.
-  Q_PROPERTY(int nodeCount READ nodeCount NOTIFY nodesChanged)
+  Q_PROPERTY(int nodeCount READ nodeCount NOTIFY nodeCountChanged)
   /// Best round-trip time over the direct links in ms; -1 if unknown. Measured every 2 s.
   Q_PROPERTY(int latency READ latency NOTIFY latencyChanged)
   /// With verbose: {nodeId: {latency, msgSent, msgRecv, bytesSent, bytesRecv, ...}}; else {}.
   Q_PROPERTY(QVariant peerStats READ peerStats NOTIFY peerStatsChanged)
+  /// Objects declared inside the item (timers, helpers); the default property.
+  Q_PROPERTY(QQmlListProperty<QObject> data READ data CONSTANT)
 
  public:
   enum class Topology { Star, Mesh };
@@ -132,6 +139,7 @@ class NetworkItem : public QObject {
   int nodeCount() const;
   int latency() const;
   QVariant peerStats() const;
+  QQmlListProperty<QObject> data();
 
   /// Creates a network and becomes its host; networkCreated() follows. Does nothing (with a
   /// warning) when already in a network.
@@ -178,11 +186,14 @@ class NetworkItem : public QObject {
   void networkIdChanged();
   void nodeIdChanged();
   void nodesChanged();
+  void nodeCountChanged();
   void latencyChanged();
   void peerStatsChanged();
 
  private:
   void connectCallbacks();
+  /// nodeCount follows both status and nodes, so either may change it.
+  void updateNodeCount();
   void pollRuntime();
   /// Reports a failed configuration change or call as a QML warning.
   void warn(const char* what, const std::string& why) const;
@@ -192,6 +203,8 @@ class NetworkItem : public QObject {
   std::unique_ptr<claynet::Runtime> runtime_;
   std::shared_ptr<PollWaker> waker_;
   std::unique_ptr<claynet::Network> network_;
+  int lastNodeCount_ = 0;
+  QList<QPointer<QObject>> data_;  // a child destroyed by hand reads as null
 };
 
 }  // namespace claynet::qml

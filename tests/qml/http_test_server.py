@@ -7,11 +7,14 @@
                 body (the request body as text)
 /status/CODE    answers CODE; 204 without a body, other codes with a short text body
 /count          answers 200 with the number of requests seen before this one
+/slow/MS        answers 200: sends the headers, waits MS milliseconds, then sends the body
+/truncated      answers 200 with a Content-Length of 100, sends 10 bytes and closes the connection
 It writes READY_FILE once it listens, and exits after 10 minutes at the latest.
 """
 import json
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 BODIES = {404: "not here", 500: "boom"}
@@ -44,6 +47,10 @@ class Handler(BaseHTTPRequestHandler):
                 Handler.seen += 1
         if self.path == "/count":
             return self.answer(200, json.dumps({"count": count}))
+        if self.path.startswith("/slow/"):
+            return self.slow(int(self.path.split("/")[2]))
+        if self.path == "/truncated":
+            return self.truncated()
         if self.path.startswith("/status/"):
             code = int(self.path.split("/")[2])
             return self.answer(code, BODIES.get(code, json.dumps({"status": code})),
@@ -57,6 +64,28 @@ class Handler(BaseHTTPRequestHandler):
                 "body": body,
             }))
         return self.answer(404, "no such path " + self.path, "text/plain")
+
+    def slow(self, ms):
+        data = b'{"slow": true}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.flush()
+        time.sleep(ms / 1000)
+        try:
+            self.wfile.write(data)
+        except OSError:  # the client gave up, as it should
+            self.close_connection = True
+
+    def truncated(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", "100")
+        self.end_headers()
+        self.wfile.write(b'{"partial"')
+        self.wfile.flush()
+        self.close_connection = True
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = handle_any
 

@@ -38,4 +38,17 @@ if [ "${1:-}" = "--http-server" ]; then
     export CLAYNET_QML_TEST_TOKEN=tok-env-456
 fi
 
-"$runner" -import "$import_dir" -input "$test_file"
+# ctest looks at the exit status only (no PASS_REGULAR_EXPRESSION, which would hide a crash at
+# engine teardown after the summary), so the summary is checked here as well: some qmltestrunner
+# versions exit 0 when a file fails to load, and a run that passed nothing proves nothing.
+status=0
+"$runner" -import "$import_dir" -input "$test_file" >"$work/output" 2>&1 || status=$?
+cat "$work/output"
+if [ "$status" -ne 0 ]; then
+    echo "run-qml-test: qmltestrunner exited with status $status" >&2
+    exit 1
+fi
+if ! grep -Eq 'Totals: [1-9][0-9]* passed, 0 failed' "$work/output"; then
+    echo "run-qml-test: no \"Totals: N passed, 0 failed\" with N > 0 in the output" >&2
+    exit 1
+fi

@@ -2,11 +2,13 @@
 # Runs one of the README's QML examples (tests/qml/readme/) the way the README says, for ctest.
 # Meant to run inside scripts/netns-run.sh (the HTTP example's server takes a fixed port).
 #
-#   run-readme-example.sh QML_TOOL IMPORT_DIR FILE [--http-server PYTHON DIRECTORY]
+#   run-readme-example.sh QML_TOOL IMPORT_DIR FILE EXPECTED [--http-server PYTHON DIRECTORY]
+#
+# Passes when the example exits with status 0 and printed a line matching EXPECTED (grep -E).
 set -eu
 
-qml=$1 import_dir=$2 file=$3
-shift 3
+qml=$1 import_dir=$2 file=$3 expected=$4
+shift 4
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY
 work=$(mktemp -d)
 server_pid=
@@ -36,4 +38,14 @@ if [ "${1:-}" = "--http-server" ]; then
 fi
 
 # The examples quit by themselves; the limit only keeps a broken one from hanging.
-timeout 60 "$qml" "$file"
+status=0
+timeout 60 "$qml" "$file" >"$work/output" 2>&1 || status=$?
+cat "$work/output"
+if [ "$status" -ne 0 ]; then
+    echo "run-readme-example: $file exited with status $status" >&2
+    exit 1
+fi
+if ! grep -Eq "$expected" "$work/output"; then
+    echo "run-readme-example: no line matching \"$expected\" in the output" >&2
+    exit 1
+fi

@@ -11,6 +11,8 @@ TestCase {
     readonly property string server: "http://127.0.0.1:18080"
     readonly property int timeoutMs: 20000
     property var results: ({})
+    property int lateAnswers: 0
+    property var orphanMethod: null
 
     function record(requestId, ok, code, text) {
         var r = results
@@ -59,6 +61,15 @@ TestCase {
         endpoints: { "count": "GET count" }
         onReply: (requestId, code, response) => testCase.record("c" + requestId, true, code, response)
         onError: (requestId, code, error) => testCase.record("c" + requestId, false, code, error)
+    }
+
+    ClayHttpClient {
+        id: slowClient
+        baseUrl: testCase.server
+        timeout: 300
+        endpoints: { "slow": "GET slow/{ms}", "truncated": "GET truncated" }
+        onReply: (requestId, code, response) => testCase.record("s" + requestId, true, code, response)
+        onError: (requestId, code, error) => testCase.record("s" + requestId, false, code, error)
     }
 
     ClayHttpClient {
@@ -126,6 +137,8 @@ TestCase {
         compare(e.method, "POST")
         compare(e.contentType, "application/json")
         compare(JSON.parse(e.body), payload)
+        // The raw text: JSON.parse would read 3.0 as 3.
+        compare(e.body, '{"f":0.5,"n":3,"name":"Ada","none":null,"ok":true,"tags":["x","y"]}')
 
         e = echoed(api.echoPut(7, [1, 2, 3]))
         compare(e.method, "PUT")
@@ -177,6 +190,39 @@ TestCase {
         compare(requestCount(), before)  // the server saw neither request
     }
 
+    function test_api() {
+        compare(api.api, api)
+        compare(typeof api.api.status, "function")
+        var r = answer(api.status(200))
+        compare(r.code, 200)
+        r = answer(api.api.status(200))
+        compare(r.ok, true)
+        compare(r.code, 200)
+        var e = echoed(api.api.echoGet("x", 1))
+        compare(e.path, "/echo/x/1")
+    }
+
+    function test_dateIsSentAsJsonStringifyWritesIt() {
+        var when = new Date(Date.UTC(2024, 0, 2, 3, 4, 5, 678))
+        var e = echoed(api.echoPost({when: when}))
+        compare(e.body, JSON.stringify({when: when}))
+        compare(e.body, '{"when":"2024-01-02T03:04:05.678Z"}')
+    }
+
+    function test_transferTimeout() {
+        var r = answer("s" + slowClient.slow(3000))  // headers at once, the body after 3 s
+        compare(r.ok, false, r.text)
+        compare(r.code, 0)
+        compare(r.text, "timed out after 300 ms without progress")
+    }
+
+    function test_bodyCutShort() {
+        var r = answer("s" + slowClient.truncated())
+        compare(r.ok, false, r.text)
+        compare(r.code, 0)
+        verify(r.text.length > 0)
+    }
+
     function test_unreachablePort() {
         var r = answer("u" + unreachable.ping())
         compare(r.ok, false)
@@ -211,29 +257,68 @@ TestCase {
 
     function test_destroyedWhileRequesting() {
         var client = createTemporaryQmlObject(
-            "import Clayground.Network; ClayHttpClient { endpoints: { \"slow\": \"GET status/200\" } }",
+            "import Clayground.Network; ClayHttpClient { endpoints: { \"slow\": \"GET slow/500\" };"
+            + " onReply: testCase.lateAnswers++; onError: testCase.lateAnswers++ }",
             testCase)
         client.baseUrl = testCase.server
-        var replies = createTemporaryObject(spyComponent, testCase,
-                                            {target: client, signalName: "reply"})
+        var before = requestCount()
         client.slow()
+        // Destroyed only once the server has the request, so it is certainly in flight.
+        for (var i = 0; i < 100 && requestCount() === before; ++i)
+            wait(20)
+        compare(requestCount(), before + 1)
         client.destroy()
-        wait(200)  // the request's answer, if any, must not reach a destroyed object
-        verify(replies.count === 0)
+        wait(1000)  // past the server's answer, which must not reach the destroyed client
+        compare(lateAnswers, 0)
         var r = answer(api.status(200))  // the server is still fine
         compare(r.code, 200)
     }
 
+    // In a function of its own, so that no stale reference to the client stays on the stack
+    // the garbage collector scans.
+    function makeOrphanClient() {
+        var client = gcClientComponent.createObject(null)
+        orphanMethod = client.one
+    }
+
+    // True while the client behind a generated method lives (its methods still return ids).
+    function methodWorks(method) {
+        try {
+            return method() > 0
+        } catch (e) {
+            return false
+        }
+    }
+
+    // A generated method must not keep a client without a parent alive: before, each one held
+    // the client's JavaScript wrapper, so such a client was never collected.
+    function test_collectedWithoutParent() {
+        makeOrphanClient()
+        verify(methodWorks(orphanMethod))
+        for (var i = 0; i < 50 && methodWorks(orphanMethod); ++i) {
+            gc()
+            wait(20)
+        }
+        verify(!methodWorks(orphanMethod), "the client was collected")
+        orphanMethod = null
+    }
+
     function test_badEndpointsWarn() {
         ignoreWarning(/ClayHttpClient: endpoint bad skipped: .*FETCH.*/)
+        ignoreWarning(/ClayHttpClient: endpoint name api .*skipped/)
         ignoreWarning(/ClayHttpClient: endpoint name baseUrl .*skipped/)
         var client = createTemporaryQmlObject(
-            "import Clayground.Network; ClayHttpClient { endpoints: { \"bad\": \"FETCH x\", \"baseUrl\": \"GET x\", \"good\": \"GET x\" } }",
+            "import Clayground.Network; ClayHttpClient { endpoints: { \"bad\": \"FETCH x\", \"api\": \"GET x\", \"baseUrl\": \"GET x\", \"good\": \"GET x\" } }",
             testCase)
         compare(typeof client.good, "function")
         compare(typeof client.bad, "undefined")
         compare(typeof client.baseUrl, "string")
+        compare(client.api, client)
     }
 
     Component { id: spyComponent; SignalSpy {} }
+    Component {
+        id: gcClientComponent
+        ClayHttpClient { endpoints: { "one": "GET status/200" } }
+    }
 }
