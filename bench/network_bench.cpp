@@ -6,8 +6,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -25,8 +23,7 @@
 #include <vector>
 
 #include "bench_stats.hpp"
-
-extern char** environ;
+#include "child_process.hpp"
 
 namespace claynet::bench {
 
@@ -67,79 +64,35 @@ class Node {
       return nullptr;
     }
     n->logPath_ = logTemplate;
-    int in[2], out[2];
-    if (pipe2(in, O_CLOEXEC) != 0) {
-      error = "pipe: " + std::string(std::strerror(errno));
-      close(logFd);
-      return nullptr;
-    }
-    if (pipe2(out, O_CLOEXEC) != 0) {
-      error = "pipe: " + std::string(std::strerror(errno));
-      close(in[0]);
-      close(in[1]);
-      close(logFd);
-      return nullptr;
-    }
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, in[0], 0);
-    posix_spawn_file_actions_adddup2(&actions, out[1], 1);
-    posix_spawn_file_actions_adddup2(&actions, logFd, 2);
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    int rc = posix_spawn(&n->pid_, argv[0], &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    close(in[0]);
-    close(out[1]);
+    n->child_ = process::Child::spawn(args, {.captureStdout = true, .stderrFd = logFd}, error);
     close(logFd);
-    n->stdin_ = in[1];
-    n->stdout_ = out[0];
-    fcntl(n->stdout_, F_SETFL, O_NONBLOCK);
-    if (rc != 0) {
-      n->pid_ = -1;
-      error = "cannot start " + args[0] + ": " + std::strerror(rc);
-      return nullptr;
-    }
+    if (!n->child_) return nullptr;
     return n;
   }
 
   ~Node() {
-    if (pid_ > 0) {
+    if (child_ && !exited()) {
       requestQuit();
-      // A node leaves the network and exits within ~100 ms; past 3 s it is stuck.
+      // A node leaves the network and exits within ~100 ms; past 3 s it is stuck (the Child
+      // kills and reaps it).
       for (int i = 0; i < 300 && !exited(); ++i) std::this_thread::sleep_for(10ms);
-      if (pid_ > 0) {
-        ::kill(pid_, SIGKILL);
-        ::waitpid(pid_, nullptr, 0);
-      }
     }
-    closeStdin();
-    if (stdout_ >= 0) close(stdout_);
+    child_.reset();
     if (!logPath_.empty()) unlink(logPath_.c_str());
   }
 
   void command(const json& cmd) {
-    if (stdin_ < 0) return;
-    std::string line = cmd.dump() + "\n";
-    const char* p = line.data();
-    std::size_t left = line.size();
-    while (left > 0) {
-      ssize_t n = ::write(stdin_, p, left);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return;  // it died; the wait that follows reports that
-      p += n;
-      left -= static_cast<std::size_t>(n);
-    }
+    // A node that died returns false here; the wait that follows reports that.
+    if (child_) child_->writeLine(cmd.dump());
   }
 
   /// Asks the node to leave and exit (once).
   void requestQuit() {
     command({{"cmd", "quit"}});
-    closeStdin();
+    if (child_) child_->closeStdin();
   }
 
-  int stdoutFd() const { return stdout_; }
+  int stdoutFd() const { return child_->stdoutFd(); }
 
   /// Waits up to `timeout` for the process to exit; true if it exited with status 0.
   bool exitsCleanly(std::chrono::milliseconds timeout) {
@@ -150,32 +103,17 @@ class Node {
 
   /// True once the process has exited (and been reaped).
   bool exited() {
-    if (pid_ <= 0) return true;
-    int status = 0;
-    if (::waitpid(pid_, &status, WNOHANG) != pid_) return false;
-    pid_ = -1;
-    cleanExit_ = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-    exitDescription_ = WIFEXITED(status) ? "exited with " + std::to_string(WEXITSTATUS(status))
-                                         : "killed by signal " + std::to_string(WTERMSIG(status));
+    auto status = child_->wait(0ms);
+    if (!status) return false;
+    cleanExit_ = *status == 0;
+    exitDescription_ = *status < 128 ? "exited with " + std::to_string(*status)
+                                     : "killed by signal " + std::to_string(*status - 128);
     return true;
   }
 
   /// Reads what stdout has and takes in every whole line.
   void fill() {
-    char buf[65536];
-    for (;;) {
-      ssize_t n = ::read(stdout_, buf, sizeof buf);
-      if (n > 0) {
-        buffer_.append(buf, static_cast<std::size_t>(n));
-        continue;
-      }
-      break;
-    }
-    std::size_t nl;
-    while ((nl = buffer_.find('\n')) != std::string::npos) {
-      take(buffer_.substr(0, nl));
-      buffer_.erase(0, nl + 1);
-    }
+    for (const auto& line : child_->readLines()) take(line);
   }
 
   /// For error messages: where the node got to, and the end of its log.
@@ -208,15 +146,9 @@ class Node {
     if (e == "report") report = j;
   }
 
-  void closeStdin() {
-    if (stdin_ >= 0) close(stdin_);
-    stdin_ = -1;
-  }
-
-  pid_t pid_ = -1;
-  int stdin_ = -1, stdout_ = -1;
+  std::unique_ptr<process::Child> child_;
   bool cleanExit_ = false;
-  std::string logPath_, buffer_, exitDescription_;
+  std::string logPath_, exitDescription_;
 };
 
 using Nodes = std::vector<std::unique_ptr<Node>>;

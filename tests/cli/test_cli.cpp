@@ -6,12 +6,15 @@
 // The waits below are bounds on how long a test waits for something that must happen, never
 // assertions on speed.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <cctype>
 #include <functional>
 #include <nlohmann/json.hpp>
 
 #include "../network/node_process.hpp"
 #include "claynet/lan_code.hpp"
+#include "printable.hpp"
 
 using namespace claynet::test;
 using namespace std::chrono_literals;
@@ -42,22 +45,27 @@ struct Cli {
     for (auto& l : proc->readLines()) lines.push_back(l);
   }
 
-  // Waits until some line satisfies `pred`; returns it, or "" after `timeout`.
+  // Waits until some line from index `from` on satisfies `pred`; returns it, or "" after
+  // `timeout` or once the child has closed its stdout without one.
   std::string waitLine(const std::function<bool(const std::string&)>& pred,
-                       std::chrono::milliseconds timeout) {
-    std::size_t seen = 0;
+                       std::chrono::milliseconds timeout, std::size_t from = 0) {
+    std::size_t seen = from;
     auto end = std::chrono::steady_clock::now() + timeout;
     for (;;) {
       for (; seen < lines.size(); ++seen)
         if (pred(lines[seen])) return lines[seen];
       if (std::chrono::steady_clock::now() >= end) return "";
-      if (auto l = proc->readLine(50ms)) lines.push_back(*l);
+      if (auto l = proc->readLine(50ms))
+        lines.push_back(*l);
+      else if (proc->eof())
+        return "";  // nothing more will come
     }
   }
 
-  std::string waitText(const std::string& text, std::chrono::milliseconds timeout = 20s) {
+  std::string waitText(const std::string& text, std::chrono::milliseconds timeout = 20s,
+                       std::size_t from = 0) {
     return waitLine([&](const std::string& l) { return l.find(text) != std::string::npos; },
-                    timeout);
+                    timeout, from);
   }
 
   json waitEvent(const std::function<bool(const json&)>& pred,
@@ -192,11 +200,38 @@ TEST(Cli, HostAndJoinersChatBothWaysWithToAndQuit) {
                }).is_object())
       << b.output();
 
-  // /peers: the table of the other nodes.
+  // /peers: the table of the other nodes, printed afresh (not the one printed on B's joining).
+  a.pump();
+  const std::size_t beforePeers = a.lines.size();
   ASSERT_TRUE(a.proc->writeLine("/peers"));
-  EXPECT_FALSE(a.waitText("rtt ms").empty()) << a.output();
-  EXPECT_FALSE(a.waitLine([&](const std::string& l) { return l.rfind(bId, 0) == 0; }, 20s).empty())
+  EXPECT_FALSE(a.waitText("rtt ms", 20s, beforePeers).empty()) << a.output();
+  EXPECT_FALSE(
+      a.waitLine([&](const std::string& l) { return l.rfind(bId, 0) == 0; }, 20s, beforePeers)
+          .empty())
       << a.output();
+
+  // "//" sends a line starting with one '/'.
+  ASSERT_TRUE(a.proc->writeLine("//slash from a"));
+  m = b.waitMessage("/slash from a");
+  ASSERT_TRUE(m.is_object()) << b.output();
+  EXPECT_EQ(m.value("from", ""), aId);
+
+  // /help lists the commands.
+  const std::size_t beforeHelp = a.lines.size();
+  ASSERT_TRUE(a.proc->writeLine("/help"));
+  std::string help = a.waitText("/to NODE text", 20s, beforeHelp);
+  EXPECT_NE(help.find("/quit"), std::string::npos) << a.output();
+
+  // Control characters from another node never reach the terminal: ESC and the one-character
+  // CSI U+009B (UTF-8 C2 9B) both arrive as '?'.
+  const std::size_t beforeEscape = a.lines.size();
+  ASSERT_TRUE(
+      host.proc->writeLine("esc \x1b[2J csi \xc2\x9b"
+                           "31m end"));
+  std::string shown = a.waitText("] esc ", 20s, beforeEscape);
+  EXPECT_NE(shown.find("esc ?[2J csi ?31m end"), std::string::npos) << shown;
+  EXPECT_EQ(shown.find('\x1b'), std::string::npos) << shown;
+  EXPECT_EQ(shown.find("\xc2\x9b"), std::string::npos) << shown;
 
   // /quit: A leaves, exits 0, and the others see it go.
   ASSERT_TRUE(a.proc->writeLine("/quit"));
@@ -293,11 +328,15 @@ TEST(Cli, AnUnreachableSignalingServerIsReportedWithinTheTimeout) {
                      std::vector<std::string>{"join", lanCodeFor("127.0.0.1", silentPort),
                                               "--timeout", "2", "--json"},
                      false);
+  const auto silentStart = std::chrono::steady_clock::now();
   EXPECT_EQ(s.exitStatus(30s), kExitUnreachable) << s.output();
   json e = s.waitEvent("error", 1s);
   ASSERT_TRUE(e.is_object()) << s.output();
-  EXPECT_NE(e.value("message", "").find("timed out"), std::string::npos) << e.dump();
+  EXPECT_NE(e.value("message", "").find("timed out after 2000 ms"), std::string::npos) << e.dump();
   EXPECT_FALSE(e.value("advice", "").empty()) << e.dump();
+  // The one timing bound of these tests, a behaviour check: --timeout 2, not the default 15 s,
+  // ended it (generous, so that a slow machine cannot fail it).
+  EXPECT_LT(std::chrono::steady_clock::now() - silentStart, 12s);
 }
 
 TEST(Cli, AFullNetworkExits5AndTheHostLeavingExits0) {
@@ -321,6 +360,89 @@ TEST(Cli, AFullNetworkExits5AndTheHostLeavingExits0) {
   ASSERT_TRUE(e.is_object()) << first.output();
   EXPECT_EQ(e.value("message", ""), "Host left the network");
   EXPECT_EQ(e.value("exitCode", -1), 0);
+  EXPECT_TRUE(first.waitEvent("left", 1s).is_object()) << first.output();
+}
+
+TEST(Cli, TheHostLeavingIsNotAnErrorInTheHumanForm) {
+  auto [host, code] = startLocalHost(2);
+  ASSERT_FALSE(code.empty()) << host.output();
+  Cli j = Cli::start("join", std::vector<std::string>{"join", code} + kLoopback, true);
+  ASSERT_FALSE(j.waitText("claynet join: joined ").empty()) << j.output() << host.output();
+  ASSERT_TRUE(host.proc->writeLine("/quit"));
+  EXPECT_EQ(host.exitStatus(20s), 0) << host.output();
+  EXPECT_EQ(j.exitStatus(20s), 0) << j.output();
+  EXPECT_FALSE(j.waitText("Host left the network", 1s).empty()) << j.output();
+  for (const auto& l : j.lines) EXPECT_EQ(l.find("error"), std::string::npos) << j.output();
+}
+
+TEST(Cli, AKilledHostEndsTheJoinerWithExit1) {
+  auto [host, code] = startLocalHost(2);
+  ASSERT_FALSE(code.empty()) << host.output();
+  Cli j = Cli::start("join", std::vector<std::string>{"join", code} + kLoopback, true);
+  ASSERT_FALSE(j.waitText("claynet join: joined ").empty()) << j.output() << host.output();
+  host.proc->kill(SIGKILL);
+  EXPECT_EQ(j.exitStatus(60s), 1) << j.output();
+  EXPECT_FALSE(j.waitText("Lost the connection to the host", 1s).empty()) << j.output();
+  EXPECT_FALSE(j.waitText("the host stopped answering", 1s).empty()) << j.output();
+}
+
+TEST(Cli, AMeshHostsJoinHintNamesTheTopology) {
+  Cli host = Cli::start("host",
+                        std::vector<std::string>{"host", "--local", "--local-address", "127.0.0.1",
+                                                 "--topology", "mesh"} +
+                            kLoopback,
+                        false);
+  std::string hint = host.waitText("others join with:");
+  EXPECT_NE(hint.find("--topology mesh"), std::string::npos) << host.output();
+  ASSERT_TRUE(host.proc->writeLine("/quit"));
+  EXPECT_EQ(host.exitStatus(20s), 0) << host.output();
+}
+
+TEST(Cli, VerboseShowsTheCandidates) {
+  auto [host, code] = startLocalHost(2);
+  ASSERT_FALSE(code.empty()) << host.output();
+  Cli j = Cli::start("join", std::vector<std::string>{"join", code, "--verbose"} + kLoopback, true);
+  ASSERT_FALSE(j.waitText("claynet join: joined ").empty()) << j.output() << host.output();
+  EXPECT_FALSE(j.waitText("local candidate", 5s).empty()) << j.output();
+  EXPECT_FALSE(j.waitText("remote candidate", 5s).empty()) << j.output();
+  j.proc->closeStdin();
+  EXPECT_EQ(j.exitStatus(20s), 0) << j.output();
+}
+
+TEST(Cli, AHostThatCannotListenExits6WithAdvice) {
+  // No interface in the test's namespace has this address, so the embedded server cannot bind.
+  Cli h = Cli::start(
+      "host",
+      std::vector<std::string>{"host", "--local", "--local-address", "10.9.9.9"} + kLoopback, true);
+  EXPECT_EQ(h.exitStatus(20s), 6) << h.output();
+  EXPECT_FALSE(h.waitText("could not start the embedded signaling server", 1s).empty())
+      << h.output();
+  EXPECT_FALSE(h.waitText("--local-address", 1s).empty()) << h.output();
+}
+
+TEST(Cli, ATimeoutBelowAMillisecondIsABadCommandLine) {
+  Cli c = Cli::start("join", {"join", "L1HGE14A-6Y0", "--timeout", "0.0001"}, true);
+  EXPECT_EQ(c.exitStatus(20s), 2) << c.output();
+  EXPECT_FALSE(c.waitText("--timeout", 1s).empty()) << c.output();
+}
+
+TEST(Printable, ReplacesEveryControlCharacterAndInvalidUtf8) {
+  using claynet::cli::printable;
+  EXPECT_EQ(printable("plain text, ünïcödé ✓ 😀"), "plain text, ünïcödé ✓ 😀");
+  EXPECT_EQ(printable("a\x1b[2Jb\x07"
+                      "c\x7f"),
+            "a?[2Jb?c?");
+  EXPECT_EQ(printable("\xc2\x9b"
+                      "31m"),
+            "?31m");                                               // U+009B, the 8-bit CSI
+  EXPECT_EQ(printable("\xc2\x80\xc2\x9f\xc2\xa0"), "??\xc2\xa0");  // C1 ends at U+009F
+  EXPECT_EQ(printable("\x9b"
+                      "31m"),
+            "?31m");                            // a lone continuation byte
+  EXPECT_EQ(printable("\xc0\x9b"), "??");       // overlong ESC-like forms
+  EXPECT_EQ(printable("\xe2\x82"), "??");       // cut short
+  EXPECT_EQ(printable("\xed\xa0\x80"), "???");  // a UTF-16 surrogate
+  EXPECT_EQ(printable(std::string("nul\0x", 5)), "nul?x");
 }
 
 TEST(Cli, DemoReportsThatEveryNodeSawEveryOther) {
@@ -352,6 +474,48 @@ TEST(Cli, DemoPrintsTablesAndASummaryWithoutATerminal) {
   for (const char* text : {"sig/ice/dc ms", "delivered to others", "claynet demo: summary",
                            "every node saw every other", "claynet demo: OK"})
     EXPECT_NE(out.find(text), std::string::npos) << text << "\n" << out;
+}
+
+// The live mode on a terminal (a pty through util-linux `script`): redrawing moves up one row per
+// line drawn, so a line must never wrap. At 80 columns the table (wider than that) goes out as
+// plain lines with no cursor movement; at 200 it is redrawn in place within the width.
+TEST(Cli, DemoOnATerminalNeverWrapsARedrawnLine) {
+  if (::access("/usr/bin/script", X_OK) != 0) {
+    GTEST_SKIP() << "no /usr/bin/script";
+  }
+  for (int columns : {80, 200}) {
+    const std::string cmd = "stty cols " + std::to_string(columns) + " rows 40; TERM=xterm exec '" +
+                            kClaynet + "' demo --seconds 1 --nodes 2";
+    Cli demo;
+    demo.name = "demo@" + std::to_string(columns);
+    demo.proc = Child::spawn({"/usr/bin/script", "-qec", cmd, "/dev/null"});
+    ASSERT_TRUE(demo.proc);
+    ASSERT_EQ(demo.exitStatus(120s), 0) << demo.output();
+    std::string out = demo.output();
+    EXPECT_NE(out.find("claynet demo: OK"), std::string::npos) << out;
+    bool movedUp = false;
+    for (const auto& l : demo.lines) {
+      // What the line shows: without escape sequences and the pty's carriage return.
+      std::string shown;
+      for (std::size_t i = 0; i < l.size(); ++i) {
+        if (l[i] == '\x1b') {
+          std::size_t j = i + 1;
+          if (j < l.size() && l[j] == '[') {
+            while (++j < l.size() && !std::isalpha(static_cast<unsigned char>(l[j]))) {
+            }
+            if (j < l.size() && l[j] == 'F') movedUp = true;
+          }
+          i = j;
+          continue;
+        }
+        if (l[i] != '\r') shown += l[i];
+      }
+      if (columns == 200 || movedUp) {
+        EXPECT_LE(shown.size(), static_cast<std::size_t>(columns)) << shown;
+      }
+    }
+    EXPECT_EQ(movedUp, columns == 200) << out;
+  }
 }
 
 TEST(Cli, EveryCommandHasHelp) {

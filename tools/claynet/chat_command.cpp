@@ -12,6 +12,7 @@
 
 #include "connection_errors.hpp"
 #include "exit_codes.hpp"
+#include "printable.hpp"
 #include "status_table.hpp"
 #include "stdin_lines.hpp"
 
@@ -35,14 +36,6 @@ void installStopHandlers() {
   sigaction(SIGTERM, &sa, nullptr);
   // A reader that went away (a closed pipe) must not kill the node before it says goodbye.
   std::signal(SIGPIPE, SIG_IGN);
-}
-
-// What a remote node sent, safe for a terminal: its control characters (escape sequences could
-// move the cursor, retitle the window, ...) become '?'.
-std::string printable(std::string text) {
-  for (char& c : text)
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
-  return text;
 }
 
 // One node's session: the Network, what it has counted, and its output.
@@ -129,7 +122,9 @@ class ChatSession {
 
  private:
   void emit(const json& j) {
-    std::cout << j.dump(-1, ' ', false, json::error_handler_t::replace) << std::endl;
+    // ASCII only: a C1 control (U+009B is a CSI) then arrives as \u009b, never raw, when the
+    // lines are shown on a terminal.
+    std::cout << j.dump(-1, ' ', true, json::error_handler_t::replace) << std::endl;
   }
 
   void notice(const std::string& text) {
@@ -152,15 +147,18 @@ class ChatSession {
               {"phaseTiming", net_.phaseTiming()}});
         return;
       }
+      // What a joiner must give as well: the same signaling server and the same topology.
+      std::string joinOptions;
+      if (!options_.connection.signalUrl.empty() && !options_.connection.local)
+        joinOptions += " --signal " + options_.connection.signalUrl;
+      if (net_.topology() == Network::Topology::Mesh) joinOptions += " --topology mesh";
       std::printf(
           "claynet host: network %s is open (%s mode, %s, up to %d nodes, ready in %s ms)\n"
           "share the code; others join with:  claynet join %s%s\n"
           "type a line to send it to everyone; /to NODE text, /peers, /quit\n",
-          code.c_str(), toString(net_.signalingMode()), toString(net_.topology()), net_.maxNodes(),
-          formatMs(net_.phaseTiming().value("total", -1.0)).c_str(), code.c_str(),
-          options_.connection.signalUrl.empty() || options_.connection.local
-              ? ""
-              : (" --signal " + options_.connection.signalUrl).c_str());
+          printable(code).c_str(), toString(net_.signalingMode()), toString(net_.topology()),
+          net_.maxNodes(), formatMs(net_.phaseTiming().value("total", -1.0)).c_str(),
+          printable(code).c_str(), joinOptions.c_str());
       std::fflush(stdout);
     });
     net_.onStatusChanged([this] {
@@ -180,9 +178,10 @@ class ChatSession {
           "claynet join: joined %s as %s in %s ms (signaling %s, ice %s, datachannel %s); %d "
           "nodes\n"
           "type a line to send it to everyone; /to NODE text, /peers, /quit\n",
-          net_.networkId().c_str(), net_.nodeId().c_str(), formatMs(t.value("total", -1.0)).c_str(),
-          formatMs(t.value("signaling", -1.0)).c_str(), formatMs(t.value("ice", -1.0)).c_str(),
-          formatMs(t.value("datachannel", -1.0)).c_str(), net_.nodeCount());
+          printable(net_.networkId()).c_str(), printable(net_.nodeId()).c_str(),
+          formatMs(t.value("total", -1.0)).c_str(), formatMs(t.value("signaling", -1.0)).c_str(),
+          formatMs(t.value("ice", -1.0)).c_str(), formatMs(t.value("datachannel", -1.0)).c_str(),
+          net_.nodeCount());
       std::fflush(stdout);
     });
     net_.onNodeJoined([this](const std::string& id) {
@@ -228,7 +227,9 @@ class ChatSession {
     net_.onErrorOccurred([this](const std::string& message) {
       // Whether it ends the session shows in the status, checked after each poll.
       lastError_ = message;
-      if (net_.status() == Network::Status::Connected) notice("error: " + message);
+      // The host leaving is the normal end of a joiner's session, said by fail() without "error".
+      if (message == Network::kHostLeftMessage) return;
+      if (net_.status() == Network::Status::Connected) notice("error: " + printable(message));
     });
     net_.onDiagnosticMessage([this](const std::string& phase, const std::string& detail) {
       if (!options_.connection.verbose) return;
@@ -236,7 +237,7 @@ class ChatSession {
         emit({{"event", "diagnostic"}, {"phase", phase}, {"detail", detail}});
       else {
         printed();
-        std::fprintf(stderr, "[%s] %s\n", phase.c_str(), detail.c_str());
+        std::fprintf(stderr, "[%s] %s\n", printable(phase).c_str(), printable(detail).c_str());
       }
     });
   }
@@ -260,10 +261,15 @@ class ChatSession {
             {"advice", f.advice},
             {"exitCode", exitCode_}});
     if (exitCode_ == kExitOk) {
-      if (!json_) std::printf("%s: %s\n", command, f.advice.c_str());
+      // A normal end (the host closed the network): said as information, and `left` as for /quit.
+      if (json_)
+        emit({{"event", "left"}, {"exitCode", kExitOk}});
+      else
+        std::printf("%s: %s (%s); left the network\n", command, printable(message).c_str(),
+                    printable(f.advice).c_str());
     } else {
-      std::fprintf(stderr, "%s: %s\n", command, message.c_str());
-      if (!f.advice.empty()) std::fprintf(stderr, "%s: %s\n", command, f.advice.c_str());
+      std::fprintf(stderr, "%s: %s\n", command, printable(message).c_str());
+      if (!f.advice.empty()) std::fprintf(stderr, "%s: %s\n", command, printable(f.advice).c_str());
     }
     std::fflush(stdout);
   }
@@ -276,6 +282,10 @@ class ChatSession {
     if (line.empty()) return false;
     if (line[0] != '/') {
       sendChat("", line);
+      return false;
+    }
+    if (line.rfind("//", 0) == 0) {  // the escape: one '/' stripped, the rest sent as it is
+      sendChat("", line.substr(1));
       return false;
     }
     std::string word = line.substr(0, line.find(' '));
@@ -303,7 +313,8 @@ class ChatSession {
     } else if (word == "/report" && options_.demoChild) {
       emit(stats());
     } else {
-      notice("unknown command " + word + "; /help lists them (start a line with // to send /)");
+      notice("unknown command " + printable(word) +
+             "; /help lists them (start a line with // to send /)");
     }
     return false;
   }
@@ -316,14 +327,13 @@ class ChatSession {
     }
     if (matches.size() == 1) return matches[0];
     std::string known;
-    for (const auto& n : net_.nodes()) known += (known.empty() ? "" : ", ") + n;
-    notice((matches.empty() ? "no node " : "more than one node starts with ") + prefix +
+    for (const auto& n : net_.nodes()) known += (known.empty() ? "" : ", ") + printable(n);
+    notice((matches.empty() ? "no node " : "more than one node starts with ") + printable(prefix) +
            "; the nodes: " + (known.empty() ? "(none)" : known));
     return "";
   }
 
-  void sendChat(const std::string& to, std::string text) {
-    if (text.rfind("//", 0) == 0) text.erase(0, 1);
+  void sendChat(const std::string& to, const std::string& text) {
     json data = {{"type", "chat"}, {"text", text}};
     if (!to.empty()) data["private"] = true;
     Result r = to.empty() ? net_.broadcast(data) : net_.sendTo(to, data);
@@ -332,7 +342,7 @@ class ChatSession {
         emit({{"event", "sendFailed"}, {"to", to.empty() ? "*" : to}, {"error", r.error()}});
       else {
         printed();
-        std::printf("not sent: %s\n", r.error().c_str());
+        std::printf("not sent: %s\n", printable(r.error()).c_str());
       }
       std::fflush(stdout);
       return;
@@ -399,7 +409,7 @@ class ChatSession {
       std::printf("no other nodes yet\n");
     } else {
       peersTable_.show(peerHeader(), rows);
-      tableLive_ = terminal_;
+      tableLive_ = peersTable_.drawingInPlace();
       tableRows_ = rows.size();
     }
     std::fflush(stdout);

@@ -42,6 +42,32 @@ Failure classifyFailure(const std::string& message, bool connected, bool isHost,
             "the network did not answer in time: check the code and that the host is reachable; "
             "across NATs, add a TURN server with --ice turn:user:pass@host:port; a longer "
             "--timeout may help on a slow link"};
+  // The host's own machine, not a connection: nothing to reach, so not "could not connect".
+  if (startsWith(message, "could not start the embedded signaling server"))
+    return {kExitCannotHost,
+            "Local mode runs a signaling server on this machine and it could not listen: check "
+            "that --local-address names an address of this machine, or leave it out"};
+  if (startsWith(message, "no IPv4 address to put in the LAN code"))
+    return {kExitCannotHost,
+            "this machine has no private IPv4 address to put in the LAN code: give the one the "
+            "joiners reach it on with --local-address A.B.C.D (127.0.0.1 for this machine only)"};
+  if (startsWith(message, "could not register with the signaling server"))
+    return {kExitUnreachable,
+            "check that the signaling server (--signal URL) is running and reachable and that its "
+            "key and path match, or use --local to host without one"};
+  if (startsWith(message, "could not find a free network code"))
+    return {kExitUnreachable,
+            "the signaling server refused every code tried: try again, use another server "
+            "(--signal URL), or host with --local"};
+  if (startsWith(message, "Could not connect to the host"))
+    return {kExitUnreachable,
+            "the host was found but no direct connection formed: across NATs or firewalls add a "
+            "TURN server with --ice turn:user:pass@host:port; on one LAN check that UDP between "
+            "the machines is allowed"};
+  if (startsWith(message, "Connection rejected by the host"))
+    return {kExitUnreachable,
+            "the host turned this node away: check that you used the same --topology as the host "
+            "and that the network is still open; ask the host to start again if it persists"};
   return {connected ? kExitFailure : kExitUnreachable, ""};
 }
 

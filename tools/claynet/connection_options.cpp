@@ -73,6 +73,10 @@ Result applyConnectionOptions(Network& net, const ConnectionOptions& o) {
     r = named("--local/--signal", net.setSignalingMode(o.local ? Network::SignalingMode::Local
                                                                : Network::SignalingMode::Cloud));
   if (r && !o.signalUrl.empty()) r = named("--signal", net.setSignalingUrl(o.signalUrl));
+  // Below a millisecond the Network's whole-ms timeout would round to 0, which means none.
+  if (r && o.timeoutSeconds > 0 && o.timeoutSeconds < 0.001)
+    r = Result::failure("--timeout: at least 0.001 s (or 0 for none), got " +
+                        std::to_string(o.timeoutSeconds));
   if (r)
     r = named("--timeout", net.setConnectionTimeout(static_cast<int>(o.timeoutSeconds * 1000)));
   if (r && !o.localAddress.empty())

@@ -15,9 +15,9 @@
 #include <string>
 #include <vector>
 
+#include "child_process.hpp"
 #include "exit_codes.hpp"
 #include "status_table.hpp"
-#include "subprocess.hpp"
 
 namespace claynet::cli {
 
@@ -26,6 +26,8 @@ namespace {
 using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
+using Subprocess = claynet::process::Child;
+using claynet::process::selfPath;
 
 constexpr milliseconds kHostDeadline{15000};   // until the host has its code
 constexpr milliseconds kJoinDeadline{30000};   // until every node sees every other
@@ -73,7 +75,7 @@ class Round {
     auto lastPlain = Clock::now();
     while (Clock::now() < trafficEnd) {
       if (auto e = pump(milliseconds(250)); !e.empty()) return e;
-      if (live_ || Clock::now() - lastPlain >= std::chrono::seconds(5)) {
+      if (drawsLive() || Clock::now() - lastPlain >= std::chrono::seconds(5)) {
         lastPlain = Clock::now();
         draw("traffic");
       }
@@ -158,7 +160,7 @@ class Round {
 
   std::string spawn(const std::string& name, bool host) {
     std::string error;
-    auto p = Subprocess::spawn(nodeArgs(host), error);
+    auto p = Subprocess::spawn(nodeArgs(host), {}, error);
     if (!p) return "cannot start the " + name + " node: " + error;
     Node n;
     n.name = name;
@@ -191,7 +193,9 @@ class Round {
       n.process->writeLine("/quit");
       auto end = Clock::now() + kExitDeadline;
       while (!n.exitStatus && Clock::now() < end) {
-        n.process->readLines();  // keep its pipe from filling while it says goodbye
+        // Every node, not only this one: the others still print their stats, and a full pipe
+        // would block one of them before its own /quit.
+        for (auto& other : nodes_) other.process->readLines();
         n.exitStatus = n.process->wait(milliseconds(50));
       }
       if (!n.exitStatus) {
@@ -272,7 +276,7 @@ class Round {
       if (Clock::now() >= end)
         return "gave up after " + std::to_string(deadline.count()) + " ms waiting for " + what;
       if (auto e = pump(milliseconds(250)); !e.empty()) return e;
-      if (live_) draw("connecting");
+      if (drawsLive()) draw("connecting");
     }
     return "";
   }
@@ -290,6 +294,10 @@ class Round {
       n.error = e.value("message", "") + ". " + e.value("advice", "");
     }
   }
+
+  // Redrawn in place on every pump; a terminal too narrow for the table gets a snapshot now and
+  // then, as a pipe does.
+  bool drawsLive() const { return live_ && (!table_ || table_->drawingInPlace()); }
 
   void draw(const std::string& stage) {
     if (options_.json) return;

@@ -14,11 +14,11 @@
 
 #include "bench_stats.hpp"
 #include "chat_command.hpp"
+#include "child_process.hpp"
 #include "demo_command.hpp"
 #include "network_bench.hpp"
 #include "signal_command.hpp"
 #include "signaling_bench.hpp"
-#include "subprocess.hpp"
 #include "transport_bench.hpp"
 
 using json = nlohmann::json;
@@ -154,7 +154,8 @@ int benchSignaling(bool asJson, const claynet::bench::SignalingOptions& options)
   std::string limit = std::to_string(options.clients + 2 * options.pairs + 100);
   std::vector<claynet::bench::ServerCommand> servers = {
       {"claynet",
-       {claynet::cli::selfPath(), "signal", "--host", "127.0.0.1", "--concurrent-limit", limit}},
+       {claynet::process::selfPath(), "signal", "--host", "127.0.0.1", "--concurrent-limit",
+        limit}},
       {"peerjs",
        {"node", sourceDir() + "/node_modules/peer/dist/bin/peerjs.js", "--host", "127.0.0.1",
         "--concurrent_limit", limit}},
@@ -350,7 +351,8 @@ int main(int argc, char** argv) {
   if (transport->parsed()) return benchTransport(runs, asJson, vs, seconds, only);
   if (signaling->parsed()) return benchSignaling(sigJson, sigOptions);
   if (network->parsed())
-    return claynet::bench::networkBenchMain(claynet::cli::selfPath(), netOptions, netRuns, netJson);
+    return claynet::bench::networkBenchMain(claynet::process::selfPath(), netOptions, netRuns,
+                                            netJson);
   if (networkNode->parsed())
     return claynet::bench::runNetworkBenchNode(nodeRole == "host", netOptions);
   if (signal->parsed()) {

@@ -1,5 +1,6 @@
 #include "status_table.hpp"
 
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -37,14 +38,56 @@ bool LiveTable::isTerminal(std::FILE* out) {
   return ::isatty(fileno(out)) && term && std::strcmp(term, "dumb") != 0;
 }
 
+namespace {
+
+// The terminal's width in columns; 0 when unknown.
+int terminalColumns(std::FILE* out) {
+  winsize w{};
+  if (::ioctl(fileno(out), TIOCGWINSZ, &w) != 0) return 0;
+  return w.ws_col;
+}
+
+// The columns a line takes: its code points (the table is ASCII apart from node ids, which
+// printable() has made free of control characters).
+std::size_t columns(const std::string& s) {
+  std::size_t n = 0;
+  for (unsigned char c : s)
+    if ((c & 0xC0) != 0x80) ++n;
+  return n;
+}
+
+std::string clip(const std::string& s, std::size_t width) {
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if ((static_cast<unsigned char>(s[i]) & 0xC0) != 0x80 && n++ == width) return s.substr(0, i);
+  }
+  return s;
+}
+
+}  // namespace
+
 void LiveTable::show(const TableRow& header, const std::vector<TableRow>& rows,
                      const std::vector<std::string>& footer) {
   std::vector<std::string> lines = layoutTable(header, rows);
   lines.insert(lines.end(), footer.begin(), footer.end());
-  std::string text;
-  if (inPlace_ && drawn_ > 0) text += "\x1b[" + std::to_string(drawn_) + "F";  // up, column 1
-  for (const auto& l : lines) text += (inPlace_ ? "\x1b[2K" : "") + l + "\n";
+  bool inPlace = inPlace_;
   if (inPlace_) {
+    // Redrawing moves up as many rows as lines were drawn, so no line may wrap into two rows:
+    // every line is clipped to the width, and a terminal narrower than the header (where the
+    // clipped table would be unreadable) gets plain lines instead.
+    const int width = terminalColumns(out_);
+    narrow_ = width > 0 && columns(lines.front()) > static_cast<std::size_t>(width);
+    if (narrow_) {
+      inPlace = false;
+      drawn_ = 0;
+    } else if (width > 0) {
+      for (auto& l : lines) l = clip(l, static_cast<std::size_t>(width));
+    }
+  }
+  std::string text;
+  if (inPlace && drawn_ > 0) text += "\x1b[" + std::to_string(drawn_) + "F";  // up, column 1
+  for (const auto& l : lines) text += (inPlace ? "\x1b[2K" : "") + l + "\n";
+  if (inPlace) {
     // A shorter drawing than the last leaves stale lines below; clear them and come back.
     int stale = drawn_ - static_cast<int>(lines.size());
     for (int i = 0; i < stale; ++i) text += "\x1b[2K\n";

@@ -26,10 +26,14 @@ class LiveTable {
             const std::vector<std::string>& footer = {});
   /// Leaves the last drawing on screen: the next show() starts below whatever comes between.
   void release() { drawn_ = 0; }
+  /// Whether the last show() redrew in place: false when not on a terminal, or when the terminal
+  /// was narrower than the header and the table went out as plain lines.
+  bool drawingInPlace() const { return inPlace_ && !narrow_; }
 
  private:
   std::FILE* out_;
   bool inPlace_;
+  bool narrow_ = false;
   int drawn_ = 0;  // lines of the previous drawing still to be overwritten
 };
 
