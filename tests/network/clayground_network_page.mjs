@@ -139,6 +139,10 @@ export class ClaygroundNetwork {
   }
 
   admit(id, conn) {
+    if (this.nodes.includes(id)) {
+      // A second data connection from a node already in: say so, so a failing test shows why.
+      this.log(`a second data connection ${conn.connectionId} from ${id}, a member already`);
+    }
     if (this.nodes.length + 1 >= this.maxNodes) {
       this.send(conn, { t: 'R', r: 'Network full' });
       setTimeout(() => this.dropLink(id), REJECT_CLOSE_MS);
@@ -201,7 +205,16 @@ export class ClaygroundNetwork {
   wire(conn, id, onReady) {
     conn.ready = false;
     conn.queue = [];
+    let opened = false;
     conn.on('open', async () => {
+      // PeerJS emits "open" once per channel its RTCPeerConnection announces. In about 1 of 30
+      // runs a node was admitted twice here, 4 ms apart (too soon for a second connection):
+      // a connection is admitted once, and the log says when that happened.
+      if (opened) {
+        this.log(`a second "open" for ${conn.connectionId} (${conn.label}) from ${id}, ignored`);
+        return;
+      }
+      opened = true;
       await nativeChannelOpen(conn);
       conn.ready = true;
       for (const v of conn.queue.splice(0)) conn.send(v);

@@ -387,8 +387,14 @@ async function browserJoins() {
     await B.event('nodeJoined', { nodeId: J2.id });
     await H.event('nodeJoined', { nodeId: B.id });
     await J2.event('nodeJoined', { nodeId: B.id });
-    const s = await B.status();
+    let s = await B.status();
     if (show(s.nodes) !== show([code, J2.id])) throw new Error(`the browser's nodes are ${show(s.nodes)}`);
+    // The roster completes the join on the data link; the clay_state link opens on its own
+    // connection and may still be on its way: wait for it (bounded).
+    for (let i = 0; i < 100 && !s.links.every((l) => l.data && l.state); i++) {
+      await sleep(50);
+      s = await B.status();
+    }
     if (!s.links.every((l) => l.data && l.state)) throw new Error(`the browser's links: ${show(s.links)}`);
   });
   const J3 = claynetNode('J3', ['--join', code]);
