@@ -37,8 +37,11 @@ inline constexpr std::size_t kJsonMaxDepth = 512;
 /// Compact JSON text of `value` as UTF-8 bytes into `out` (cleared first). Invalid UTF-8 inside
 /// strings is replaced by U+FFFD. Errors (out is empty then): the value contains a binary value
 /// (JSON.stringify cannot carry bytes; use the binary or raw serialization), or the text has
-/// kJsonMessageLimit bytes or more (the message names the limit and the size).
-Result encodeJson(const nlohmann::json& value, std::vector<std::uint8_t>& out);
+/// kJsonMessageLimit bytes or more (the message names the limit and the size). `why`, when
+/// given, says which, for callers that word the error their own way.
+enum class JsonEncodeFailure { None, Binary, Unwritable, TooLarge };
+Result encodeJson(const nlohmann::json& value, std::vector<std::uint8_t>& out,
+                  JsonEncodeFailure* why = nullptr);
 
 /// Parses one received json-serialization message. Never throws. Errors (out is null then) say
 /// where the JSON is invalid, or that it nests deeper than kJsonMaxDepth.

@@ -88,12 +88,12 @@ struct Outgoing {
 
 Result prepare(const Envelope& e, Outgoing& out, bool checkSize) {
   out.value = envelopeToJson(e);
-  if (Result r = encodeJson(out.value, out.bytes); !r) {
-    if (r.error().find("bytes") != std::string::npos &&
-        r.error().find("limit") == std::string::npos &&
-        r.error().find("16300") == std::string::npos)
-      return Result::failure("the data cannot be sent: " + r.error());
-    return Result::failure("the data is too large: " + r.error());
+  JsonEncodeFailure why = JsonEncodeFailure::None;
+  if (Result r = encodeJson(out.value, out.bytes, &why); !r) {
+    return Result::failure(std::string(why == JsonEncodeFailure::TooLarge
+                                           ? "the data is too large: "
+                                           : "the data cannot be sent: ") +
+                           r.error());
   }
   if (checkSize && out.bytes.size() > Network::kMaxEnvelopeBytes)
     return Result::failure("the data is too large: the message is " +

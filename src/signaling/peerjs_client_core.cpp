@@ -178,6 +178,10 @@ void ClientCore::scheduleReconnect(TimePoint now) {
 
 void ClientCore::fatal() {
   push(ClientAction::Kind::CloseSocket);
+  close();
+}
+
+void ClientCore::close() {
   state_ = State::Closed;
   heartbeatAt_.reset();
   graceUntil_.reset();
@@ -221,11 +225,7 @@ Result ClientCore::send(std::string frame) {
 void ClientCore::stop() {
   if (state_ == State::Connecting || state_ == State::AwaitingOpen || state_ == State::Open)
     push(ClientAction::Kind::CloseSocket);
-  state_ = State::Closed;
-  heartbeatAt_.reset();
-  graceUntil_.reset();
-  reconnectAt_.reset();
-  queue_.clear();
+  close();
 }
 
 std::optional<TimePoint> ClientCore::nextDeadline() const {

@@ -101,6 +101,8 @@ class ClientCore {
   void lost(TimePoint now, const std::string& reason, bool wasOpen, bool fatal = false);
   void scheduleReconnect(TimePoint now);
   void fatal();
+  // Closed for good: no timers, nothing queued.
+  void close();
   double nextRandom();
 
   ClientCoreConfig config_;

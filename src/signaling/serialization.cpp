@@ -127,10 +127,16 @@ class BoundedDomBuilder {
 
 }  // namespace
 
-Result encodeJson(const json& value, std::vector<std::uint8_t>& out) {
+Result encodeJson(const json& value, std::vector<std::uint8_t>& out, JsonEncodeFailure* why) {
   out.clear();
+  auto failed = [why](JsonEncodeFailure kind, std::string text) {
+    if (why) *why = kind;
+    return Result::failure(std::move(text));
+  };
+  if (why) *why = JsonEncodeFailure::None;
   if (containsBinary(value)) {
-    return Result::failure(
+    return failed(
+        JsonEncodeFailure::Binary,
         "json serialization: the value contains raw bytes, which JSON cannot carry (use the "
         "binary or raw serialization for bytes)");
   }
@@ -138,13 +144,15 @@ Result encodeJson(const json& value, std::vector<std::uint8_t>& out) {
   try {
     text = value.dump(-1, ' ', false, json::error_handler_t::replace);
   } catch (const std::exception& e) {
-    return Result::failure(std::string("json serialization: cannot write the value: ") + e.what());
+    return failed(JsonEncodeFailure::Unwritable,
+                  std::string("json serialization: cannot write the value: ") + e.what());
   }
   if (text.size() >= kJsonMessageLimit) {
-    return Result::failure("json serialization: the message is " + std::to_string(text.size()) +
-                           " bytes; PeerJS's json serialization allows fewer than " +
-                           std::to_string(kJsonMessageLimit) +
-                           " (use the binary serialization, which chunks large values)");
+    return failed(JsonEncodeFailure::TooLarge,
+                  "json serialization: the message is " + std::to_string(text.size()) +
+                      " bytes; PeerJS's json serialization allows fewer than " +
+                      std::to_string(kJsonMessageLimit) +
+                      " (use the binary serialization, which chunks large values)");
   }
   out.assign(text.begin(), text.end());
   return {};

@@ -64,6 +64,17 @@ TEST(Serialization, EncodeJsonLimitIs16300) {
   EXPECT_NE(r.error().find("20002 bytes"), std::string::npos) << r.error();
 }
 
+TEST(Serialization, EncodeJsonSaysWhyItFailed) {
+  Bytes out;
+  JsonEncodeFailure why = JsonEncodeFailure::TooLarge;
+  ASSERT_TRUE(encodeJson(json{{"a", 1}}, out, &why).ok());
+  EXPECT_EQ(why, JsonEncodeFailure::None);
+  EXPECT_FALSE(encodeJson(json::binary({1, 2}), out, &why).ok());
+  EXPECT_EQ(why, JsonEncodeFailure::Binary);
+  EXPECT_FALSE(encodeJson(json(std::string(20000, 'x')), out, &why).ok());
+  EXPECT_EQ(why, JsonEncodeFailure::TooLarge);
+}
+
 TEST(Serialization, DecodeJson) {
   json v;
   ASSERT_TRUE(decodeJson(bytesOf(R"({"t":"m","d":[1,2.5,"x",null]})"), v).ok());
