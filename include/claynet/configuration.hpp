@@ -1,6 +1,7 @@
 // claynet::Configuration — how a PeerConnection finds its way to the other side.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -50,6 +51,20 @@ struct Configuration {
   /// accepts messages of any size: a peer can then make this side buffer as much as it sends.
   /// Values below 65536 are raised to 65536 for receiving (what peers assume without the line).
   std::size_t maxMessageSize = 262144;
+
+  /// A PEM file of CA certificates to trust for `turns:` servers, besides the system's.
+  std::string caFile;
+
+  /// How long ICE may look for a working candidate pair before the connection fails with
+  /// StateReason::Code::IceFailed (0: no limit; libnice may still give up earlier once every
+  /// pair has failed).
+  std::chrono::milliseconds iceTimeout{30000};
+  /// A connected connection that receives nothing for this long becomes Disconnected (it sends
+  /// SCTP heartbeats about every second, so an idle but healthy path is never silent that long),
+  /// and Connected again when packets come back.
+  std::chrono::milliseconds disconnectedAfter{3000};
+  /// ... and Failed after this long without anything from the remote (RFC 7675's consent bound).
+  std::chrono::milliseconds failedAfter{30000};
 
   /// Local UDP port range for ICE; 0/0 lets the system choose.
   uint16_t portRangeBegin = 0;

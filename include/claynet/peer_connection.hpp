@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "claynet/configuration.hpp"
 #include "claynet/data_channel.hpp"
@@ -47,6 +48,10 @@ struct CandidateInfo {
   std::string address;
   uint16_t port = 0;
   std::string transport;  // "udp" or "tcp"
+  /// Local relayed candidates: how this side reaches its TURN server ("udp", "tcp" or "tls";
+  /// "tcp or tls" when both kinds of server are configured: libnice does not say which one a
+  /// candidate came from). Empty otherwise, and for remote candidates (not signaled).
+  std::string relayProtocol;
 };
 
 /// The candidate pair ICE selected.
@@ -54,6 +59,46 @@ struct SelectedPair {
   CandidateInfo local;
   CandidateInfo remote;
 };
+
+/// What ICE gathered, received and learned about the configured servers: enough to tell why no
+/// path formed (and what would help), and for diagnostics. PeerConnection::iceStats().
+struct IceStats {
+  /// Local candidates gathered, by type (srflx from STUN or TURN, relay from TURN).
+  int localHost = 0, localSrflx = 0, localRelay = 0;
+  /// Remote candidates handed to ICE, by type; and those skipped: mDNS (`.local`) names, which
+  /// only peer-reflexive discovery can reach, and TCP candidates (only UDP is used).
+  int remoteHost = 0, remoteSrflx = 0, remotePrflx = 0, remoteRelay = 0;
+  int remoteMdnsSkipped = 0, remoteTcpSkipped = 0;
+  /// Servers in the configuration (a malformed URL is not counted).
+  int stunServers = 0, turnServers = 0;
+  /// What went wrong with a server, one line each: a name that did not resolve, a TURN over TLS
+  /// certificate that was refused, ...
+  std::vector<std::string> serverProblems;
+};
+
+/// Why a connection is in its state: a code to switch on and a detail for people.
+struct StateReason {
+  enum class Code {
+    None,           ///< New, Connecting, Connected: nothing went wrong
+    IceFailed,      ///< no candidate pair worked (checked them all, or `iceTimeout` passed)
+    PathLost,       ///< Disconnected: nothing came from the remote for `disconnectedAfter`;
+                    ///< Failed: for `failedAfter`, or ICE consent was lost (RFC 7675)
+    DtlsFailed,     ///< the DTLS handshake failed (e.g. the fingerprint did not match)
+    SctpFailed,     ///< the SCTP association could not start or was aborted
+    RemoteClosed,   ///< the remote closed the connection
+    LocalClosed,    ///< close(), the destructor, or the Runtime shutting down
+  };
+  Code code = Code::None;
+  std::string detail;
+};
+const char* toString(StateReason::Code code);
+
+/// Starts resolving the STUN/TURN server names of `configuration` in the background, so that
+/// connections made later find them resolved (answers are kept for a minute). Optional: a
+/// connection resolves its own names too, but then a STUN name still unresolved when gathering
+/// starts holds the host candidates back for at most 200 ms (a TURN name never holds anything
+/// back: its relay candidates follow when it resolves). PeerJsPeer::open() calls this.
+void prefetchIceServers(Runtime& runtime, const Configuration& configuration);
 
 /// A peer connection for data channels: ICE (libnice), DTLS 1.2 and SCTP.
 ///
@@ -90,6 +135,19 @@ class PeerConnection {
   /// still forms through peer-reflexive discovery.
   Result addRemoteCandidate(const Candidate& candidate);
 
+  /// Restarts ICE, as browsers' restartIce() does: new ICE credentials and freshly gathered
+  /// candidates (so a moved client or a flushed NAT mapping gets a new path), carried by a new
+  /// offer through onLocalDescription; the remote answers it with setRemoteDescription's usual
+  /// flow. DTLS, SCTP and every data channel stay as they are, and data sent meanwhile is queued
+  /// and delivered once the new path works. The old path keeps working until the new one is
+  /// chosen. Fails before the connection has formed once, after close, or within 3.5 s of a
+  /// restart this side offered that is still unanswered (later, a new restart replaces it: its
+  /// offer may have been lost).
+  /// A remote offer with new ICE credentials on an established connection is taken as the
+  /// remote's restart and answered. Both sides restarting at once: the side that made the first
+  /// offer of the connection keeps its restart; the other side drops its own and answers.
+  Result restartIce();
+
   /// Closes every channel and the connection. Idempotent.
   void close();
 
@@ -101,11 +159,18 @@ class PeerConnection {
   std::size_t remoteMaxMessageSize() const;
   /// Why the connection failed, e.g. a fingerprint mismatch naming both fingerprints.
   std::string failureReason() const;
+  /// Why the connection is in its current state (the detail of Disconnected, Failed, Closed).
+  StateReason stateReason() const;
+  /// What ICE gathered and received, and what became of the STUN/TURN servers.
+  IceStats iceStats() const;
   Counters counters() const;
 
   void onLocalDescription(std::function<void(const Description&)> callback);
   void onLocalCandidate(std::function<void(const Candidate&)> callback);
   void onStateChange(std::function<void(PeerState)> callback);
+  /// The same, with the reason (stateReason() at the time of the change). Setting either form
+  /// replaces the other.
+  void onStateChange(std::function<void(PeerState, const StateReason&)> callback);
   void onGatheringStateChange(std::function<void(GatheringState)> callback);
   void onDataChannel(std::function<void(std::shared_ptr<DataChannel>)> callback);
   /// Errors that do not change the state (a bad candidate, a refused channel, ...).

@@ -98,6 +98,17 @@ class PeerJsConnection : public std::enable_shared_from_this<PeerJsConnection> {
   /// follows. Idempotent.
   void close();
 
+  /// Restarts ICE on this connection (PeerConnection::restartIce), the new OFFER and ANSWER
+  /// going through the signaling server under the same connection id. Only with a claynet peer
+  /// (remoteIsClaynet()): PeerJS 1.5.5 takes a second OFFER for a connection as a new connection
+  /// that replaces it. claynet restarts by itself when a connection with a claynet peer becomes
+  /// Disconnected (the side that opened it restarts, then every 4 s while it stays so); call this
+  /// when the application knows its network changed.
+  Result restartIce();
+  /// The remote marked its OFFER or ANSWER as claynet's (`"claynet":1` in the payload, which
+  /// PeerJS ignores): it answers ICE restarts.
+  bool remoteIsClaynet() const;
+
   /// The remote peer's id.
   const std::string& peer() const { return peer_; }
   const std::string& connectionId() const { return connectionId_; }

@@ -5,29 +5,63 @@
 
 #include <cstring>
 
+#include "rtc/ice_server_resolver.hpp"
+#include "rtc/turn_tls_tunnel.hpp"
+
 namespace claynet::rtc {
 
 namespace {
 
 constexpr guint kComponent = 1;
-
-struct Lookup {
-  IceTransport* self;
-  std::size_t index;
-};
+// libnice's TURN deallocation waits for the server's answers; a dead server must not keep a
+// closed connection's agent around for long.
+constexpr guint kCloseBoundMs = 3000;
 
 bool isNumericAddress(const std::string& host) { return g_hostname_is_ip_address(host.c_str()); }
 
-CandidateInfo infoOf(const NiceCandidate* c) {
-  CandidateInfo info;
-  info.type = IceTransport::typeOf(c);
+std::string addressString(const NiceAddress& a) {
   char buf[NICE_ADDRESS_STRING_LEN];
-  nice_address_to_string(&c->addr, buf);
-  info.address = buf;
-  info.port = static_cast<uint16_t>(nice_address_get_port(&c->addr));
-  info.transport = c->transport == NICE_CANDIDATE_TRANSPORT_UDP ? "udp" : "tcp";
-  return info;
+  nice_address_to_string(&a, buf);
+  return buf;
 }
+
+// Fields of a "candidate:..." line: foundation, component, transport, priority, address, port,
+// "typ", type, ...
+std::vector<std::string> candidateFields(const std::string& line) {
+  std::vector<std::string> f;
+  std::size_t pos = 0;
+  while (f.size() < 8) {
+    std::size_t sp = line.find(' ', pos);
+    f.push_back(line.substr(pos, sp == std::string::npos ? sp : sp - pos));
+    if (sp == std::string::npos) break;
+    pos = sp + 1;
+  }
+  return f;
+}
+
+// Ends an agent's life after libnice has freed its TURN allocations, or after kCloseBoundMs.
+struct Closing {
+  NiceAgent* agent;
+  std::vector<std::unique_ptr<TurnTlsTunnel>> tunnels;  // TURN over TLS runs through them
+  GSource* bound = nullptr;
+  std::function<void(void*)> onEnd;
+  bool done = false;
+
+  void finish() {
+    if (done) return;
+    done = true;
+    if (bound) {
+      g_source_destroy(bound);
+      g_source_unref(bound);
+      bound = nullptr;
+    }
+    g_object_unref(agent);
+    tunnels.clear();
+    auto end = std::move(onEnd);
+    if (end) end(this);
+    delete this;
+  }
+};
 
 }  // namespace
 
@@ -89,9 +123,10 @@ IceTransport::IceTransport(GMainContext* context, const Configuration& config, b
   g_free(pwd);
   nice_agent_attach_recv(agent_, stream_, kComponent, context_, &IceTransport::onRecv, this);
 
-  // Servers given by name are resolved in the background: a name that never resolves must not
-  // hold up a connection that host candidates can make.
+  // A name is looked up in the background (or found in the process's cache of answers): one that
+  // never resolves must not hold up a connection that host candidates can make.
   cancel_ = g_cancellable_new();
+  servers_.reserve(config_.iceServers.size());
   for (const auto& s : config_.iceServers) {
     Server server;
     Result r = IceServerUrl::parse(s.url, server.url);
@@ -99,16 +134,23 @@ IceTransport::IceTransport(GMainContext* context, const Configuration& config, b
       diag("ice", "ignored ICE server: " + r.error());
       continue;
     }
+    (server.url.scheme == IceServerUrl::Scheme::Stun ? stats_.stunServers : stats_.turnServers)++;
     server.username = s.username;
     server.credential = s.credential;
-    if (isNumericAddress(server.url.host)) {
-      server.address = server.url.host;
+    const std::string& host = server.url.host;
+    if (isNumericAddress(host)) {
+      server.address = host;
+    } else if (auto known = IceServerResolver::cached(host)) {
+      if (known->ok)
+        server.address = known->address;
+      else
+        stats_.serverProblems.push_back(host + " did not resolve: " + known->error);
     } else {
       server.pending = true;
-      auto* lookup = new Lookup{this, servers_.size()};
-      g_resolver_lookup_by_name_async(g_resolver_get_default(), server.url.host.c_str(), cancel_,
-                                      &IceTransport::onResolved, lookup);
-      g_object_unref(g_resolver_get_default());
+      std::size_t index = servers_.size();
+      IceServerResolver::resolve(host, cancel_, [this, index](const ResolvedName& name) {
+        onServerResolved(index, name);
+      });
     }
     servers_.push_back(std::move(server));
   }
@@ -116,87 +158,170 @@ IceTransport::IceTransport(GMainContext* context, const Configuration& config, b
 
 IceTransport::~IceTransport() { close(); }
 
+bool IceTransport::hasTurnServer() const {
+  for (const auto& s : servers_)
+    if (s.url.scheme != IceServerUrl::Scheme::Stun) return true;
+  return false;
+}
+
 void IceTransport::close() {
   if (closed_) return;
   closed_ = true;
   g_cancellable_cancel(cancel_);
   g_object_unref(cancel_);
   cancel_ = nullptr;
+  if (stunWait_) {
+    g_source_destroy(stunWait_);
+    g_source_unref(stunWait_);
+    stunWait_ = nullptr;
+  }
   for (gulong h : handlers_) g_signal_handler_disconnect(agent_, h);
   nice_agent_attach_recv(agent_, stream_, kComponent, context_, nullptr, nullptr);
-  nice_agent_remove_stream(agent_, stream_);
-  g_object_unref(agent_);
+  bool allocated = false;
+  for (const auto& s : servers_)
+    if (s.applied && s.url.scheme != IceServerUrl::Scheme::Stun) allocated = true;
+  if (!allocated) {
+    nice_agent_remove_stream(agent_, stream_);
+    g_object_unref(agent_);
+    agent_ = nullptr;
+    return;
+  }
+  // Unreffing the agent now would cancel the deallocation (Refresh with lifetime 0) and leave the
+  // allocations on the TURN server until they expire (10 minutes).
+  auto* closing = new Closing{agent_, {}, nullptr, cb_.onLingerEnd};
+  for (auto& s : servers_)
+    if (s.tunnel) closing->tunnels.push_back(std::move(s.tunnel));
   agent_ = nullptr;
+  closing->bound = g_timeout_source_new(kCloseBoundMs);
+  g_source_set_callback(
+      closing->bound,
+      [](gpointer data) -> gboolean {
+        auto* c = static_cast<Closing*>(data);
+        g_source_unref(c->bound);
+        c->bound = nullptr;  // this source ends itself by returning REMOVE
+        c->finish();
+        return G_SOURCE_REMOVE;
+      },
+      closing, nullptr);
+  g_source_attach(closing->bound, context_);
+  if (cb_.onLingerBegin) cb_.onLingerBegin(closing, [closing] { closing->finish(); });
+  nice_agent_close_async(
+      closing->agent,
+      [](GObject*, GAsyncResult*, gpointer data) { static_cast<Closing*>(data)->finish(); },
+      closing);
 }
 
-void IceTransport::onResolved(GObject* source, GAsyncResult* result, gpointer data) {
-  auto* lookup = static_cast<Lookup*>(data);
-  GError* error = nullptr;
-  GList* addresses = g_resolver_lookup_by_name_finish(G_RESOLVER(source), result, &error);
-  if (error && g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
-    g_error_free(error);
-    delete lookup;
-    return;  // the transport is gone
-  }
-  IceTransport* self = lookup->self;
-  Server& server = self->servers_[lookup->index];
-  delete lookup;
+void IceTransport::onServerResolved(std::size_t index, const ResolvedName& name) {
+  if (closed_) return;
+  Server& server = servers_[index];
   server.pending = false;
-  if (error) {
-    self->diag("ice", "ICE server " + server.url.host + " did not resolve: " + error->message);
-    g_error_free(error);
+  const bool stun = server.url.scheme == IceServerUrl::Scheme::Stun;
+  if (!name.ok) {
+    std::string problem = server.url.host + " did not resolve: " + name.error;
+    stats_.serverProblems.push_back(problem);
+    diag("ice", "ICE server " + problem);
   } else {
-    for (GList* l = addresses; l; l = l->next) {
-      auto* inet = G_INET_ADDRESS(l->data);
-      if (g_inet_address_get_family(inet) == G_SOCKET_FAMILY_IPV4 || server.address.empty()) {
-        gchar* s = g_inet_address_to_string(inet);
-        server.address = s;
-        g_free(s);
-        if (g_inet_address_get_family(inet) == G_SOCKET_FAMILY_IPV4) break;
-      }
+    server.address = name.address;
+    if (!stun && gatheringStarted_) {
+      // The relay candidates are trickled once libnice has its allocation.
+      diag("ice", "TURN server " + server.url.host + " resolved to " + name.address +
+                      "; gathering its relay candidates");
+      if (cb_.onGatheringResumed) cb_.onGatheringResumed();
+      addRelay(server);
+    } else if (stun && gatheringStarted_) {
+      diag("ice", "STUN server " + server.url.host +
+                      " resolved after gathering began; the next connection uses it");
     }
-    g_resolver_free_addresses(addresses);
-    if (self->gatheringStarted_)
-      self->diag("ice", "ICE server " + server.url.host +
-                            " resolved after gathering began; not used by this connection");
   }
-  if (self->gatherRequested_ && !self->gatheringStarted_) self->startGathering();
+  if (gatherRequested_ && !gatheringStarted_) {
+    bool stunPending = false;
+    for (const auto& s : servers_)
+      if (s.pending && s.url.scheme == IceServerUrl::Scheme::Stun) stunPending = true;
+    if (!stunPending) startGathering();
+  }
+}
+
+gboolean IceTransport::onStunWaitOver(gpointer data) {
+  auto* self = static_cast<IceTransport*>(data);
+  g_source_unref(self->stunWait_);
+  self->stunWait_ = nullptr;
+  self->startGathering();
+  return G_SOURCE_REMOVE;
 }
 
 void IceTransport::gather() {
   gatherRequested_ = true;
-  if (config_.iceTransportPolicy == IceTransportPolicy::Relay) {
-    for (const auto& s : servers_)
-      if (s.pending && s.url.scheme != IceServerUrl::Scheme::Stun) return;  // onResolved resumes
+  bool stunPending = false;
+  for (const auto& s : servers_)
+    if (s.pending && s.url.scheme == IceServerUrl::Scheme::Stun) stunPending = true;
+  // libnice takes its STUN server only when gathering starts, so a STUN name is worth a short
+  // wait; TURN servers can still be added afterwards.
+  if (!stunPending || config_.iceTransportPolicy == IceTransportPolicy::Relay) {
+    startGathering();
+    return;
   }
-  startGathering();
+  stunWait_ = g_timeout_source_new(kStunWaitMs);
+  g_source_set_callback(stunWait_, &IceTransport::onStunWaitOver, this, nullptr);
+  g_source_attach(stunWait_, context_);
+}
+
+void IceTransport::addRelay(Server& s) {
+  if (s.applied || s.address.empty()) return;
+  s.applied = true;
+  std::string address = s.address;
+  uint16_t port = s.url.port;
+  NiceRelayType type = s.url.transport == IceServerUrl::Transport::Tcp ? NICE_RELAY_TYPE_TURN_TCP
+                                                                        : NICE_RELAY_TYPE_TURN_UDP;
+  if (s.url.scheme == IceServerUrl::Scheme::Turns) {
+    s.tunnel = std::make_unique<TurnTlsTunnel>(
+        s.url.host, s.address, s.url.port, config_.caFile,
+        [this](const std::string& detail) {
+          if (detail.find("rejected") != std::string::npos)
+            stats_.serverProblems.push_back(detail);
+          diag("ice", detail);
+        });
+    std::string error;
+    if (!s.tunnel->start(error)) {
+      std::string problem = "TURN over TLS to " + s.url.host + ": " + error;
+      stats_.serverProblems.push_back(problem);
+      diag("ice", problem);
+      s.tunnel.reset();
+      return;
+    }
+    address = "127.0.0.1";
+    port = s.tunnel->localPort();
+    type = NICE_RELAY_TYPE_TURN_TCP;
+  }
+  nice_agent_set_relay_info(agent_, stream_, kComponent, address.c_str(), port,
+                            s.username.c_str(), s.credential.c_str(), type);
 }
 
 void IceTransport::applyServers() {
   bool stunSet = false;
-  for (const auto& s : servers_) {
+  for (auto& s : servers_) {
     if (s.address.empty()) {
-      if (s.pending) diag("ice", "ICE server " + s.url.host + " still resolving; skipped");
+      if (s.pending) diag("ice", "ICE server " + s.url.host + " still resolving");
       continue;
     }
     if (s.url.scheme == IceServerUrl::Scheme::Stun) {
       if (stunSet) continue;  // libnice takes one STUN server per agent
       g_object_set(agent_, "stun-server", s.address.c_str(), "stun-server-port",
                    static_cast<guint>(s.url.port), nullptr);
+      s.applied = true;
       stunSet = true;
     } else {
-      NiceRelayType type = s.url.scheme == IceServerUrl::Scheme::Turns ? NICE_RELAY_TYPE_TURN_TLS
-                           : s.url.transport == IceServerUrl::Transport::Tcp
-                               ? NICE_RELAY_TYPE_TURN_TCP
-                               : NICE_RELAY_TYPE_TURN_UDP;
-      nice_agent_set_relay_info(agent_, stream_, kComponent, s.address.c_str(), s.url.port,
-                                s.username.c_str(), s.credential.c_str(), type);
+      addRelay(s);
     }
   }
 }
 
 void IceTransport::startGathering() {
   if (gatheringStarted_ || closed_) return;
+  if (stunWait_) {
+    g_source_destroy(stunWait_);
+    g_source_unref(stunWait_);
+    stunWait_ = nullptr;
+  }
   gatheringStarted_ = true;
   applyServers();
   if (!nice_agent_gather_candidates(agent_, stream_))
@@ -208,34 +333,31 @@ void IceTransport::setRemoteCredentials(const std::string& ufrag, const std::str
 }
 
 bool IceTransport::addRemoteCandidate(const std::string& candidate, std::string& reason) {
+  if (closed_) {
+    reason = "the ICE transport is closed";
+    return false;
+  }
   std::string line = candidate;
   if (line.rfind("a=", 0) == 0) line.erase(0, 2);
   if (line.rfind("candidate:", 0) != 0) {
     reason = "not a candidate line: '" + candidate + "'";
     return false;
   }
+  auto f = candidateFields(line);
+  if (f.size() < 8) {
+    reason = "malformed candidate: '" + candidate + "'";
+    return false;
+  }
   // Field 3 is the transport; libnice only runs UDP here.
-  {
-    std::vector<std::string> f;
-    std::size_t pos = 0;
-    while (f.size() < 6) {
-      std::size_t sp = line.find(' ', pos);
-      f.push_back(line.substr(pos, sp == std::string::npos ? sp : sp - pos));
-      if (sp == std::string::npos) break;
-      pos = sp + 1;
-    }
-    if (f.size() < 6) {
-      reason = "malformed candidate: '" + candidate + "'";
-      return false;
-    }
-    if (g_ascii_strcasecmp(f[2].c_str(), "udp") != 0) {
-      reason = "skipped " + f[2] + " candidate (only UDP is used)";
-      return false;
-    }
-    if (f[4].size() > 6 && f[4].compare(f[4].size() - 6, 6, ".local") == 0) {
-      reason = "skipped mDNS candidate " + f[4] + " (peer-reflexive discovery will find it)";
-      return false;
-    }
+  if (g_ascii_strcasecmp(f[2].c_str(), "udp") != 0) {
+    ++stats_.remoteTcpSkipped;
+    reason = "skipped " + f[2] + " candidate (only UDP is used)";
+    return false;
+  }
+  if (f[4].size() > 6 && g_ascii_strcasecmp(f[4].c_str() + f[4].size() - 6, ".local") == 0) {
+    ++stats_.remoteMdnsSkipped;
+    reason = "skipped mDNS candidate " + f[4] + " (peer-reflexive discovery will find it)";
+    return false;
   }
   std::string sdp = "a=" + line;
   NiceCandidate* c = nice_agent_parse_remote_candidate_sdp(agent_, stream_, sdp.c_str());
@@ -243,12 +365,27 @@ bool IceTransport::addRemoteCandidate(const std::string& candidate, std::string&
     reason = "unparsable candidate: '" + candidate + "'";
     return false;
   }
+  CandidateType type = typeOf(c);
   GSList* list = g_slist_append(nullptr, c);
   int added = nice_agent_set_remote_candidates(agent_, stream_, kComponent, list);
   g_slist_free_full(list, reinterpret_cast<GDestroyNotify>(nice_candidate_free));
   if (added < 1) {
     reason = "candidate not accepted by ICE: '" + candidate + "'";
     return false;
+  }
+  switch (type) {
+    case CandidateType::Host:
+      ++stats_.remoteHost;
+      break;
+    case CandidateType::ServerReflexive:
+      ++stats_.remoteSrflx;
+      break;
+    case CandidateType::PeerReflexive:
+      ++stats_.remotePrflx;
+      break;
+    case CandidateType::Relayed:
+      ++stats_.remoteRelay;
+      break;
   }
   return true;
 }
@@ -265,6 +402,30 @@ bool IceTransport::send(const uint8_t* data, std::size_t size) {
 
 void IceTransport::diag(const std::string& phase, const std::string& detail) {
   if (cb_.onDiagnostic) cb_.onDiagnostic(phase, detail);
+}
+
+CandidateInfo IceTransport::infoOf(const NiceCandidate* c, bool local) const {
+  CandidateInfo info;
+  info.type = typeOf(c);
+  info.address = addressString(c->addr);
+  info.port = static_cast<uint16_t>(nice_address_get_port(&c->addr));
+  info.transport = c->transport == NICE_CANDIDATE_TRANSPORT_UDP ? "udp" : "tcp";
+  if (local && info.type == CandidateType::Relayed) {
+    // libnice hands out copies of its candidates without the TURN server they came from
+    // (nice_candidate_relay_address() crashes on them), but it gives relay candidates reached
+    // over UDP a higher type preference (30) than those over TCP (20), TLS being TCP to it.
+    if ((c->priority >> 24) >= 30) {
+      info.relayProtocol = "udp";
+    } else {
+      bool tls = false, tcp = false;
+      for (const auto& s : servers_) {
+        if (!s.applied || s.url.transport != IceServerUrl::Transport::Tcp) continue;
+        (s.tunnel ? tls : tcp) = true;
+      }
+      info.relayProtocol = tls && !tcp ? "tls" : tcp && !tls ? "tcp" : "tcp or tls";
+    }
+  }
+  return info;
 }
 
 void IceTransport::onCandidateGatheringDone(NiceAgent*, guint, gpointer data) {
@@ -284,12 +445,16 @@ void IceTransport::onComponentStateChanged(NiceAgent*, guint, guint, guint state
         self->cb_.onStateChange(State::Connected, "");
       }
       break;
-    case NICE_COMPONENT_STATE_FAILED:
+    case NICE_COMPONENT_STATE_FAILED: {
+      bool wasConnected = self->connected_;
       self->connected_ = false;
       self->cb_.onStateChange(State::Failed,
-                              "ICE failed: no candidate pair could reach the remote peer, or "
-                              "the peer stopped answering consent checks");
+                              wasConnected
+                                  ? "ICE consent lost: the remote stopped answering checks"
+                                  : "ICE failed: every candidate pair was checked and none "
+                                    "reached the remote peer");
       break;
+    }
     default:
       break;
   }
@@ -297,6 +462,19 @@ void IceTransport::onComponentStateChanged(NiceAgent*, guint, guint, guint state
 
 void IceTransport::onNewCandidateFull(NiceAgent* agent, NiceCandidate* c, gpointer data) {
   auto* self = static_cast<IceTransport*>(data);
+  switch (typeOf(c)) {
+    case CandidateType::Host:
+      ++self->stats_.localHost;
+      break;
+    case CandidateType::ServerReflexive:
+      ++self->stats_.localSrflx;
+      break;
+    case CandidateType::Relayed:
+      ++self->stats_.localRelay;
+      break;
+    case CandidateType::PeerReflexive:
+      break;  // never signalled as a local candidate
+  }
   gchar* sdp = nice_agent_generate_local_candidate_sdp(agent, c);
   if (!sdp) return;
   std::string line = sdp;
@@ -326,7 +504,7 @@ void IceTransport::onNewSelectedPairFull(NiceAgent*, guint, guint, NiceCandidate
   auto* self = static_cast<IceTransport*>(data);
   self->enlargeSocketBuffers();
   if (self->cb_.onSelectedPair)
-    self->cb_.onSelectedPair(SelectedPair{infoOf(local), infoOf(remote)});
+    self->cb_.onSelectedPair(SelectedPair{self->infoOf(local, true), self->infoOf(remote, false)});
 }
 
 void IceTransport::onRecv(NiceAgent*, guint, guint, guint len, gchar* buf, gpointer data) {

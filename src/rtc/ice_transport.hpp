@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -19,16 +20,26 @@ typedef struct _NiceCandidate NiceCandidate;
 
 namespace claynet::rtc {
 
+class TurnTlsTunnel;
+struct ResolvedName;
+
 class IceTransport {
  public:
   enum class State { Checking, Connected, Failed };
   struct Callbacks {
     std::function<void(const std::string& candidate)> onLocalCandidate;  // "candidate:..."
     std::function<void()> onGatheringDone;
+    /// Gathering goes on after it was complete: a TURN server's name resolved late.
+    std::function<void()> onGatheringResumed;
     std::function<void(State, const std::string& detail)> onStateChange;
     std::function<void(const uint8_t*, std::size_t)> onPacket;
     std::function<void(const SelectedPair&)> onSelectedPair;
     std::function<void(const std::string& phase, const std::string& detail)> onDiagnostic;
+    /// Closing may outlive the transport while libnice frees TURN allocations: `begin` hands
+    /// over a function that ends it at once (the Runtime calls it when it shuts down first);
+    /// `end` follows when it is over either way. Both optional.
+    std::function<void(void* key, std::function<void()> force)> onLingerBegin;
+    std::function<void(void* key)> onLingerEnd;
   };
 
   IceTransport(GMainContext* context, const Configuration& config, bool controlling,
@@ -40,7 +51,8 @@ class IceTransport {
   const std::string& ufrag() const { return ufrag_; }
   const std::string& pwd() const { return pwd_; }
 
-  /// Starts gathering. With ICE policy relay and TURN names still resolving, it waits for them.
+  /// Starts gathering: at once, or when the STUN names still resolving have resolved (at most
+  /// kStunWaitMs later). TURN servers resolved later add their relay candidates then.
   void gather();
   void setRemoteCredentials(const std::string& ufrag, const std::string& pwd);
   /// Adds a "candidate:..." line. Returns false with a reason when it is skipped.
@@ -48,9 +60,15 @@ class IceTransport {
   void remoteGatheringDone();
   /// Sends one datagram on the selected pair; false when there is none yet.
   bool send(const uint8_t* data, std::size_t size);
+  /// Stops for good. With TURN allocations, libnice first frees them on the server (bounded).
   void close();
 
+  bool connected() const { return connected_; }
+  const IceStats& stats() const { return stats_; }
+  bool hasTurnServer() const;
+
   static CandidateType typeOf(const NiceCandidate* candidate);
+  static constexpr guint kStunWaitMs = 200;
 
  private:
   struct Server {
@@ -58,6 +76,8 @@ class IceTransport {
     std::string username, credential;
     std::string address;  // numeric, once known
     bool pending = false;
+    bool applied = false;  // handed to libnice
+    std::unique_ptr<TurnTlsTunnel> tunnel;
   };
   static void onCandidateGatheringDone(NiceAgent*, guint, gpointer);
   static void onComponentStateChanged(NiceAgent*, guint, guint, guint, gpointer);
@@ -65,10 +85,13 @@ class IceTransport {
   static void onNewSelectedPairFull(NiceAgent*, guint, guint, NiceCandidate*, NiceCandidate*,
                                     gpointer);
   static void onRecv(NiceAgent*, guint, guint, guint, gchar*, gpointer);
-  static void onResolved(GObject* source, GAsyncResult* result, gpointer data);
+  static gboolean onStunWaitOver(gpointer self);
+  void onServerResolved(std::size_t index, const ResolvedName& name);
   void applyServers();
+  void addRelay(Server& server);
   void enlargeSocketBuffers();
   void startGathering();
+  CandidateInfo infoOf(const NiceCandidate* candidate, bool local) const;
   void diag(const std::string& phase, const std::string& detail);
 
   GMainContext* context_;
@@ -79,6 +102,8 @@ class IceTransport {
   std::string ufrag_, pwd_;
   std::vector<Server> servers_;
   GCancellable* cancel_ = nullptr;
+  GSource* stunWait_ = nullptr;
+  IceStats stats_;
   bool gatherRequested_ = false;
   bool gatheringStarted_ = false;
   bool connected_ = false;

@@ -2,6 +2,7 @@
 #include <limits>
 
 #include "rtc/dcep.hpp"
+#include "rtc/ice_server_resolver.hpp"
 #include "rtc/peer_shared.hpp"
 
 namespace claynet {
@@ -52,10 +53,45 @@ const char* toString(CandidateType t) {
   return "?";
 }
 
+const char* toString(StateReason::Code c) {
+  switch (c) {
+    case StateReason::Code::None:
+      return "none";
+    case StateReason::Code::IceFailed:
+      return "ice-failed";
+    case StateReason::Code::PathLost:
+      return "path-lost";
+    case StateReason::Code::DtlsFailed:
+      return "dtls-failed";
+    case StateReason::Code::SctpFailed:
+      return "sctp-failed";
+    case StateReason::Code::RemoteClosed:
+      return "remote-closed";
+    case StateReason::Code::LocalClosed:
+      return "local-closed";
+  }
+  return "?";
+}
+
+void prefetchIceServers(Runtime& runtime, const Configuration& configuration) {
+  std::vector<std::string> names;
+  for (const auto& s : configuration.iceServers) {
+    IceServerUrl url;
+    if (IceServerUrl::parse(s.url, url) && !g_hostname_is_ip_address(url.host.c_str()) &&
+        !rtc::IceServerResolver::cached(url.host))
+      names.push_back(url.host);
+  }
+  if (names.empty()) return;
+  runtime.core()->post([names] {
+    for (const auto& n : names) rtc::IceServerResolver::resolve(n, nullptr, {});
+  });
+}
+
 namespace impl {
 
 namespace {
 constexpr uint16_t kSctpPort = 5000;
+constexpr guint kTickMs = 250;
 // usrsctp only accepts a message whole; keep well inside its send buffer.
 constexpr std::size_t kLocalSendCeiling = 1024 * 1024;
 }  // namespace
@@ -68,7 +104,8 @@ PeerShared::~PeerShared() { releaseTransports(); }
 void PeerShared::init() {
   std::weak_ptr<PeerShared> weak = shared_from_this();
   core->registerCloser(this, [weak] {
-    if (auto self = weak.lock()) self->close(PeerState::Closed, "the runtime shut down");
+    if (auto self = weak.lock())
+      self->close(PeerState::Closed, StateReason::Code::LocalClosed, "the runtime shut down");
   });
 }
 
@@ -81,10 +118,15 @@ void PeerShared::emitError(const std::string& message) {
   deliver([self = shared_from_this(), message] { self->onError(message); });
 }
 
-void PeerShared::setState(PeerState s) {
+void PeerShared::setState(PeerState s, StateReason::Code code, const std::string& detail) {
   if (state.exchange(s) == s) return;
-  diag("state", std::string("connection ") + toString(s));
-  deliver([self = shared_from_this(), s] { self->onStateChange(s); });
+  StateReason why{code, detail};
+  {
+    std::lock_guard lock(infoMutex);
+    reason = why;
+  }
+  diag("state", std::string("connection ") + toString(s) + (detail.empty() ? "" : ": " + detail));
+  deliver([self = shared_from_this(), s, why] { self->onStateChange(s, why); });
 }
 
 void PeerShared::setGathering(GatheringState s) {
@@ -92,17 +134,19 @@ void PeerShared::setGathering(GatheringState s) {
   deliver([self = shared_from_this(), s] { self->onGatheringStateChange(s); });
 }
 
-void PeerShared::fail(const std::string& reason) {
+void PeerShared::fail(StateReason::Code code, const std::string& why) {
   {
     std::lock_guard lock(infoMutex);
-    if (failureReason.empty()) failureReason = reason;
+    if (failureReason.empty()) failureReason = why;
   }
-  diag("error", reason);
-  close(PeerState::Failed, reason);
+  diag("error", why);
+  close(PeerState::Failed, code, why);
 }
 
-void PeerShared::createIce(bool controlling) {
+std::unique_ptr<rtc::IceTransport> PeerShared::createIce(bool controlling) {
   rtc::IceTransport::Callbacks cb;
+  // Callbacks name their transport: during a restart two of them run side by side.
+  auto holder = std::make_shared<rtc::IceTransport*>(nullptr);
   cb.onLocalCandidate = [this](const std::string& line) {
     if (closed_) return;
     diag("ice", "local candidate " + line);
@@ -114,16 +158,18 @@ void PeerShared::createIce(bool controlling) {
     diag("ice", "gathering complete");
     setGathering(GatheringState::Complete);
   };
-  cb.onStateChange = [this](rtc::IceTransport::State s, const std::string& detail) {
+  cb.onGatheringResumed = [this] { setGathering(GatheringState::Gathering); };
+  cb.onStateChange = [this, holder](rtc::IceTransport::State s, const std::string& detail) {
     if (closed_) return;
-    if (s == rtc::IceTransport::State::Connected) {
-      if (dtls_ && dtls_->isClient()) dtls_->start();
-    } else if (s == rtc::IceTransport::State::Failed) {
-      fail(detail);
-    }
+    if (s == rtc::IceTransport::State::Connected)
+      onIceConnected(*holder);
+    else if (s == rtc::IceTransport::State::Failed)
+      onIceFailed(*holder, detail);
   };
   cb.onPacket = [this](const uint8_t* data, std::size_t size) {
-    if (closed_ || !rtc::DtlsTransport::looksLikeDtls(data, size)) return;
+    if (closed_) return;
+    lastRxUs_ = g_get_monotonic_time();
+    if (!rtc::DtlsTransport::looksLikeDtls(data, size)) return;
     if (dtls_) {
       dtls_->handlePacket(data, size);
     } else if (earlyDtls_.size() < 8) {
@@ -131,20 +177,160 @@ void PeerShared::createIce(bool controlling) {
       earlyDtls_.emplace_back(reinterpret_cast<const char*>(data), size);
     }
   };
-  cb.onSelectedPair = [this](const SelectedPair& pair) {
+  cb.onSelectedPair = [this, holder](const SelectedPair& pair) {
+    // A restart's candidate pairs count once that agent has taken over.
+    if (*holder != ice_.get()) return;
     {
       std::lock_guard lock(infoMutex);
       selectedPair = pair;
     }
     diag("ice", std::string("selected pair ") + toString(pair.local.type) + " " +
-                    pair.local.address + ":" + std::to_string(pair.local.port) + " <-> " +
-                    toString(pair.remote.type) + " " + pair.remote.address + ":" +
+                    pair.local.address + ":" + std::to_string(pair.local.port) +
+                    (pair.local.relayProtocol.empty() ? "" : " (TURN over " +
+                                                                pair.local.relayProtocol + ")") +
+                    " <-> " + toString(pair.remote.type) + " " + pair.remote.address + ":" +
                     std::to_string(pair.remote.port));
   };
   cb.onDiagnostic = [this](const std::string& phase, const std::string& detail) {
     diag(phase, detail);
   };
-  ice_ = std::make_unique<rtc::IceTransport>(core->context(), config, controlling, std::move(cb));
+  std::weak_ptr<RuntimeCore> weakCore = core;
+  cb.onLingerBegin = [weakCore](void* key, std::function<void()> force) {
+    if (auto c = weakCore.lock()) c->beginLinger(key, std::move(force));
+  };
+  cb.onLingerEnd = [weakCore](void* key) {
+    if (auto c = weakCore.lock()) c->endLinger(key);
+  };
+  auto ice =
+      std::make_unique<rtc::IceTransport>(core->context(), config, controlling, std::move(cb));
+  *holder = ice.get();
+  return ice;
+}
+
+void PeerShared::onIceConnected(rtc::IceTransport* which) {
+  if (which == nextIce_.get()) {
+    adoptRestartedIce();
+    return;
+  }
+  if (which != ice_.get()) return;
+  if (dtls_ && dtls_->isClient() && !everConnected_) dtls_->start();
+}
+
+void PeerShared::onIceFailed(rtc::IceTransport* which, const std::string& detail) {
+  if (which == nextIce_.get()) {
+    // The old path may still work (or come back); the application may restart again.
+    diag("ice", "ICE restart failed: " + detail);
+    restartOffered_ = false;
+    core->post([old = std::shared_ptr<rtc::IceTransport>(std::move(nextIce_))] {});
+    return;
+  }
+  if (which != ice_.get()) return;
+  if (nextIce_) {
+    diag("ice", "the old path failed while a restart runs: " + detail);
+    return;
+  }
+  if (everConnected_)
+    fail(StateReason::Code::PathLost, detail);
+  else
+    fail(StateReason::Code::IceFailed, iceFailureDetail(detail));
+}
+
+void PeerShared::adoptRestartedIce() {
+  diag("ice", "ICE restart complete: the new path carries the connection");
+  std::shared_ptr<rtc::IceTransport> old(std::move(ice_));
+  ice_ = std::move(nextIce_);
+  restartOffered_ = false;
+  // Freed from a fresh stack: the old agent may be inside one of its own callbacks.
+  if (old) {
+    old->close();
+    core->post([old] {});
+  }
+  lastRxUs_ = g_get_monotonic_time();
+}
+
+std::string PeerShared::iceFailureDetail(const std::string& what) const {
+  const IceStats st = ice_ ? ice_->stats() : IceStats{};
+  auto n = [](int count, const char* name) {
+    return std::to_string(count) + " " + name;
+  };
+  std::string local = n(st.localHost, "host") + ", " + n(st.localSrflx, "srflx") + ", " +
+                      n(st.localRelay, "relay");
+  std::string remote = n(st.remoteHost, "host") + ", " + n(st.remoteSrflx, "srflx") + ", " +
+                       n(st.remotePrflx, "prflx") + ", " + n(st.remoteRelay, "relay");
+  if (st.remoteMdnsSkipped) remote += ", " + n(st.remoteMdnsSkipped, "mDNS names skipped");
+  if (st.remoteTcpSkipped) remote += ", " + n(st.remoteTcpSkipped, "TCP skipped");
+  std::string advice;
+  const int usableRemote = st.remoteHost + st.remoteSrflx + st.remotePrflx + st.remoteRelay;
+  if (st.turnServers == 0) {
+    advice = "no TURN server is configured: when both sides are behind NATs that give each "
+             "destination its own port (symmetric or carrier-grade NAT) or UDP is blocked, only a "
+             "relay connects them; add a TURN server to iceServers";
+  } else if (st.localRelay == 0) {
+    advice = "a TURN server is configured but gave no relay candidate: it was not reached or "
+             "refused the credentials; check its address, port, transport and credentials, and "
+             "that this network lets you reach it";
+  } else if (st.remoteRelay == 0 && usableRemote > 0) {
+    advice = "this side had a relay candidate from its TURN server, but the remote gave none and "
+             "did not reach the relay: give the remote the TURN server too, or check its network";
+  } else {
+    advice = "relay candidates were exchanged and still no path worked: check that UDP (or the "
+             "TURN server's TCP/TLS port) passes the firewalls on both sides";
+  }
+  if (usableRemote == 0)
+    advice = st.remoteMdnsSkipped
+                 ? "the remote sent only mDNS host names (.local), which resolve on its own LAN "
+                   "only, and its checks never reached this side: " + advice
+                 : "the remote sent no usable candidate: " + advice;
+  std::string text = what + " (local candidates: " + local + "; remote: " + remote + "); " + advice;
+  for (const auto& p : st.serverProblems) text += "; " + p;
+  return text;
+}
+
+void PeerShared::startTimers() {
+  if (tick_) return;
+  iceStartUs_ = g_get_monotonic_time();
+  tick_ = g_timeout_source_new(kTickMs);
+  g_source_set_callback(tick_, &PeerShared::onTick, this, nullptr);
+  g_source_attach(tick_, core->context());
+}
+
+void PeerShared::stopTimers() {
+  if (!tick_) return;
+  g_source_destroy(tick_);
+  g_source_unref(tick_);
+  tick_ = nullptr;
+}
+
+gboolean PeerShared::onTick(gpointer data) {
+  // Runs on the network thread; the source is destroyed in close(), before the object can go.
+  auto* self = static_cast<PeerShared*>(data);
+  if (self->closed_) return G_SOURCE_CONTINUE;
+  const gint64 now = g_get_monotonic_time();
+  const auto ms = [](std::chrono::milliseconds d) { return static_cast<gint64>(d.count()) * 1000; };
+  const Configuration& c = self->config;
+  if (!self->everConnected_) {
+    if (c.iceTimeout.count() > 0 && now - self->iceStartUs_ >= ms(c.iceTimeout) &&
+        !(self->ice_ && self->ice_->connected()))
+      self->fail(StateReason::Code::IceFailed,
+                 self->iceFailureDetail("ICE found no working path to the remote peer in " +
+                                        std::to_string(c.iceTimeout.count()) + " ms"));
+    return G_SOURCE_CONTINUE;
+  }
+  const gint64 silent = now - self->lastRxUs_;
+  PeerState st = self->state.load();
+  if (c.failedAfter.count() > 0 && silent >= ms(c.failedAfter)) {
+    self->fail(StateReason::Code::PathLost,
+               "nothing came from the remote peer for " +
+                   std::to_string(c.failedAfter.count()) + " ms: the path is gone");
+  } else if (st == PeerState::Connected && c.disconnectedAfter.count() > 0 &&
+             silent >= ms(c.disconnectedAfter)) {
+    self->setState(PeerState::Disconnected, StateReason::Code::PathLost,
+                   "nothing came from the remote peer for " +
+                       std::to_string(silent / 1000) + " ms");
+  } else if (st == PeerState::Disconnected && silent < ms(std::chrono::milliseconds(kTickMs * 2))) {
+    self->setState(PeerState::Connected);
+  }
+  return G_SOURCE_CONTINUE;
 }
 
 Result PeerShared::createDataChannel(const std::string& label, const DataChannelInit& init,
@@ -257,31 +443,120 @@ void PeerShared::emitLocalDescription(SdpType type, const rtc::sdp::Session& ses
   deliver([self = shared_from_this(), d] { self->onLocalDescription(d); });
 }
 
+rtc::sdp::Session PeerShared::localSession(rtc::sdp::Setup setup, const rtc::IceTransport& ice) {
+  rtc::sdp::Session s;
+  s.iceUfrag = ice.ufrag();
+  s.icePwd = ice.pwd();
+  s.fingerprint = core->certificate().fingerprint();
+  s.setup = setup;
+  s.maxMessageSize = config.maxMessageSize;
+  if (role_ == Role::Answerer) {
+    s.mid = remote_.mid;
+    s.mLineIndex = remote_.mLineIndex;
+    s.legacySctpmap = remote_.legacySctpmap;
+  }
+  s.sctpPort = kSctpPort;
+  // One session id for the whole connection, and a new version for every description (RFC 3264).
+  if (sessionId_.empty()) sessionId_ = std::to_string(g_random_int_range(1, G_MAXINT32)) +
+                                       std::to_string(g_random_int_range(1, G_MAXINT32));
+  s.sessionId = sessionId_;
+  s.sessionVersion = ++sessionVersion_;
+  return s;
+}
+
 Result PeerShared::createOffer() {
   if (closed_) return Result::failure("cannot create an offer: the connection is closed");
   if (role_ != Role::None)
     return Result::failure(std::string("cannot create an offer: this connection is already the ") +
                            (role_ == Role::Offerer ? "offerer" : "answerer"));
   role_ = Role::Offerer;
-  createIce(true);
-  rtc::sdp::Session s;
-  s.iceUfrag = ice_->ufrag();
-  s.icePwd = ice_->pwd();
-  s.fingerprint = core->certificate().fingerprint();
-  s.setup = rtc::sdp::Setup::ActPass;
-  s.maxMessageSize = config.maxMessageSize;
-  emitLocalDescription(SdpType::Offer, s);
+  ice_ = createIce(true);
+  emitLocalDescription(SdpType::Offer, localSession(rtc::sdp::Setup::ActPass, *ice_));
   setGathering(GatheringState::Gathering);
   ice_->gather();
+  return {};
+}
+
+Result PeerShared::restartIce() {
+  if (closed_) return Result::failure("cannot restart ICE: the connection is closed");
+  if (!everConnected_)
+    return Result::failure("cannot restart ICE: the connection has not formed yet");
+  // A restart offer may be lost on the way (the signaling server was away): after a while a new
+  // one replaces it, and an answer to the old one that still comes is refused.
+  constexpr gint64 kAnswerWaitUs = 3'500'000;
+  if (restartOffered_ && g_get_monotonic_time() - restartOfferedUs_ < kAnswerWaitUs)
+    return Result::failure("cannot restart ICE: the last restart still waits for its answer");
+  // The old agent keeps carrying packets (if it still can) until the new one connects.
+  if (nextIce_) core->post([old = std::shared_ptr<rtc::IceTransport>(std::move(nextIce_))] {});
+  nextIce_ = createIce(true);
+  restartOffered_ = true;
+  restartOfferedUs_ = g_get_monotonic_time();
+  diag("ice", "restarting ICE: new credentials, gathering again");
+  emitLocalDescription(SdpType::Offer, localSession(rtc::sdp::Setup::ActPass, *nextIce_));
+  setGathering(GatheringState::Gathering);
+  nextIce_->gather();
+  return {};
+}
+
+Result PeerShared::applyRestart(const Description& d, rtc::sdp::Session&& session) {
+  if (session.fingerprint != remote_.fingerprint)
+    return Result::failure("refused a new " + std::string(toString(d.type)) +
+                           ": its DTLS fingerprint differs from the connection's (" +
+                           session.fingerprint + " instead of " + remote_.fingerprint + ")");
+  if (d.type == SdpType::Answer) {
+    if (!restartOffered_ || !nextIce_)
+      return Result::failure("cannot apply a remote answer: no offer of this side waits for one");
+    restartOffered_ = false;
+  } else {
+    if (session.iceUfrag == remote_.iceUfrag && session.icePwd == remote_.icePwd)
+      return Result::failure(
+          "cannot apply a new offer without new ICE credentials (only ICE restarts are "
+          "supported on an established connection)");
+    if (restartOffered_) {
+      // Both sides restarted at once: the first offerer of the connection keeps its own.
+      if (role_ == Role::Offerer)
+        return Result::failure(
+            "ignored the remote's ICE restart: this side's own restart is pending, and the "
+            "side that offered first keeps its restart");
+      diag("ice", "both sides restarted ICE at once; dropping ours to answer the remote's");
+      restartOffered_ = false;
+    }
+    if (nextIce_) core->post([old = std::shared_ptr<rtc::IceTransport>(std::move(nextIce_))] {});
+    nextIce_ = createIce(false);
+  }
+  remote_.iceUfrag = session.iceUfrag;
+  remote_.icePwd = session.icePwd;
+  nextIce_->setRemoteCredentials(session.iceUfrag, session.icePwd);
+  diag("signaling", std::string("remote ") + toString(d.type) + " applied: ICE restart");
+  if (d.type == SdpType::Offer) {
+    // DTLS is established: this side keeps its role whatever the offer's a=setup says.
+    emitLocalDescription(SdpType::Answer,
+                         localSession(dtlsClient_ ? rtc::sdp::Setup::Active
+                                                  : rtc::sdp::Setup::Passive,
+                                      *nextIce_));
+    setGathering(GatheringState::Gathering);
+    nextIce_->gather();
+  }
+  for (const auto& c : session.candidates) {
+    std::string why;
+    if (nextIce_->addRemoteCandidate(c, why))
+      diag("ice", "remote candidate " + c);
+    else
+      diag("ice", why);
+  }
+  if (session.endOfCandidates) nextIce_->remoteGatheringDone();
   return {};
 }
 
 Result PeerShared::setRemoteDescription(const Description& d, rtc::sdp::Session&& session) {
   if (closed_)
     return Result::failure("cannot set the remote description: the connection is closed");
-  if (haveRemote_)
-    return Result::failure(
-        "cannot set the remote description twice (renegotiation is not supported)");
+  if (haveRemote_) {
+    if (!everConnected_)
+      return Result::failure(
+          "cannot set the remote description twice before the connection has formed");
+    return applyRestart(d, std::move(session));
+  }
   if (d.type == SdpType::Offer) {
     if (role_ != Role::None)
       return Result::failure("cannot apply a remote offer: this connection already made an offer");
@@ -294,7 +569,7 @@ Result PeerShared::setRemoteDescription(const Description& d, rtc::sdp::Session&
   remoteMaxMessageSize = rtc::sdp::effectiveMaxMessageSize(remote_);
 
   if (d.type == SdpType::Offer) {
-    createIce(false);
+    ice_ = createIce(false);
     // The answerer takes the active (DTLS client) role unless the offer insists otherwise.
     dtlsClient_ = remote_.setup != rtc::sdp::Setup::Active;
   } else {
@@ -306,19 +581,13 @@ Result PeerShared::setRemoteDescription(const Description& d, rtc::sdp::Session&
                         (dtlsClient_ ? "client" : "server"));
   startDtls();
   setState(PeerState::Connecting);
+  startTimers();
 
   if (d.type == SdpType::Offer) {
-    rtc::sdp::Session s;
-    s.iceUfrag = ice_->ufrag();
-    s.icePwd = ice_->pwd();
-    s.fingerprint = core->certificate().fingerprint();
-    s.setup = dtlsClient_ ? rtc::sdp::Setup::Active : rtc::sdp::Setup::Passive;
-    s.mid = remote_.mid;
-    s.mLineIndex = remote_.mLineIndex;
-    s.sctpPort = kSctpPort;
-    s.legacySctpmap = remote_.legacySctpmap;
-    s.maxMessageSize = config.maxMessageSize;
-    emitLocalDescription(SdpType::Answer, s);
+    emitLocalDescription(SdpType::Answer,
+                         localSession(dtlsClient_ ? rtc::sdp::Setup::Active
+                                                  : rtc::sdp::Setup::Passive,
+                                      *ice_));
     setGathering(GatheringState::Gathering);
     ice_->gather();
   }
@@ -339,9 +608,11 @@ Result PeerShared::setRemoteDescription(const Description& d, rtc::sdp::Session&
 
 Result PeerShared::addRemoteCandidate(const Candidate& c) {
   if (closed_) return Result::failure("cannot add a candidate: the connection is closed");
+  // During a restart, trickled candidates belong to the new ICE generation.
+  rtc::IceTransport* ice = nextIce_ ? nextIce_.get() : ice_.get();
   if (c.candidate.empty()) {  // end-of-candidates, as browsers signal it
     if (haveRemote_)
-      ice_->remoteGatheringDone();
+      ice->remoteGatheringDone();
     else
       pendingEndOfCandidates_ = true;
     return {};
@@ -351,7 +622,7 @@ Result PeerShared::addRemoteCandidate(const Candidate& c) {
     return {};
   }
   std::string reason;
-  if (!ice_->addRemoteCandidate(c.candidate, reason)) {
+  if (!ice->addRemoteCandidate(c.candidate, reason)) {
     diag("ice", reason);
     // Skipping mDNS or TCP candidates is normal; only a malformed line is the caller's error.
     if (reason.rfind("skipped", 0) == 0) return {};
@@ -373,10 +644,11 @@ void PeerShared::startDtls() {
   cb.onData = [this](const uint8_t* data, std::size_t size) {
     if (sctp_) sctp_->handlePacket(data, size);
   };
-  cb.onFailed = [this](const std::string& reason) { fail(reason); };
+  cb.onFailed = [this](const std::string& reason) { fail(StateReason::Code::DtlsFailed, reason); };
   cb.onRemoteClosed = [this] {
     diag("dtls", "remote sent DTLS close_notify");
-    close(PeerState::Closed, "the remote peer closed the connection");
+    close(PeerState::Closed, StateReason::Code::RemoteClosed,
+          "the remote peer closed the connection");
   };
   dtls_ = std::make_unique<rtc::DtlsTransport>(core->context(), core->certificate(), dtlsClient_,
                                                remote_.fingerprint, std::move(cb));
@@ -395,7 +667,7 @@ void PeerShared::startSctp() {
   cb.onConnected = [this] { onSctpConnected(); };
   cb.onClosed = [this](const std::string& reason) {
     diag("sctp", reason);
-    close(PeerState::Closed, reason);
+    close(PeerState::Closed, StateReason::Code::RemoteClosed, reason);
   };
   cb.onMessage = [this](uint16_t sid, uint32_t ppid, std::string&& data) {
     onSctpMessage(sid, ppid, std::move(data));
@@ -416,11 +688,13 @@ void PeerShared::startSctp() {
       },
       [rawCore] { return rawCore->onNetworkThread(); });
   std::string error;
-  if (!sctp_->start(error)) fail("SCTP could not start: " + error);
+  if (!sctp_->start(error)) fail(StateReason::Code::SctpFailed, "SCTP could not start: " + error);
 }
 
 void PeerShared::onSctpConnected() {
   diag("sctp", "SCTP association up");
+  everConnected_ = true;
+  lastRxUs_ = g_get_monotonic_time();
   setState(PeerState::Connected);
   for (auto& [sid, ch] : channels_)
     if (ch->negotiated) markOpen(ch);
@@ -613,11 +887,12 @@ std::size_t PeerShared::sendLimit() const {
   return std::min(remoteMaxMessageSize.load(), kLocalSendCeiling);
 }
 
-void PeerShared::close(PeerState finalState, const std::string& reason) {
+void PeerShared::close(PeerState finalState, StateReason::Code code, const std::string& reason) {
   if (closed_) return;
   closed_ = true;
+  stopTimers();
   diag("state", "closing: " + reason);
-  setState(finalState);
+  setState(finalState, code, reason);
   for (auto& ch : unassigned_) {
     ch->state = ChannelState::Closed;
     deliver([ch] { ch->onClose(); });
@@ -638,6 +913,9 @@ void PeerShared::close(PeerState finalState, const std::string& reason) {
   // Goodbyes go out in layer order: SCTP ABORT through DTLS, then close_notify, then ICE.
   if (sctp_) sctp_->close();
   if (dtls_) dtls_->close();
+  // ICE goes last: libnice frees TURN allocations on the way out.
+  if (ice_) ice_->close();
+  if (nextIce_) nextIce_->close();
   setGathering(gathering.load() == GatheringState::New ? GatheringState::New
                                                        : GatheringState::Complete);
   core->unregisterCloser(this);
@@ -646,10 +924,14 @@ void PeerShared::close(PeerState finalState, const std::string& reason) {
 }
 
 void PeerShared::releaseTransports() {
+  stopTimers();
   sctp_.reset();
   dtls_.reset();
   ice_.reset();
+  nextIce_.reset();
 }
+
+IceStats PeerShared::iceStats() const { return ice_ ? ice_->stats() : IceStats{}; }
 
 }  // namespace impl
 
@@ -670,7 +952,9 @@ PeerConnection::~PeerConnection() {
   s->onDataChannel.clear();
   s->onError.clear();
   s->onDiagnostic.clear();
-  s->core->run([s] { s->close(PeerState::Closed, "closed by the application"); });
+  s->core->run([s] {
+    s->close(PeerState::Closed, StateReason::Code::LocalClosed, "closed by the application");
+  });
 }
 
 Result PeerConnection::createDataChannel(const std::string& label, const DataChannelInit& init,
@@ -713,7 +997,26 @@ Result PeerConnection::addRemoteCandidate(const Candidate& candidate) {
 
 void PeerConnection::close() {
   auto s = shared_;
-  s->core->run([s] { s->close(PeerState::Closed, "closed by the application"); });
+  s->core->run([s] {
+    s->close(PeerState::Closed, StateReason::Code::LocalClosed, "closed by the application");
+  });
+}
+
+Result PeerConnection::restartIce() {
+  Result r;
+  shared_->core->run([&] { r = shared_->restartIce(); });
+  return r;
+}
+
+StateReason PeerConnection::stateReason() const {
+  std::lock_guard lock(shared_->infoMutex);
+  return shared_->reason;
+}
+
+IceStats PeerConnection::iceStats() const {
+  IceStats st;
+  shared_->core->run([&] { st = shared_->iceStats(); });
+  return st;
 }
 
 PeerState PeerConnection::state() const { return shared_->state.load(); }
@@ -743,6 +1046,10 @@ void PeerConnection::onLocalCandidate(std::function<void(const Candidate&)> cb) 
   shared_->onLocalCandidate.set(std::move(cb));
 }
 void PeerConnection::onStateChange(std::function<void(PeerState)> cb) {
+  if (!cb) return shared_->onStateChange.clear();
+  shared_->onStateChange.set([cb = std::move(cb)](PeerState s, const StateReason&) { cb(s); });
+}
+void PeerConnection::onStateChange(std::function<void(PeerState, const StateReason&)> cb) {
   shared_->onStateChange.set(std::move(cb));
 }
 void PeerConnection::onGatheringStateChange(std::function<void(GatheringState)> cb) {

@@ -77,7 +77,9 @@ class PeerShared : public std::enable_shared_from_this<PeerShared> {
   Result createOffer();
   Result setRemoteDescription(const Description& description, rtc::sdp::Session&& session);
   Result addRemoteCandidate(const Candidate& candidate);
-  void close(PeerState finalState, const std::string& reason);
+  Result restartIce();
+  IceStats iceStats() const;
+  void close(PeerState finalState, StateReason::Code code, const std::string& reason);
   void closeChannel(const std::shared_ptr<ChannelShared>& channel);
 
   // Any thread.
@@ -95,10 +97,11 @@ class PeerShared : public std::enable_shared_from_this<PeerShared> {
   std::optional<Description> localDescription;
   std::optional<SelectedPair> selectedPair;
   std::string failureReason;
+  StateReason reason;
 
   CallbackSlot<const Description&> onLocalDescription;
   CallbackSlot<const Candidate&> onLocalCandidate;
-  CallbackSlot<PeerState> onStateChange;
+  CallbackSlot<PeerState, const StateReason&> onStateChange;
   CallbackSlot<GatheringState> onGatheringStateChange;
   CallbackSlot<std::shared_ptr<DataChannel>> onDataChannel;
   CallbackSlot<const std::string&> onError;
@@ -111,7 +114,16 @@ class PeerShared : public std::enable_shared_from_this<PeerShared> {
     std::string data;
   };
 
-  void createIce(bool controlling);
+  std::unique_ptr<rtc::IceTransport> createIce(bool controlling);
+  void onIceConnected(rtc::IceTransport* which);
+  void onIceFailed(rtc::IceTransport* which, const std::string& detail);
+  void adoptRestartedIce();
+  Result applyRestart(const Description& d, rtc::sdp::Session&& session);
+  rtc::sdp::Session localSession(rtc::sdp::Setup setup, const rtc::IceTransport& ice);
+  std::string iceFailureDetail(const std::string& what) const;
+  void startTimers();
+  void stopTimers();
+  static gboolean onTick(gpointer self);
   void startDtls();
   void startSctp();
   void onSctpConnected();
@@ -122,9 +134,10 @@ class PeerShared : public std::enable_shared_from_this<PeerShared> {
   void markClosed(const std::shared_ptr<ChannelShared>& channel);
   std::optional<uint16_t> allocateSid() const;
   void flush();
-  void setState(PeerState s);
+  void setState(PeerState s, StateReason::Code code = StateReason::Code::None,
+                const std::string& detail = {});
   void setGathering(GatheringState s);
-  void fail(const std::string& reason);
+  void fail(StateReason::Code code, const std::string& reason);
   void diag(const std::string& phase, const std::string& detail);
   void emitLocalDescription(SdpType type, const rtc::sdp::Session& session);
   void emitError(const std::string& message);
@@ -145,6 +158,17 @@ class PeerShared : public std::enable_shared_from_this<PeerShared> {
   std::vector<std::string> earlyDtls_;  // DTLS datagrams that came before the remote answer
   bool pendingEndOfCandidates_ = false;
   std::unique_ptr<rtc::IceTransport> ice_;
+  // An ICE restart's agent, until it connects and replaces ice_ (DTLS and SCTP stay).
+  std::unique_ptr<rtc::IceTransport> nextIce_;
+  bool restartOffered_ = false;  // our restart offer waits for its answer
+  gint64 restartOfferedUs_ = 0;
+  bool everConnected_ = false;
+  uint64_t sessionVersion_ = 1;
+  std::string sessionId_;
+  // Liveness: the last packet from the remote, and one timer for it and for iceTimeout.
+  gint64 lastRxUs_ = 0;
+  gint64 iceStartUs_ = 0;
+  GSource* tick_ = nullptr;
   std::unique_ptr<rtc::DtlsTransport> dtls_;
   std::unique_ptr<rtc::SctpTransport> sctp_;
   std::map<uint16_t, std::shared_ptr<ChannelShared>> channels_;

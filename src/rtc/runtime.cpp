@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <future>
+#include <thread>
 
 #include "rtc/runtime_core.hpp"
 #include "rtc/sctp_transport.hpp"
@@ -203,6 +204,14 @@ void RuntimeCore::unregisterCloser(void* key) {
   std::erase_if(closers_, [key](const auto& c) { return c.first == key; });
 }
 
+void RuntimeCore::beginLinger(void* key, std::function<void()> force) {
+  lingering_.emplace_back(key, std::move(force));
+}
+
+void RuntimeCore::endLinger(void* key) {
+  std::erase_if(lingering_, [key](const auto& l) { return l.first == key; });
+}
+
 void RuntimeCore::shutdown() {
   if (stopped_.load()) return;
   std::vector<std::pair<void*, std::function<void()>>> closers;
@@ -213,6 +222,21 @@ void RuntimeCore::shutdown() {
   for (auto& c : closers) run(c.second);
   // A last round so transports can flush their goodbyes (SCTP ABORT, DTLS close_notify).
   run([] {});
+  // TURN deallocations get a moment to reach the server; what is still waiting then is cut short.
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  bool waiting = true;
+  while (waiting) {
+    run([&] { waiting = !lingering_.empty(); });
+    if (!waiting || std::chrono::steady_clock::now() >= until) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  run([this] {
+    while (!lingering_.empty()) {
+      auto force = std::move(lingering_.front().second);
+      lingering_.erase(lingering_.begin());
+      force();
+    }
+  });
   stopped_.store(true, std::memory_order_release);
   g_main_loop_quit(loop_);
   if (thread_.joinable()) thread_.join();

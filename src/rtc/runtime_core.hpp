@@ -44,6 +44,10 @@ class RuntimeCore : public std::enable_shared_from_this<RuntimeCore> {
   /// Things to close when the runtime shuts down (peer connections register themselves).
   void registerCloser(void* key, std::function<void()> closer);
   void unregisterCloser(void* key);
+  /// Work that outlives its object for a while (libnice freeing TURN allocations): shutdown()
+  /// waits for it, at most a second, then calls `force` for what is left. Network thread only.
+  void beginLinger(void* key, std::function<void()> force);
+  void endLinger(void* key);
 
  private:
   void threadMain();
@@ -66,6 +70,7 @@ class RuntimeCore : public std::enable_shared_from_this<RuntimeCore> {
 
   std::mutex closersMutex_;
   std::vector<std::pair<void*, std::function<void()>>> closers_;
+  std::vector<std::pair<void*, std::function<void()>>> lingering_;  // network thread only
 
   GSource* sctpTimer_ = nullptr;
   gint64 lastTickUs_ = 0;

@@ -58,12 +58,19 @@ void SctpTransport::initGlobal() {
     // on LANs and loopback recovers from a lost packet far sooner this way.
     usrsctp_sysctl_set_sctp_rto_initial_default(1000);
     usrsctp_sysctl_set_sctp_rto_min_default(200);
-    usrsctp_sysctl_set_sctp_rto_max_default(10000);
+    // After a blackout (a router rebooting, a NAT rebinding, an ICE restart) the next
+    // retransmission is at most 3 s away, so data flows again soon after the path does; the
+    // association survives the 30 s that PeerConnection waits before it calls a silent path failed.
+    usrsctp_sysctl_set_sctp_rto_max_default(3000);
     usrsctp_sysctl_set_sctp_init_rto_max_default(10000);
+    usrsctp_sysctl_set_sctp_assoc_rtx_max_default(40);
+    usrsctp_sysctl_set_sctp_path_rtx_max_default(40);
     usrsctp_sysctl_set_sctp_delayed_sack_time_default(20);
     usrsctp_sysctl_set_sctp_initial_cwnd(10);
     usrsctp_sysctl_set_sctp_max_burst_default(10);
-    usrsctp_sysctl_set_sctp_heartbeat_interval_default(10000);
+    // A heartbeat about every second keeps packets coming on an idle connection, which is how
+    // PeerConnection tells a silent path (Disconnected) from a quiet one.
+    usrsctp_sysctl_set_sctp_heartbeat_interval_default(1000);
     usrsctp_sysctl_set_sctp_blackhole(2);
   });
 }

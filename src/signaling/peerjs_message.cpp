@@ -163,6 +163,7 @@ json buildOfferPayload(const OfferPayload& offer) {
   p["reliable"] = offer.reliable;
   p["serialization"] = std::string(toString(offer.serialization));
   if (offer.metadata) p["metadata"] = *offer.metadata;
+  if (offer.claynet) p["claynet"] = 1;
   return p;
 }
 
@@ -171,6 +172,7 @@ json buildAnswerPayload(const AnswerPayload& answer) {
   p["sdp"] = {{"type", "answer"}, {"sdp", answer.sdp}};
   p["type"] = "data";
   p["connectionId"] = answer.connectionId;
+  if (answer.claynet) p["claynet"] = 1;
   return p;
 }
 
@@ -186,6 +188,13 @@ json buildCandidatePayload(const CandidatePayload& c) {
   p["connectionId"] = c.connectionId;
   return p;
 }
+
+namespace {
+bool isClaynetMarked(const json& payload) {
+  auto it = payload.find("claynet");
+  return it != payload.end() && it->is_number_integer() && it->get<int64_t>() >= 1;
+}
+}  // namespace
 
 Result parseOfferPayload(const json& payload, OfferPayload& out) {
   constexpr const char* kWhat = "invalid OFFER";
@@ -218,6 +227,7 @@ Result parseOfferPayload(const json& payload, OfferPayload& out) {
     return Result::failure("invalid OFFER: unknown serialization \"" + serialization +
                            "\" (claynet speaks binary, json and raw)");
   if (auto it = payload.find("metadata"); it != payload.end()) out.metadata = *it;
+  out.claynet = isClaynetMarked(payload);
   return {};
 }
 
@@ -231,6 +241,7 @@ Result parseAnswerPayload(const json& payload, AnswerPayload& out) {
                                 out.connectionId);
       !r)
     return r;
+  out.claynet = isClaynetMarked(payload);
   return parseSdpObject(payload, "answer", kWhat, out.sdp);
 }
 

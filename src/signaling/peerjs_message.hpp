@@ -73,12 +73,16 @@ struct OfferPayload {
   bool reliable = false;
   Serialization serialization = Serialization::Binary;
   std::optional<nlohmann::json> metadata;
+  /// claynet's mark (`"claynet":1`): the sender is claynet and answers an ICE restart (a new
+  /// OFFER for the same connection). PeerJS ignores the field; the servers pass it on untouched.
+  bool claynet = false;
 };
 
 /// ANSWER: {"sdp":{"type":"answer","sdp":...},"type":"data","connectionId":...}
 struct AnswerPayload {
   std::string sdp;
   std::string connectionId;
+  bool claynet = false;  ///< as OfferPayload::claynet
 };
 
 /// CANDIDATE: {"candidate":{"candidate":"candidate:...","sdpMid":"0","sdpMLineIndex":0,

@@ -39,6 +39,9 @@ struct PeerJsConnection::Private {
   // Network thread.
   signaling::DescriptionFirst order;
   std::string localUfrag;
+  // The remote marked its OFFER or ANSWER as claynet's: it answers ICE restarts.
+  std::atomic<bool> remoteClaynet{false};
+  GSource* restartTimer = nullptr;  // repeats restarts while the connection stays Disconnected
 
   impl::CallbackSlot<> onOpen, onClose;
   impl::CallbackSlot<const json&> onData;
@@ -224,6 +227,14 @@ class PeerJsPeerShared : public std::enable_shared_from_this<PeerJsPeerShared> {
     });
     pc.onStateChange([wc, wp, rt](PeerState s) {
       if (auto c = wc.lock(); c && !c->p_->closed) c->p_->onStateChange(s);
+      if (s == PeerState::Disconnected) {
+        rt->post([wc, wp] {
+          auto c = wc.lock();
+          auto p = wp.lock();
+          if (c && p) p->keepRestarting(c);
+        });
+        return;
+      }
       if (s != PeerState::Failed && s != PeerState::Closed) return;
       rt->post([wc, wp, s] {
         auto c = wc.lock();
@@ -286,6 +297,44 @@ class PeerJsPeerShared : public std::enable_shared_from_this<PeerJsPeerShared> {
     return true;
   }
 
+  // The side that opened the connection restarts ICE while the connection stays Disconnected:
+  // at once, then every kRestartEveryMs (a restart's OFFER may be lost while the signaling
+  // server is away). Only with a claynet peer: PeerJS takes a second OFFER as a new connection.
+  static constexpr guint kRestartEveryMs = 4000;
+
+  void keepRestarting(const std::shared_ptr<PeerJsConnection>& c) {
+    if (!c->originator() || !c->p_->remoteClaynet || c->p_->closed || c->p_->restartTimer) return;
+    struct Tick {
+      std::weak_ptr<PeerJsConnection> conn;
+    };
+    auto restart = [](PeerJsConnection& conn) {
+      auto pc = conn.peerConnection();
+      if (!pc || conn.p_->closed || pc->state() != PeerState::Disconnected) return false;
+      (void)pc->restartIce();  // refused while the last one is young: the next tick tries again
+      return true;
+    };
+    if (!restart(*c)) return;
+    c->p_->restartTimer = g_timeout_source_new(kRestartEveryMs);
+    g_source_set_callback(
+        c->p_->restartTimer,
+        [](gpointer data) -> gboolean {
+          auto* tick = static_cast<Tick*>(data);
+          auto conn = tick->conn.lock();
+          if (conn) {
+            auto pc = conn->peerConnection();
+            if (pc && !conn->p_->closed && pc->state() == PeerState::Disconnected) {
+              (void)pc->restartIce();
+              return G_SOURCE_CONTINUE;
+            }
+            g_source_unref(conn->p_->restartTimer);
+            conn->p_->restartTimer = nullptr;
+          }
+          return G_SOURCE_REMOVE;
+        },
+        new Tick{c}, [](gpointer data) { delete static_cast<Tick*>(data); });
+    g_source_attach(c->p_->restartTimer, core->context());
+  }
+
   void localDescription(const std::shared_ptr<PeerJsConnection>& c, const Description& d) {
     if (c->p_->closed) return;
     c->p_->localUfrag = signaling::iceUfragOf(d.sdp);
@@ -298,10 +347,11 @@ class PeerJsPeerShared : public std::enable_shared_from_this<PeerJsPeerShared> {
       o.reliable = c->reliable();
       o.serialization = c->serialization();
       if (!c->metadata().is_null()) o.metadata = c->metadata();
+      o.claynet = true;
       r = sendSignal("OFFER", c->peer(), signaling::buildOfferPayload(o));
     } else {
-      r = sendSignal("ANSWER", c->peer(),
-                     signaling::buildAnswerPayload({d.sdp, c->connectionId()}));
+      signaling::AnswerPayload a{d.sdp, c->connectionId(), true};
+      r = sendSignal("ANSWER", c->peer(), signaling::buildAnswerPayload(a));
     }
     if (!r) {
       PeerJsError e{PeerJsErrorType::Network,
@@ -341,7 +391,21 @@ class PeerJsPeerShared : public std::enable_shared_from_this<PeerJsPeerShared> {
       std::lock_guard lock(mutex);
       if (destroyed || disconnected) return;
     }
-    if (auto existing = find(o.connectionId, src)) existing->closeWith(nullptr);
+    if (auto existing = find(o.connectionId, src)) {
+      // A claynet peer restarting ICE on an open connection; anything else (PeerJS does this)
+      // replaces the connection.
+      auto pc = existing->peerConnection();
+      if (o.claynet && pc && existing->isOpen()) {
+        existing->p_->remoteClaynet = true;
+        if (Result r = pc->setRemoteDescription({SdpType::Offer, o.sdp}); !r)
+          deliverError({PeerJsErrorType::WebRtc, "the ICE restart offered by " + src + " for " +
+                                                     o.connectionId + " was not applied: " +
+                                                     r.error()});
+        for (const auto& held : early.take(src, o.connectionId)) applyCandidate(existing, held);
+        return;
+      }
+      existing->closeWith(nullptr);
+    }
     std::shared_ptr<PeerJsConnection> conn(
         new PeerJsConnection(src, o.connectionId, o.label, o.serialization, o.reliable,
                              o.metadata ? *o.metadata : json(nullptr), false));
@@ -378,14 +442,18 @@ class PeerJsPeerShared : public std::enable_shared_from_this<PeerJsPeerShared> {
       return;
     }
     auto conn = find(a.connectionId, src);
-    if (!conn || !conn->originator()) return;  // closed meanwhile, or not ours
+    if (!conn) return;  // closed meanwhile
+    if (a.claynet) conn->p_->remoteClaynet = true;
+    // The first answer is the originator's; later ones answer ICE restarts of either side.
+    const bool restart = conn->isOpen();
+    if (!conn->originator() && !restart) return;
     auto pc = conn->peerConnection();
     if (!pc) return;
     if (Result r = pc->setRemoteDescription({SdpType::Answer, a.sdp}); !r) {
       PeerJsError e{PeerJsErrorType::WebRtc, "the answer of " + src + " for " + a.connectionId +
                                                  " was refused: " + r.error()};
       deliverError(e);
-      conn->closeWith(&e);
+      if (!restart) conn->closeWith(&e);
     }
   }
 
@@ -559,6 +627,11 @@ void PeerJsConnection::closeWith(const PeerJsError* error) {
   if (auto peer = p_->peer.lock()) peer->removeConnection(self);
   auto core = p_->core;
   core->post([self] {
+    if (self->p_->restartTimer) {
+      g_source_destroy(self->p_->restartTimer);
+      g_source_unref(self->p_->restartTimer);
+      self->p_->restartTimer = nullptr;
+    }
     std::shared_ptr<PeerConnection> pc;
     std::shared_ptr<DataChannel> ch;
     {
@@ -585,6 +658,19 @@ void PeerJsConnection::closeWith(const PeerJsError* error) {
 }
 
 void PeerJsConnection::close() { closeWith(nullptr); }
+
+Result PeerJsConnection::restartIce() {
+  if (!p_->remoteClaynet)
+    return Result::failure(
+        "cannot restart ICE with " + peer_ +
+        ": it is not a claynet peer, and PeerJS takes a second OFFER as a new connection that "
+        "replaces this one (close and reconnect instead)");
+  auto pc = peerConnection();
+  if (!pc) return Result::failure("cannot restart ICE: the connection is closed");
+  return pc->restartIce();
+}
+
+bool PeerJsConnection::remoteIsClaynet() const { return p_->remoteClaynet.load(); }
 
 void PeerJsConnection::onOpen(std::function<void()> cb) { p_->onOpen.set(std::move(cb)); }
 void PeerJsConnection::onData(std::function<void(const json&)> cb) {
