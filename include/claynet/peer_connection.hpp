@@ -140,12 +140,13 @@ class PeerConnection {
   /// offer through onLocalDescription; the remote answers it with setRemoteDescription's usual
   /// flow. DTLS, SCTP and every data channel stay as they are, and data sent meanwhile is queued
   /// and delivered once the new path works. The old path keeps working until the new one is
-  /// chosen. Fails before the connection has formed once, after close, or within 3.5 s of a
-  /// restart this side offered that is still unanswered (later, a new restart replaces it: its
-  /// offer may have been lost).
+  /// chosen. Fails before the connection has formed once, after close, and while a restart of
+  /// either side is under way (for 3.5 s at most: a restart that got nowhere by then, say because
+  /// its offer was lost, is replaced).
   /// A remote offer with new ICE credentials on an established connection is taken as the
   /// remote's restart and answered. Both sides restarting at once: the side that made the first
-  /// offer of the connection keeps its restart; the other side drops its own and answers.
+  /// offer of the connection keeps its restart (setRemoteDescription refuses the other's offer);
+  /// the other side drops its own and answers.
   Result restartIce();
 
   /// Closes every channel and the connection. Idempotent.

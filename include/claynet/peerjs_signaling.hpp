@@ -84,6 +84,12 @@ struct PeerJsSignalingOptions {
   bool reconnect = true;
   std::chrono::milliseconds reconnectDelayMin{250};
   std::chrono::milliseconds reconnectDelayMax{10000};
+  /// A server connection from which nothing arrives this long is taken as dead, closed and
+  /// replaced (with `reconnect`). WebSocket pings go out every third of it, which PeerJS servers
+  /// answer, so only a dead path stays this silent: a client that moved to another network, a NAT
+  /// that forgot the connection. Without it such a connection would look open until TCP gives up,
+  /// many minutes later. 0: never.
+  std::chrono::milliseconds silenceLimit{6000};
 };
 
 enum class PeerJsSignalingState {

@@ -40,16 +40,32 @@ std::vector<std::string> candidateFields(const std::string& line) {
 }
 
 // Ends an agent's life after libnice has freed its TURN allocations, or after kCloseBoundMs.
+// An allocation still being made when the connection closes (a restart dropped at once) would
+// be left on the server, so the deallocation waits for gathering to end first.
 struct Closing {
   NiceAgent* agent;
   std::vector<std::unique_ptr<TurnTlsTunnel>> tunnels;  // TURN over TLS runs through them
   GSource* bound = nullptr;
   std::function<void(void*)> onEnd;
+  gulong gathered = 0;
+  bool closing = false;
   bool done = false;
+
+  void deallocate() {
+    if (closing) return;
+    closing = true;
+    if (gathered) g_signal_handler_disconnect(agent, gathered);
+    gathered = 0;
+    nice_agent_close_async(
+        agent, [](GObject*, GAsyncResult*, gpointer data) { static_cast<Closing*>(data)->finish(); },
+        this);
+  }
 
   void finish() {
     if (done) return;
     done = true;
+    if (gathered) g_signal_handler_disconnect(agent, gathered);
+    gathered = 0;
     if (bound) {
       g_source_destroy(bound);
       g_source_unref(bound);
@@ -188,6 +204,8 @@ void IceTransport::close() {
   }
   // Unreffing the agent now would cancel the deallocation (Refresh with lifetime 0) and leave the
   // allocations on the TURN server until they expire (10 minutes).
+  diag("ice", gatheringDone_ ? "closing: freeing the TURN allocations"
+                             : "closing: freeing the TURN allocations once gathering ends");
   auto* closing = new Closing{agent_, {}, nullptr, cb_.onLingerEnd};
   for (auto& s : servers_)
     if (s.tunnel) closing->tunnels.push_back(std::move(s.tunnel));
@@ -205,10 +223,13 @@ void IceTransport::close() {
       closing, nullptr);
   g_source_attach(closing->bound, context_);
   if (cb_.onLingerBegin) cb_.onLingerBegin(closing, [closing] { closing->finish(); });
-  nice_agent_close_async(
-      closing->agent,
-      [](GObject*, GAsyncResult*, gpointer data) { static_cast<Closing*>(data)->finish(); },
-      closing);
+  if (gatheringDone_) {
+    closing->deallocate();
+  } else {
+    closing->gathered = g_signal_connect_swapped(
+        closing->agent, "candidate-gathering-done",
+        G_CALLBACK(+[](Closing* c) { c->deallocate(); }), closing);
+  }
 }
 
 void IceTransport::onServerResolved(std::size_t index, const ResolvedName& name) {
@@ -227,6 +248,7 @@ void IceTransport::onServerResolved(std::size_t index, const ResolvedName& name)
       diag("ice", "TURN server " + server.url.host + " resolved to " + name.address +
                       "; gathering its relay candidates");
       if (cb_.onGatheringResumed) cb_.onGatheringResumed();
+      gatheringDone_ = false;
       addRelay(server);
     } else if (stun && gatheringStarted_) {
       diag("ice", "STUN server " + server.url.host +
@@ -430,6 +452,7 @@ CandidateInfo IceTransport::infoOf(const NiceCandidate* c, bool local) const {
 
 void IceTransport::onCandidateGatheringDone(NiceAgent*, guint, gpointer data) {
   auto* self = static_cast<IceTransport*>(data);
+  self->gatheringDone_ = true;
   if (self->cb_.onGatheringDone) self->cb_.onGatheringDone();
 }
 
@@ -503,8 +526,8 @@ void IceTransport::onNewSelectedPairFull(NiceAgent*, guint, guint, NiceCandidate
                                          NiceCandidate* remote, gpointer data) {
   auto* self = static_cast<IceTransport*>(data);
   self->enlargeSocketBuffers();
-  if (self->cb_.onSelectedPair)
-    self->cb_.onSelectedPair(SelectedPair{self->infoOf(local, true), self->infoOf(remote, false)});
+  self->selected_ = SelectedPair{self->infoOf(local, true), self->infoOf(remote, false)};
+  if (self->cb_.onSelectedPair) self->cb_.onSelectedPair(*self->selected_);
 }
 
 void IceTransport::onRecv(NiceAgent*, guint, guint, guint len, gchar* buf, gpointer data) {

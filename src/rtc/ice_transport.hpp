@@ -64,6 +64,7 @@ class IceTransport {
   void close();
 
   bool connected() const { return connected_; }
+  const std::optional<SelectedPair>& selectedPair() const { return selected_; }
   const IceStats& stats() const { return stats_; }
   bool hasTurnServer() const;
 
@@ -104,8 +105,10 @@ class IceTransport {
   GCancellable* cancel_ = nullptr;
   GSource* stunWait_ = nullptr;
   IceStats stats_;
+  std::optional<SelectedPair> selected_;
   bool gatherRequested_ = false;
   bool gatheringStarted_ = false;
+  bool gatheringDone_ = false;
   bool connected_ = false;
   bool closed_ = false;
   std::vector<gulong> handlers_;

@@ -178,18 +178,8 @@ std::unique_ptr<rtc::IceTransport> PeerShared::createIce(bool controlling) {
     }
   };
   cb.onSelectedPair = [this, holder](const SelectedPair& pair) {
-    // A restart's candidate pairs count once that agent has taken over.
-    if (*holder != ice_.get()) return;
-    {
-      std::lock_guard lock(infoMutex);
-      selectedPair = pair;
-    }
-    diag("ice", std::string("selected pair ") + toString(pair.local.type) + " " +
-                    pair.local.address + ":" + std::to_string(pair.local.port) +
-                    (pair.local.relayProtocol.empty() ? "" : " (TURN over " +
-                                                                pair.local.relayProtocol + ")") +
-                    " <-> " + toString(pair.remote.type) + " " + pair.remote.address + ":" +
-                    std::to_string(pair.remote.port));
+    // A restart's pair counts once its agent has taken over (adoptRestartedIce).
+    if (*holder == ice_.get()) publishPair(pair);
   };
   cb.onDiagnostic = [this](const std::string& phase, const std::string& detail) {
     diag(phase, detail);
@@ -220,8 +210,7 @@ void PeerShared::onIceFailed(rtc::IceTransport* which, const std::string& detail
   if (which == nextIce_.get()) {
     // The old path may still work (or come back); the application may restart again.
     diag("ice", "ICE restart failed: " + detail);
-    restartOffered_ = false;
-    core->post([old = std::shared_ptr<rtc::IceTransport>(std::move(nextIce_))] {});
+    dropNextIce();
     return;
   }
   if (which != ice_.get()) return;
@@ -235,11 +224,34 @@ void PeerShared::onIceFailed(rtc::IceTransport* which, const std::string& detail
     fail(StateReason::Code::IceFailed, iceFailureDetail(detail));
 }
 
+void PeerShared::dropNextIce() {
+  restartOffered_ = false;
+  if (!nextIce_) return;
+  // Freed from a fresh stack: it may be inside one of its own callbacks.
+  std::shared_ptr<rtc::IceTransport> old(std::move(nextIce_));
+  old->close();
+  core->post([old] {});
+}
+
+void PeerShared::publishPair(const SelectedPair& pair) {
+  {
+    std::lock_guard lock(infoMutex);
+    selectedPair = pair;
+  }
+  diag("ice", std::string("selected pair ") + toString(pair.local.type) + " " +
+                  pair.local.address + ":" + std::to_string(pair.local.port) +
+                  (pair.local.relayProtocol.empty() ? "" : " (TURN over " +
+                                                              pair.local.relayProtocol + ")") +
+                  " <-> " + toString(pair.remote.type) + " " + pair.remote.address + ":" +
+                  std::to_string(pair.remote.port));
+}
+
 void PeerShared::adoptRestartedIce() {
   diag("ice", "ICE restart complete: the new path carries the connection");
   std::shared_ptr<rtc::IceTransport> old(std::move(ice_));
   ice_ = std::move(nextIce_);
   restartOffered_ = false;
+  if (ice_->selectedPair()) publishPair(*ice_->selectedPair());
   // Freed from a fresh stack: the old agent may be inside one of its own callbacks.
   if (old) {
     old->close();
@@ -481,16 +493,18 @@ Result PeerShared::restartIce() {
   if (closed_) return Result::failure("cannot restart ICE: the connection is closed");
   if (!everConnected_)
     return Result::failure("cannot restart ICE: the connection has not formed yet");
-  // A restart offer may be lost on the way (the signaling server was away): after a while a new
-  // one replaces it, and an answer to the old one that still comes is refused.
-  constexpr gint64 kAnswerWaitUs = 3'500'000;
-  if (restartOffered_ && g_get_monotonic_time() - restartOfferedUs_ < kAnswerWaitUs)
-    return Result::failure("cannot restart ICE: the last restart still waits for its answer");
+  // A restart that has not got anywhere for a while (its offer may have been lost while the
+  // signaling server was away) is replaced; a younger one is left to finish.
+  if (nextIce_ && g_get_monotonic_time() - nextIceSinceUs_ < kRestartPatienceUs)
+    return Result::failure(restartOffered_
+                               ? "cannot restart ICE: the last restart still waits for its answer"
+                               : "cannot restart ICE: a restart is under way");
+  dropNextIce();
   // The old agent keeps carrying packets (if it still can) until the new one connects.
-  if (nextIce_) core->post([old = std::shared_ptr<rtc::IceTransport>(std::move(nextIce_))] {});
   nextIce_ = createIce(true);
+  nextIceSinceUs_ = g_get_monotonic_time();
   restartOffered_ = true;
-  restartOfferedUs_ = g_get_monotonic_time();
+  restartOwn_ = true;
   diag("ice", "restarting ICE: new credentials, gathering again");
   emitLocalDescription(SdpType::Offer, localSession(rtc::sdp::Setup::ActPass, *nextIce_));
   setGathering(GatheringState::Gathering);
@@ -512,17 +526,19 @@ Result PeerShared::applyRestart(const Description& d, rtc::sdp::Session&& sessio
       return Result::failure(
           "cannot apply a new offer without new ICE credentials (only ICE restarts are "
           "supported on an established connection)");
-    if (restartOffered_) {
-      // Both sides restarted at once: the first offerer of the connection keeps its own.
-      if (role_ == Role::Offerer)
-        return Result::failure(
-            "ignored the remote's ICE restart: this side's own restart is pending, and the "
-            "side that offered first keeps its restart");
-      diag("ice", "both sides restarted ICE at once; dropping ours to answer the remote's");
-      restartOffered_ = false;
-    }
-    if (nextIce_) core->post([old = std::shared_ptr<rtc::IceTransport>(std::move(nextIce_))] {});
+    // Both sides restarting at once: the side that made the connection's first offer keeps its
+    // own restart (while it is young); the other side drops its own and answers.
+    const bool ownUnderWay = nextIce_ && restartOwn_ &&
+                             g_get_monotonic_time() - nextIceSinceUs_ < kRestartPatienceUs;
+    if (ownUnderWay && role_ == Role::Offerer)
+      return Result::failure(
+          "ignored the remote's ICE restart: this side's own restart is under way, and the side "
+          "that offered first keeps its restart");
+    if (ownUnderWay) diag("ice", "both sides restarted ICE at once; dropping ours to answer");
+    dropNextIce();
     nextIce_ = createIce(false);
+    nextIceSinceUs_ = g_get_monotonic_time();
+    restartOwn_ = false;
   }
   remote_.iceUfrag = session.iceUfrag;
   remote_.icePwd = session.icePwd;

@@ -118,6 +118,9 @@ class PeerShared : public std::enable_shared_from_this<PeerShared> {
   void onIceConnected(rtc::IceTransport* which);
   void onIceFailed(rtc::IceTransport* which, const std::string& detail);
   void adoptRestartedIce();
+  void publishPair(const SelectedPair& pair);
+  void dropNextIce();
+  static constexpr gint64 kRestartPatienceUs = 3'500'000;
   Result applyRestart(const Description& d, rtc::sdp::Session&& session);
   rtc::sdp::Session localSession(rtc::sdp::Setup setup, const rtc::IceTransport& ice);
   std::string iceFailureDetail(const std::string& what) const;
@@ -161,7 +164,8 @@ class PeerShared : public std::enable_shared_from_this<PeerShared> {
   // An ICE restart's agent, until it connects and replaces ice_ (DTLS and SCTP stay).
   std::unique_ptr<rtc::IceTransport> nextIce_;
   bool restartOffered_ = false;  // our restart offer waits for its answer
-  gint64 restartOfferedUs_ = 0;
+  bool restartOwn_ = false;      // nextIce_ is this side's restart (not an answer to the remote's)
+  gint64 nextIceSinceUs_ = 0;
   bool everConnected_ = false;
   uint64_t sessionVersion_ = 1;
   std::string sessionId_;

@@ -68,6 +68,13 @@ void ClientCore::socketOpened(TimePoint now) {
   state_ = State::AwaitingOpen;
   graceUntil_ = now + config_.reattachGrace;
   heartbeatAt_ = now + config_.heartbeatInterval;
+  socketHeard(now);
+}
+
+void ClientCore::socketHeard(TimePoint now) {
+  if (state_ != State::AwaitingOpen && state_ != State::Open) return;
+  if (config_.silenceLimit > std::chrono::milliseconds(0))
+    silentUntil_ = now + config_.silenceLimit;
 }
 
 void ClientCore::becomeOpen(TimePoint) {
@@ -84,6 +91,7 @@ void ClientCore::becomeOpen(TimePoint) {
 
 void ClientCore::socketText(TimePoint now, std::string_view text) {
   if (state_ != State::AwaitingOpen && state_ != State::Open) return;
+  socketHeard(now);
   ServerMessage m;
   if (Result r = parseServerMessage(text, m); !r) {
     pushError(PeerJsErrorType::ServerError, "ignored a frame from the server: " + r.error());
@@ -141,6 +149,7 @@ void ClientCore::socketClosed(TimePoint now, const std::string& reason) {
 void ClientCore::lost(TimePoint now, const std::string& reason, bool wasOpen, bool fatal) {
   heartbeatAt_.reset();
   graceUntil_.reset();
+  silentUntil_.reset();
   if (wasOpen) push(ClientAction::Kind::Disconnected, reason);
   if (!config_.reconnect || fatal) {
     pushError(PeerJsErrorType::Network,
@@ -185,6 +194,7 @@ void ClientCore::close() {
   state_ = State::Closed;
   heartbeatAt_.reset();
   graceUntil_.reset();
+  silentUntil_.reset();
   reconnectAt_.reset();
   queue_.clear();
 }
@@ -197,6 +207,14 @@ void ClientCore::timer(TimePoint now) {
     return;
   }
   if (state_ == State::AwaitingOpen || state_ == State::Open) {
+    if (silentUntil_ && now >= *silentUntil_) {
+      push(ClientAction::Kind::CloseSocket);
+      lost(now,
+           "nothing came from the server for " + std::to_string(config_.silenceLimit.count()) +
+               " ms, not even an answer to a ping (the network changed or the path is gone)",
+           state_ == State::Open);
+      return;
+    }
     if (heartbeatAt_ && now >= *heartbeatAt_) {
       push(ClientAction::Kind::SendText, buildHeartbeat());
       // From now, not from the missed deadline: no burst of heartbeats after a stall.
@@ -230,7 +248,10 @@ void ClientCore::stop() {
 
 std::optional<TimePoint> ClientCore::nextDeadline() const {
   std::optional<TimePoint> at;
-  if (state_ == State::AwaitingOpen || state_ == State::Open) minInto(at, heartbeatAt_);
+  if (state_ == State::AwaitingOpen || state_ == State::Open) {
+    minInto(at, heartbeatAt_);
+    minInto(at, silentUntil_);
+  }
   if (state_ == State::AwaitingOpen) minInto(at, graceUntil_);
   if (state_ == State::WaitingToReconnect) minInto(at, reconnectAt_);
   return at;

@@ -35,6 +35,8 @@ struct ClientCoreConfig {
   /// socket that stays silent this long after opening is taken as registered.
   std::chrono::milliseconds reattachGrace{1500};
   std::size_t maxQueued = 1024;
+  /// A socket from which nothing (no frame, no pong) arrives this long is dead. 0: never.
+  std::chrono::milliseconds silenceLimit{6000};
   uint64_t jitterSeed = 0;  ///< 0: seeded from the system's random source
 };
 
@@ -72,6 +74,8 @@ class ClientCore {
   void socketOpened(TimePoint now);
   /// A text frame arrived.
   void socketText(TimePoint now, std::string_view text);
+  /// Something else arrived (a pong to the adapter's pings): the connection is alive.
+  void socketHeard(TimePoint now);
   /// The WebSocket could not be opened (`reason` says why, including the URL). `fatal` (say, a
   /// certificate that is not trusted) stops instead of retrying.
   void socketFailed(TimePoint now, const std::string& reason, bool fatal = false);
@@ -111,6 +115,7 @@ class ClientCore {
   bool reportedConnectFailure_ = false;
   unsigned attempts_ = 0;
   std::optional<TimePoint> heartbeatAt_;
+  std::optional<TimePoint> silentUntil_;  // when an open socket that hears nothing is dead
   std::optional<TimePoint> graceUntil_;
   std::optional<TimePoint> reconnectAt_;
   std::deque<std::string> queue_;

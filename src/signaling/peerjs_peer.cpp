@@ -297,41 +297,50 @@ class PeerJsPeerShared : public std::enable_shared_from_this<PeerJsPeerShared> {
     return true;
   }
 
-  // The side that opened the connection restarts ICE while the connection stays Disconnected:
-  // at once, then every kRestartEveryMs (a restart's OFFER may be lost while the signaling
-  // server is away). Only with a claynet peer: PeerJS takes a second OFFER as a new connection.
+  // While a connection with a claynet peer stays Disconnected, ICE is restarted, and again every
+  // kRestartEveryMs (a restart's OFFER may be lost while the signaling server is away). Either
+  // side may be the one that stopped hearing the other (a NAT that rebinds loses only the packets
+  // toward it), so both restart: the opener at once, the other side kRestartEveryMs / 4 later, so
+  // that they rarely offer at the same time (when they do, the opener's restart wins). PeerJS
+  // itself takes a second OFFER as a new connection, so browsers are never sent one.
   static constexpr guint kRestartEveryMs = 4000;
 
   void keepRestarting(const std::shared_ptr<PeerJsConnection>& c) {
-    if (!c->originator() || !c->p_->remoteClaynet || c->p_->closed || c->p_->restartTimer) return;
+    if (!c->p_->remoteClaynet || c->p_->closed || c->p_->restartTimer) return;
+    if (c->originator()) {
+      if (!restartIfDisconnected(*c)) return;
+      armRestart(c, kRestartEveryMs);
+    } else {
+      armRestart(c, kRestartEveryMs / 4);
+    }
+  }
+
+  static bool restartIfDisconnected(PeerJsConnection& conn) {
+    auto pc = conn.peerConnection();
+    if (!pc || conn.p_->closed || pc->state() != PeerState::Disconnected) return false;
+    (void)pc->restartIce();  // refused while the last one is young: the next round tries again
+    return true;
+  }
+
+  void armRestart(const std::shared_ptr<PeerJsConnection>& c, guint delayMs) {
     struct Tick {
       std::weak_ptr<PeerJsConnection> conn;
+      std::weak_ptr<PeerJsPeerShared> peer;
     };
-    auto restart = [](PeerJsConnection& conn) {
-      auto pc = conn.peerConnection();
-      if (!pc || conn.p_->closed || pc->state() != PeerState::Disconnected) return false;
-      (void)pc->restartIce();  // refused while the last one is young: the next tick tries again
-      return true;
-    };
-    if (!restart(*c)) return;
-    c->p_->restartTimer = g_timeout_source_new(kRestartEveryMs);
+    c->p_->restartTimer = g_timeout_source_new(delayMs);
     g_source_set_callback(
         c->p_->restartTimer,
         [](gpointer data) -> gboolean {
           auto* tick = static_cast<Tick*>(data);
           auto conn = tick->conn.lock();
-          if (conn) {
-            auto pc = conn->peerConnection();
-            if (pc && !conn->p_->closed && pc->state() == PeerState::Disconnected) {
-              (void)pc->restartIce();
-              return G_SOURCE_CONTINUE;
-            }
-            g_source_unref(conn->p_->restartTimer);
-            conn->p_->restartTimer = nullptr;
-          }
+          auto peer = tick->peer.lock();
+          if (!conn) return G_SOURCE_REMOVE;
+          g_source_unref(conn->p_->restartTimer);
+          conn->p_->restartTimer = nullptr;
+          if (peer && restartIfDisconnected(*conn)) peer->armRestart(conn, kRestartEveryMs);
           return G_SOURCE_REMOVE;
         },
-        new Tick{c}, [](gpointer data) { delete static_cast<Tick*>(data); });
+        new Tick{c, weak_from_this()}, [](gpointer data) { delete static_cast<Tick*>(data); });
     g_source_attach(c->p_->restartTimer, core->context());
   }
 
@@ -397,7 +406,10 @@ class PeerJsPeerShared : public std::enable_shared_from_this<PeerJsPeerShared> {
       auto pc = existing->peerConnection();
       if (o.claynet && pc && existing->isOpen()) {
         existing->p_->remoteClaynet = true;
-        if (Result r = pc->setRemoteDescription({SdpType::Offer, o.sdp}); !r)
+        // Refused because both sides restarted at once and ours wins: nothing to report, the
+        // remote answers ours.
+        if (Result r = pc->setRemoteDescription({SdpType::Offer, o.sdp});
+            !r && r.error().rfind("ignored", 0) != 0)
           deliverError({PeerJsErrorType::WebRtc, "the ICE restart offered by " + src + " for " +
                                                      o.connectionId + " was not applied: " +
                                                      r.error()});
@@ -411,6 +423,7 @@ class PeerJsPeerShared : public std::enable_shared_from_this<PeerJsPeerShared> {
                              o.metadata ? *o.metadata : json(nullptr), false));
     conn->p_->peer = weak_from_this();
     conn->p_->core = core;
+    conn->p_->remoteClaynet = o.claynet;
     auto pc = std::make_shared<PeerConnection>(runtime, options.rtc);
     wire(conn, *pc);
     {
@@ -712,6 +725,8 @@ Result PeerJsPeer::open() {
       return Result::failure("disconnected: the peer was destroyed; create a new one");
     if (shared_->client) return Result::failure("the peer is already open");
   }
+  // The STUN/TURN names resolve while the server registers us, before any connection gathers.
+  prefetchIceServers(shared_->runtime, shared_->options.rtc);
   return shared_->startClient(shared_->options.id, shared_->options.token);
 }
 

@@ -70,6 +70,7 @@ SignalingClient::SignalingClient(std::shared_ptr<impl::RuntimeCore> core,
   cfg.reconnect = options_.reconnect;
   cfg.reconnectDelayMin = options_.reconnectDelayMin;
   cfg.reconnectDelayMax = options_.reconnectDelayMax;
+  cfg.silenceLimit = options_.silenceLimit;
   core_ = std::make_unique<ClientCore>(cfg);
 }
 
@@ -359,6 +360,12 @@ void SignalingClient::onSocketConnected(SoupWebsocketConnection* ws, std::string
   g_signal_connect(ws_, "message", G_CALLBACK(&SignalingClient::wsMessageThunk), this);
   g_signal_connect(ws_, "closed", G_CALLBACK(&SignalingClient::wsClosedThunk), this);
   g_signal_connect(ws_, "error", G_CALLBACK(&SignalingClient::wsErrorThunk), this);
+  // Pings make a dead path show: a live server answers each with a pong (see silenceLimit).
+  if (options_.silenceLimit.count() > 0) {
+    auto every = std::max<guint>(1, static_cast<guint>(options_.silenceLimit.count() / 3000));
+    soup_websocket_connection_set_keepalive_interval(ws_, every);
+    g_signal_connect(ws_, "pong", G_CALLBACK(&SignalingClient::wsPongThunk), this);
+  }
   core_->socketOpened(Clock::now());
   drive();
 }
@@ -368,6 +375,12 @@ void SignalingClient::wsMessageThunk(SoupWebsocketConnection*, int, GBytes* data
   gsize size = 0;
   const char* bytes = static_cast<const char*>(g_bytes_get_data(data, &size));
   self->onSocketText(std::string(bytes ? bytes : "", size));
+}
+
+void SignalingClient::wsPongThunk(SoupWebsocketConnection*, GBytes*, void* p) {
+  auto* self = static_cast<SignalingClient*>(p);
+  self->core_->socketHeard(Clock::now());
+  self->drive();
 }
 
 void SignalingClient::wsClosedThunk(SoupWebsocketConnection*, void* p) {

@@ -75,6 +75,7 @@ class SignalingClient : public std::enable_shared_from_this<SignalingClient> {
 
   static void wsMessageThunk(SoupWebsocketConnection*, int type, struct _GBytes* data, void* self);
   static void wsClosedThunk(SoupWebsocketConnection*, void* self);
+  static void wsPongThunk(SoupWebsocketConnection*, struct _GBytes* data, void* self);
   static void wsErrorThunk(SoupWebsocketConnection*, struct _GError* error, void* self);
   static int acceptCertificateThunk(SoupMessage*, void* cert, unsigned errors, void* self);
   static int timerThunk(void* self);
