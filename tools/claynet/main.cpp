@@ -309,6 +309,14 @@ int main(int argc, char** argv) {
                    "messages per second one client may send (burst: twice that); 0: no limit")
       ->check(CLI::Range(0.0, 1e9))
       ->capture_default_str();
+  signal
+      ->add_option("--redis", sf.redis,
+                   "redis://[user:password@]host:port[/db]: share one id space with every "
+                   "instance given the same Redis (cluster mode)");
+  signal
+      ->add_option("--redis-prefix", sf.redisPrefix,
+                   "prefix of the keys and channels in Redis (one per cluster)")
+      ->capture_default_str();
   signal->add_flag("--verbose,-v", sf.verbose, "log connections, closes and ignored frames");
   claynet::cli::DemoOptions demoOptions;
   auto* demo = app.add_subcommand(
