@@ -27,9 +27,18 @@ local prevIid, prevSerial = '', ''
 if cur then
   local a = string.find(cur, ' ', 1, true)
   local b = string.find(cur, ' ', a + 1, true)
-  if string.sub(cur, b + 1) ~= tok then return {0} end
-  prevIid = string.sub(cur, 1, a - 1)
-  prevSerial = string.sub(cur, a + 1, b - 1)
+  local owner = string.sub(cur, 1, a - 1)
+  -- An id whose instance is gone is free, as on one instance once the socket is gone. Gone: not
+  -- subscribed to its channel (Redis sees a killed process's connection close at once), or its
+  -- liveness key lapsed (a hung or cut-off host).
+  if owner == iid or (redis.call('PUBSUB', 'NUMSUB', p .. 'inst:' .. owner)[2] > 0
+                      and redis.call('EXISTS', p .. 'alive:' .. owner) == 1) then
+    if string.sub(cur, b + 1) ~= tok then return {0} end
+    prevIid = owner
+    prevSerial = string.sub(cur, a + 1, b - 1)
+  else
+    cur = false
+  end
 end
 local serial = redis.call('INCR', p .. 'serial')
 redis.call('SET', k, iid .. ' ' .. serial .. ' ' .. tok, 'PX', ARGV[5])
@@ -82,14 +91,23 @@ return lost
 constexpr std::string_view kRoute = R"lua(
 local p = ARGV[1]
 local expireMs, maxN, maxB = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local owners, out, res = {}, {}, {}
+local owners, alive, out, res = {}, {}, {}, {}
 local now = nil
 for i = 5, #ARGV, 4 do
   local dst, src, text, tag = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local iid = owners[dst]
   if iid == nil then
     local cur = redis.call('GET', p .. 'id:' .. dst)
-    if cur then iid = string.sub(cur, 1, string.find(cur, ' ', 1, true) - 1) else iid = false end
+    iid = false
+    if cur then
+      local o = string.sub(cur, 1, string.find(cur, ' ', 1, true) - 1)
+      -- Held by an instance that is gone: queue it, for when the client registers elsewhere.
+      if alive[o] == nil then
+        alive[o] = redis.call('PUBSUB', 'NUMSUB', p .. 'inst:' .. o)[2] > 0
+                   and redis.call('EXISTS', p .. 'alive:' .. o) == 1
+      end
+      if alive[o] then iid = o end
+    end
     owners[dst] = iid
   end
   if iid then
@@ -165,9 +183,19 @@ return -1
 constexpr std::string_view kPeers = R"lua(
 local p = ARGV[1]
 local out = {}
+local alive = {}
 for _, id in ipairs(redis.call('ZRANGE', p .. 'peers', 0, -1)) do
-  if redis.call('EXISTS', p .. 'id:' .. id) == 1 then out[#out + 1] = id
-  else redis.call('ZREM', p .. 'peers', id) end
+  local cur = redis.call('GET', p .. 'id:' .. id)
+  if cur then
+    local o = string.sub(cur, 1, string.find(cur, ' ', 1, true) - 1)
+    if alive[o] == nil then
+      alive[o] = redis.call('PUBSUB', 'NUMSUB', p .. 'inst:' .. o)[2] > 0
+                 and redis.call('EXISTS', p .. 'alive:' .. o) == 1
+    end
+    if alive[o] then out[#out + 1] = id end
+  else
+    redis.call('ZREM', p .. 'peers', id)
+  end
 end
 return out
 )lua";
@@ -398,6 +426,11 @@ void ClusterCore::linkUp(const std::vector<ClusterRegistration>& local, ClusterT
   const bool again = state_ == State::Down;
   state_ = State::Up;
   connectingStarted_ = false;
+  // Liveness first: the claims and assertions below must not find this instance gone.
+  lastAlive_ = now;
+  issue({"SET", options_.prefix + "alive:" + options_.instanceId, "1", "PX",
+         std::to_string(kAliveTtl.count())},
+        Pending{Op::Alive});
   if (again) log("cluster: Redis is reachable again; cross-instance routing resumes");
   // Redis may have restarted empty, or with an older snapshot: write every local id again.
   std::size_t i = 0;
@@ -523,6 +556,10 @@ void ClusterCore::reply(std::uint64_t cookie, const RedisValue& v, ClusterTime n
     case Op::Release:
       if (error && state_ == State::Up) log("cluster: releasing an id failed: " + v.str);
       break;
+    case Op::Alive:
+      if (error && state_ == State::Up)
+        log("cluster: refreshing this instance's liveness failed: " + v.str);
+      break;
   }
 }
 
@@ -537,8 +574,9 @@ void ClusterCore::onClaimReply(const Pending& p, const RedisValue& v) {
   } else if (v.elements.size() >= 5) {
     e.serial = static_cast<std::uint64_t>(v.elements[1].integer);
     const std::string& prevIid = v.elements[2].str;
-    e.outcome =
-        prevIid.empty() ? ClusterEvent::Outcome::Registered : ClusterEvent::Outcome::TakenOver;
+    e.outcome = prevIid.empty()                  ? ClusterEvent::Outcome::Registered
+                : prevIid == options_.instanceId ? ClusterEvent::Outcome::TakenOver
+                                                 : ClusterEvent::Outcome::Moved;
     if (prevIid == options_.instanceId) {
       // Taken over from a connection of this instance: the router closes it, as on one instance.
       ClusterEvent k{ClusterEvent::Kind::Kick};
@@ -640,6 +678,13 @@ void ClusterCore::tick(ClusterTime now) {
     lastRefusalLog_ = now;
   }
   if (state_ != State::Up) return;
+  if (now - lastAlive_ >= kAliveEvery) {
+    // This instance's liveness: ids held by an instance whose key expired are free.
+    lastAlive_ = now;
+    issue({"SET", options_.prefix + "alive:" + options_.instanceId, "1", "PX",
+           std::to_string(kAliveTtl.count())},
+          Pending{Op::Alive});
+  }
   for (auto& [dst, w] : queues_) {
     if (w.checking || now < w.deadline) continue;
     w.checking = true;

@@ -14,6 +14,9 @@
 //   peers       a sorted set of ids by serial, for GET {path}{key}/peers (only with discovery).
 //   q:<id>      messages waiting for an id that is not registered ("<n>:<src><text>" each), and
 //   qm:<id>     the queue's deadline (d, Redis time in ms) and size (b, bytes).
+//   alive:<instance>  set by each instance every second with a 3 s TTL. An id held by an
+//               instance whose key lapsed, or which has no subscriber on its channel (a killed
+//               process's connection closes at once), counts as free, and messages for it queue.
 //   inst:<instance>  the channel of one instance. A message for an id registered elsewhere is
 //               published there, once: each message crosses Redis once and reaches the one
 //               instance that needs it, so Redis's work per message does not grow with the
@@ -102,7 +105,10 @@ struct ClusterEvent {
     /// close the local client of `dst` if its serial is `serial`.
     Kick,
   };
-  enum class Outcome : std::uint8_t { Registered, TakenOver, Taken, Unavailable };
+  /// TakenOver: from a connection of this instance (silent, as on one instance). Moved: from
+  /// another instance, which may be dead, so the client gets OPEN (a PeerJS client waits for it
+  /// after reconnect()).
+  enum class Outcome : std::uint8_t { Registered, TakenOver, Moved, Taken, Unavailable };
   explicit ClusterEvent(Kind k) : kind(k) {}
   Kind kind;
   ClusterHandle handle = 0;
@@ -182,7 +188,11 @@ class ClusterCore {
 
  private:
   enum class State : std::uint8_t { Connecting, Up, Down };
-  enum class Op : std::uint8_t { Claim, Release, Route, Expire, Peers, Assert };
+  enum class Op : std::uint8_t { Claim, Release, Route, Expire, Peers, Assert, Alive };
+  /// How often an instance renews its liveness key, and that key's TTL: the ids of a killed
+  /// instance are free (and messages for them queued) at most kAliveTtl after it died.
+  static constexpr std::chrono::milliseconds kAliveEvery{1000};
+  static constexpr std::chrono::milliseconds kAliveTtl{3000};
   struct Routed {
     std::string dst;
     std::string src;
@@ -222,6 +232,7 @@ class ClusterCore {
   ClusterOptions options_;
   State state_ = State::Connecting;
   ClusterTime connectingSince_{};
+  ClusterTime lastAlive_{};
   bool connectingStarted_ = false;
   std::vector<RedisCommand> commands_;
   std::vector<ClusterEvent> events_;

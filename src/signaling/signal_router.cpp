@@ -989,7 +989,8 @@ void SignalRouter::applyCluster(TimePoint now) {
 void SignalRouter::onClaimed(ClusterEvent& e, TimePoint now) {
   auto it = connections_.find(e.handle);
   const bool success = e.outcome == ClusterEvent::Outcome::Registered ||
-                       e.outcome == ClusterEvent::Outcome::TakenOver;
+                       e.outcome == ClusterEvent::Outcome::TakenOver ||
+                       e.outcome == ClusterEvent::Outcome::Moved;
   if (it == connections_.end() || !it->second.pending) {
     // The client left while Redis was deciding: give the id back.
     if (success) cluster_->release(e.dst, e.serial);
@@ -1016,11 +1017,16 @@ void SignalRouter::onClaimed(ClusterEvent& e, TimePoint now) {
   }
   clients_.emplace(c.id, Client{std::move(c.token), e.handle, e.serial});
   c.token.clear();
-  if (e.outcome == ClusterEvent::Outcome::Registered) {
-    ++stats_.registered;
-    send(e.handle, std::string(kOpen));
-  } else {
+  if (e.outcome == ClusterEvent::Outcome::TakenOver) {
     ++stats_.replaced;  // silently, as on one instance
+  } else {
+    // A takeover from another instance gets OPEN too: that instance may have died with the old
+    // socket, and a PeerJS client that called reconnect() waits for OPEN.
+    if (e.outcome == ClusterEvent::Outcome::Moved)
+      ++stats_.replaced;
+    else
+      ++stats_.registered;
+    send(e.handle, std::string(kOpen));
   }
   // What waited in Redis came first, then what arrived here during the claim.
   for (auto& text : e.texts) {
