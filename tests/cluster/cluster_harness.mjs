@@ -101,9 +101,10 @@ export async function startCluster(claynet, { host = '127.0.0.1', count = 3, arg
   }
   return {
     redis, redisUrl, instances, host,
+    // A test may replace `redis` (a restart): the current one is stopped.
     async stopAll() {
-      for (const i of instances) await stop(i);
-      await stop(redis);
+      for (const i of this.instances) await stop(i);
+      await stop(this.redis);
     },
   };
 }
