@@ -91,7 +91,7 @@ return lost
 constexpr std::string_view kRoute = R"lua(
 local p = ARGV[1]
 local expireMs, maxN, maxB = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local owners, alive, out, res = {}, {}, {}, {}
+local owners, alive, out, res, learned = {}, {}, {}, {}, {}
 local now = nil
 for i = 5, #ARGV, 4 do
   local dst, src, text, tag = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
@@ -106,7 +106,11 @@ for i = 5, #ARGV, 4 do
         alive[o] = redis.call('PUBSUB', 'NUMSUB', p .. 'inst:' .. o)[2] > 0
                    and redis.call('EXISTS', p .. 'alive:' .. o) == 1
       end
-      if alive[o] then iid = o end
+      if alive[o] then
+        iid = o
+        learned[#learned + 1] = dst
+        learned[#learned + 1] = o
+      end
     end
     owners[dst] = iid
   end
@@ -146,7 +150,7 @@ end
 for iid, t in pairs(out) do
   redis.call('PUBLISH', p .. 'inst:' .. iid, table.concat(t))
 end
-return res
+return {res, learned}
 )lua";
 
 // A queue past its deadline goes, and each distinct sender hears EXPIRE once, on whichever
@@ -226,6 +230,35 @@ bool readField(std::string_view s, std::size_t& at, std::string_view& out) {
 }
 
 std::string ms(std::chrono::milliseconds d) { return std::to_string(d.count()); }
+
+void appendField(std::string& out, std::string_view f) {
+  out += std::to_string(f.size());
+  out += ':';
+  out += f;
+}
+
+// Calls fn(dst, src, text, queueable, hops) for each routed-message record in `s`, and
+// other(type, a, b) for the two-field records; false when `s` is malformed.
+template <class Fn, class Other>
+bool forEachRecord(std::string_view s, Fn fn, Other other) {
+  std::size_t at = 0;
+  while (at < s.size()) {
+    const char type = s[at++];
+    std::string_view a, b, c;
+    if (type == 'M' || type == 'N') {
+      if (at >= s.size()) return false;
+      const int hops = s[at++] - '0';
+      if (!readField(s, at, a) || !readField(s, at, b) || !readField(s, at, c)) return false;
+      fn(a, b, c, type == 'M', hops);
+    } else if (type == 'X' || type == 'K') {
+      if (!readField(s, at, a) || !readField(s, at, b)) return false;
+      other(type, a, b);
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
 
 std::string shortText(std::string_view id) {
   constexpr std::size_t kMax = 64;
@@ -351,7 +384,7 @@ void ClusterCore::refuse(const std::string& dst, const std::string& src, bool qu
 }
 
 void ClusterCore::route(const std::string& dst, const std::string& src, std::string text,
-                        bool queueable, int hops, ClusterTime now) {
+                        bool queueable, int hops, ClusterTime now, bool viaScript) {
   if (state_ != State::Up) {
     refuse(dst, src, queueable, "Redis is unreachable, so ids on other instances cannot be reached",
            now);
@@ -365,6 +398,25 @@ void ClusterCore::route(const std::string& dst, const std::string& src, std::str
     refuse(dst, src, queueable, "this instance's clients have too much queued", now);
     return;
   }
+  ++stats_.routed;
+  if (!viaScript && hops == 0) {
+    auto owner = owners_.find(dst);
+    if (owner != owners_.end() && now < owner->second.expires) {
+      // Known to live on that instance: straight onto its channel, no script in Redis. If it
+      // moved meanwhile, that instance routes it again; if it is gone, PUBLISH reaches nobody
+      // and the batch goes through the script (onPublishReply).
+      auto& records = direct_[owner->second.iid];
+      if (records.empty()) directOrder_.push_back(owner->second.iid);
+      records += queueable ? 'M' : 'N';
+      records += '0';
+      appendField(records, dst);
+      appendField(records, src);
+      appendField(records, text);
+      batchBytes_ += text.size() + dst.size() + src.size() + 16;
+      if (batchBytes_ >= kMaxBatchBytes) flush(now);
+      return;
+    }
+  }
   batchBytes_ += text.size() + dst.size() + src.size() + 8;
   batch_.push_back(dst);
   batch_.push_back(src);
@@ -373,8 +425,7 @@ void ClusterCore::route(const std::string& dst, const std::string& src, std::str
   tag.push_back(static_cast<char>('0' + std::clamp(hops, 0, 9)));
   batch_.push_back(std::move(tag));
   batchRouted_.push_back({dst, src, batch_[batch_.size() - 2].size(), queueable});
-  ++stats_.routed;
-  if (batchRouted_.size() >= options_.maxBatch) flush(now);
+  if (batchRouted_.size() >= options_.maxBatch || batchBytes_ >= kMaxBatchBytes) flush(now);
 }
 
 void ClusterCore::flush(ClusterTime now) {
@@ -389,12 +440,26 @@ void ClusterCore::flush(ClusterTime now) {
     for (auto& a : batch_) args.push_back(std::move(a));
     Pending p{Op::Route};
     p.routed = std::move(batchRouted_);
-    p.bytes = batchBytes_;
+    for (const auto& r : p.routed) p.bytes += r.bytes;
     issue(std::move(args), std::move(p));
     batch_.clear();
     batchRouted_.clear();
-    batchBytes_ = 0;
   }
+  // After the script call: a message that missed the cache before another one hit it must
+  // still arrive first (one connection, so Redis runs them in this order).
+  for (const auto& iid : directOrder_) {
+    auto it = direct_.find(iid);
+    if (it == direct_.end()) continue;
+    Pending p{Op::Publish};
+    p.id = iid;
+    p.bytes = it->second.size();
+    p.payload = std::move(it->second);
+    std::vector<std::string> args = {"PUBLISH", options_.prefix + "inst:" + iid, p.payload};
+    issue(std::move(args), std::move(p));
+  }
+  direct_.clear();
+  directOrder_.clear();
+  batchBytes_ = 0;
   if (!refreshBatch_.empty()) {
     std::vector<std::string> args = {"EVALSHA",
                                      sha("assert"),
@@ -486,9 +551,13 @@ void ClusterCore::linkDown(const std::string& why, ClusterTime now) {
   }
   // The batch not yet sent is refused the same way.
   for (const auto& r : batchRouted_) refuse(r.dst, r.src, r.queueable, "Redis is unreachable", now);
+  for (auto& [iid, records] : direct_) lose(records, "Redis is unreachable", now);
   batch_.clear();
   batchRouted_.clear();
+  direct_.clear();
+  directOrder_.clear();
   batchBytes_ = 0;
+  owners_.clear();  // Redis may come back empty, or with the ids elsewhere
   refreshBatch_.clear();
   refreshIds_.clear();
   while (!held_.empty()) {
@@ -514,6 +583,22 @@ void ClusterCore::reply(std::uint64_t cookie, const RedisValue& v, ClusterTime n
       break;
     case Op::Route:
       onRouteReply(p, v, now);
+      break;
+    case Op::Publish:
+      if (error) {
+        lose(p.payload, v.str, now);
+      } else if (v.kind == RedisValue::Kind::Integer && v.integer == 0) {
+        // Nobody listens on that channel: the instance is gone. Forget what lived there and let
+        // the script decide (queue the messages, or find where their ids went).
+        for (auto it = owners_.begin(); it != owners_.end();)
+          it = it->second.iid == p.id ? owners_.erase(it) : std::next(it);
+        forEachRecord(
+            p.payload,
+            [&](std::string_view dst, std::string_view src, std::string_view text, bool q, int) {
+              route(std::string(dst), std::string(src), std::string(text), q, 0, now, true);
+            },
+            [](char, std::string_view, std::string_view) {});
+      }
       break;
     case Op::Expire: {
       auto w = queues_.find(p.id);
@@ -596,14 +681,23 @@ void ClusterCore::onClaimReply(const Pending& p, const RedisValue& v) {
   events_.push_back(std::move(e));
 }
 
-void ClusterCore::onRouteReply(Pending& p, const RedisValue& v, ClusterTime now) {
-  if (v.kind != RedisValue::Kind::Array) {
+void ClusterCore::onRouteReply(Pending& p, const RedisValue& reply, ClusterTime now) {
+  if (reply.kind != RedisValue::Kind::Array || reply.elements.size() != 2 ||
+      reply.elements[0].kind != RedisValue::Kind::Array) {
+    const RedisValue& v = reply;
     stats_.lost += p.routed.size();
     log("cluster: " + std::to_string(p.routed.size()) + " messages to other instances were lost (" +
         (v.kind == RedisValue::Kind::Error ? v.str : std::string("unexpected reply")) + ")");
     for (const auto& r : p.routed)
       if (r.queueable && !r.src.empty()) expireNotice(r.src, r.dst);
     return;
+  }
+  const RedisValue& v = reply.elements[0];
+  const RedisValue& learned = reply.elements[1];
+  if (owners_.size() > kMaxOwners) owners_.clear();
+  for (std::size_t i = 0; i + 1 < learned.elements.size(); i += 2) {
+    if (learned.elements[i + 1].str == options_.instanceId) continue;  // here: the router knows
+    owners_[learned.elements[i].str] = {learned.elements[i + 1].str, now + kOwnerTtl};
   }
   for (std::size_t i = 0; i + 1 < v.elements.size(); i += 2) {
     auto index = static_cast<std::size_t>(v.elements[i].integer);
@@ -625,36 +719,46 @@ void ClusterCore::onRouteReply(Pending& p, const RedisValue& v, ClusterTime now)
 
 void ClusterCore::channelMessage(std::string_view s, ClusterTime now) {
   (void)now;
-  std::size_t at = 0;
-  while (at < s.size()) {
-    const char type = s[at++];
-    std::string_view a, b, c;
-    if (type == 'M' || type == 'N') {
-      if (at >= s.size()) break;
-      const int hops = s[at++] - '0';
-      if (!readField(s, at, a) || !readField(s, at, b) || !readField(s, at, c)) break;
-      ClusterEvent e{ClusterEvent::Kind::Deliver};
-      e.dst = std::string(a);
-      e.src = std::string(b);
-      e.text = std::string(c);
-      e.queueable = type == 'M';
-      e.hops = hops;
-      events_.push_back(std::move(e));
-    } else if (type == 'X') {
-      if (!readField(s, at, a) || !readField(s, at, b)) break;
-      expireNotice(std::string(b), std::string(a));
-    } else if (type == 'K') {
-      if (!readField(s, at, a) || !readField(s, at, b)) break;
-      ClusterEvent e{ClusterEvent::Kind::Kick};
-      e.dst = std::string(a);
-      e.serial = std::strtoull(std::string(b).c_str(), nullptr, 10);
-      events_.push_back(std::move(e));
-    } else {
-      break;
-    }
-    ++stats_.received;
-  }
-  if (at < s.size()) log("cluster: ignored a malformed record on this instance's channel");
+  bool ok = forEachRecord(
+      s,
+      [&](std::string_view dst, std::string_view src, std::string_view text, bool queueable,
+          int hops) {
+        ClusterEvent e{ClusterEvent::Kind::Deliver};
+        e.dst = std::string(dst);
+        e.src = std::string(src);
+        e.text = std::string(text);
+        e.queueable = queueable;
+        e.hops = hops;
+        events_.push_back(std::move(e));
+        ++stats_.received;
+      },
+      [&](char type, std::string_view a, std::string_view b) {
+        ++stats_.received;
+        if (type == 'X') {
+          expireNotice(std::string(b), std::string(a));
+          return;
+        }
+        ClusterEvent e{ClusterEvent::Kind::Kick};
+        e.dst = std::string(a);
+        e.serial = std::strtoull(std::string(b).c_str(), nullptr, 10);
+        events_.push_back(std::move(e));
+      });
+  if (!ok) log("cluster: ignored a malformed record on this instance's channel");
+}
+
+void ClusterCore::lose(std::string_view records, std::string_view why, ClusterTime now) {
+  std::size_t n = 0;
+  forEachRecord(
+      records,
+      [&](std::string_view dst, std::string_view src, std::string_view, bool queueable, int) {
+        ++n;
+        ++stats_.lost;
+        if (queueable && !src.empty()) expireNotice(std::string(src), std::string(dst));
+      },
+      [](char, std::string_view, std::string_view) {});
+  (void)now;
+  log("cluster: " + std::to_string(n) + " messages to another instance were lost (" +
+      std::string(why) + "); their senders get EXPIRE");
 }
 
 void ClusterCore::tick(ClusterTime now) {

@@ -23,9 +23,13 @@
 //               number of instances (a shared channel would make every instance read every
 //               message).
 // Routing runs in batches: the messages produced in one main-loop iteration go to Redis as one
-// script call that looks up each destination and publishes one record batch per instance. One
+// script call that looks up each destination and publishes one record batch per instance, and
+// tells where it found each id. Later messages for an id found that way go as one plain PUBLISH
+// per instance (no script: Redis only copies bytes), until the cache entry ages out; an instance
+// that gets a message for an id it no longer holds routes it again through the script. One
 // command connection carries everything an instance asks, in order, so messages from one sender
-// to one receiver arrive in the order they were sent.
+// to one receiver arrive in the order they were sent (a message overtaken while its receiver
+// moves between instances is the exception).
 #pragma once
 
 #include <chrono>
@@ -86,7 +90,7 @@ struct ClusterOptions {
   /// Maintain the discovery list (sorted set `peers`).
   bool discovery = false;
   /// Messages per routing script call at most (a larger batch is split).
-  std::size_t maxBatch = 1024;
+  std::size_t maxBatch = 256;
   /// How long registrations wait for the link to come up before they are refused.
   std::chrono::milliseconds connectWait{3000};
 };
@@ -156,11 +160,12 @@ class ClusterCore {
   /// The client of `id` sent a HEARTBEAT: its id's TTL restarts (batched until flush()).
   void refresh(const std::string& id, std::uint64_t serial, const std::string& token);
   /// Route `text` from `src` to `dst`, which is not registered here (batched until flush()).
+  /// `viaScript`: never from the owner cache (a message routed again after a miss).
   void route(const std::string& dst, const std::string& src, std::string text, bool queueable,
-             int hops, ClusterTime now);
+             int hops, ClusterTime now, bool viaScript = false);
   /// Send what was batched. Call at the end of every main-loop iteration that routed.
   void flush(ClusterTime now);
-  bool hasBatch() const { return !batch_.empty() || !refreshBatch_.empty(); }
+  bool hasBatch() const { return !batch_.empty() || !refreshBatch_.empty() || !direct_.empty(); }
 
   // ---- from the I/O layer ----
   /// Both connections are up, the scripts are loaded and the channel is subscribed.
@@ -188,7 +193,12 @@ class ClusterCore {
 
  private:
   enum class State : std::uint8_t { Connecting, Up, Down };
-  enum class Op : std::uint8_t { Claim, Release, Route, Expire, Peers, Assert, Alive };
+  enum class Op : std::uint8_t { Claim, Release, Route, Publish, Expire, Peers, Assert, Alive };
+  /// Where an id was found lives in a cache this long: messages for it are then PUBLISHed to
+  /// that instance's channel directly, without a script call.
+  static constexpr std::chrono::milliseconds kOwnerTtl{5000};
+  static constexpr std::size_t kMaxOwners = 200000;
+  static constexpr std::size_t kMaxBatchBytes = 128 * 1024;  // hiredis moves what a write leaves
   /// How often an instance renews its liveness key, and that key's TTL: the ids of a killed
   /// instance are free (and messages for them queued) at most kAliveTtl after it died.
   static constexpr std::chrono::milliseconds kAliveEvery{1000};
@@ -207,6 +217,11 @@ class ClusterCore {
     std::vector<Routed> routed;  // Route: what was in the batch (for results and failures)
     std::size_t bytes = 0;       // in flight
     std::function<void(bool, std::vector<std::string>)> peersDone;
+    std::string payload;  // Publish: the records, for a retry through the script
+  };
+  struct Owner {
+    std::string iid;
+    ClusterTime expires;
   };
   struct HeldClaim {
     ClusterHandle handle;
@@ -227,6 +242,7 @@ class ClusterCore {
   void expireNotice(const std::string& to, const std::string& about);
   void onClaimReply(const Pending& p, const RedisValue& v);
   void onRouteReply(Pending& p, const RedisValue& v, ClusterTime now);
+  void lose(std::string_view records, std::string_view why, ClusterTime now);
   void log(std::string_view line);
 
   ClusterOptions options_;
@@ -244,6 +260,9 @@ class ClusterCore {
   std::vector<std::string> batch_;  // script args after the fixed ones
   std::vector<Routed> batchRouted_;
   std::size_t batchBytes_ = 0;
+  std::unordered_map<std::string, std::string> direct_;  // instance -> records for its channel
+  std::vector<std::string> directOrder_;
+  std::unordered_map<std::string, Owner> owners_;  // id -> the instance it was found on
   std::vector<std::string> refreshBatch_;
   std::unordered_set<std::string> refreshIds_;
   std::unordered_map<std::string, QueueWatch> queues_;  // queues our clients wrote to

@@ -261,6 +261,58 @@ TEST(SignalCluster, MessagesForOtherInstancesLeaveInOneBatchInOrder) {
   EXPECT_EQ(args[18], "N0");  // LEAVE is never queued
 }
 
+TEST(SignalCluster, AnIdFoundOnAnInstanceIsThenPublishedToItDirectly) {
+  Cluster t;
+  t.registerClient(1, "alice", 1);
+  t.router.frame(1, offer("bob", "1"), t.now);
+  t.router.clusterFlush(t.now);
+  auto c = t.commands();
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(t.script(c[0]), "route");
+  // The script forwarded it and says where bob lives.
+  t.router.clusterReply(c[0].cookie, array({array({}), array({string("bob"), string("i2")})}),
+                        t.now);
+  t.router.frame(1, offer("bob", "2"), t.now);
+  t.router.frame(1, offer("carol", "3"), t.now);  // unknown: through the script
+  t.router.frame(1, offer("bob", "4"), t.now);
+  t.router.clusterFlush(t.now);
+  c = t.commands();
+  ASSERT_EQ(c.size(), 2u);
+  EXPECT_EQ(t.script(c[0]), "route");  // the script call first, then the plain PUBLISH
+  EXPECT_EQ(c[0].args[7], "carol");
+  ASSERT_EQ(c[1].args.size(), 3u);
+  EXPECT_EQ(c[1].args[0], "PUBLISH");
+  EXPECT_EQ(c[1].args[1], "p:inst:i2");
+  const std::string two = forwarded("OFFER", "alice", "bob", "2");
+  const std::string four = forwarded("OFFER", "alice", "bob", "4");
+  EXPECT_EQ(c[1].args[2], "M0" + field("bob") + field("alice") + field(two) + "M0" + field("bob") +
+                              field("alice") + field(four));
+  // Nobody listens there any more (the instance died): the messages go through the script.
+  t.router.clusterReply(c[1].cookie, integer(0), t.now);
+  t.router.clusterFlush(t.now);
+  c = t.commands();
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(t.script(c[0]), "route");
+  ASSERT_EQ(c[0].args.size(), 7u + 2 * 4);
+  EXPECT_EQ(c[0].args[9], two);
+  EXPECT_EQ(c[0].args[13], four);
+  // And the cache forgot that instance.
+  t.router.frame(1, offer("bob", "5"), t.now);
+  t.router.clusterFlush(t.now);
+  c = t.commands();
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(t.script(c[0]), "route");
+  // Entries age out.
+  t.router.clusterReply(c[0].cookie, array({array({}), array({string("bob"), string("i3")})}),
+                        t.now);
+  t.now += 6s;
+  t.router.frame(1, offer("bob", "6"), t.now);
+  t.router.clusterFlush(t.now);
+  c = t.commands();
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(t.script(c[0]), "route");
+}
+
 TEST(SignalCluster, QueuedMessagesExpireThroughRedis) {
   Cluster t;
   t.registerClient(1, "alice", 1);
@@ -268,7 +320,8 @@ TEST(SignalCluster, QueuedMessagesExpireThroughRedis) {
   t.router.clusterFlush(t.now);
   auto c = t.commands();
   ASSERT_EQ(c.size(), 1u);
-  t.router.clusterReply(c[0].cookie, array({integer(0), integer(5000)}), t.now);  // queued
+  t.router.clusterReply(c[0].cookie, array({array({integer(0), integer(5000)}), array({})}),
+                        t.now);  // queued
   t.now += 4900ms;
   t.router.tick(t.now);
   EXPECT_TRUE(t.commands().empty());
@@ -295,7 +348,7 @@ TEST(SignalCluster, FullQueueAnswersExpireAtOnce) {
   t.router.frame(1, offer("ghost"), t.now);
   t.router.clusterFlush(t.now);
   auto c = t.commands();
-  t.router.clusterReply(c[0].cookie, array({integer(0), integer(-1)}), t.now);
+  t.router.clusterReply(c[0].cookie, array({array({integer(0), integer(-1)}), array({})}), t.now);
   auto a = t.take();
   ASSERT_EQ(a.size(), 1u);
   EXPECT_TRUE(isSend(a[0], 1, R"({"type":"EXPIRE","src":"ghost","dst":"alice"})"));
