@@ -56,6 +56,8 @@ class RedisLink {
   bool send(const RedisCommand& command);
   /// Writes what the command connection has buffered, without waiting (used when stopping).
   void flushNow();
+  /// Drops both connections as if they had failed (`why` is logged) and reconnects.
+  void reset(const std::string& why) { teardown(why); }
 
   struct Context;  // one hiredis connection and its GSource
 

@@ -306,6 +306,8 @@ std::string ClusterCore::sha(std::string_view name) const {
 std::uint64_t ClusterCore::issue(std::vector<std::string> args, Pending pending) {
   std::uint64_t cookie = nextCookie_++;
   inFlightBytes_ += pending.bytes;
+  pending.issued = clock_;
+  issueOrder_.push_back(cookie);
   inFlight_.emplace(cookie, std::move(pending));
   commands_.push_back({cookie, std::move(args)});
   return cookie;
@@ -315,6 +317,7 @@ std::uint64_t ClusterCore::issue(std::vector<std::string> args, Pending pending)
 
 void ClusterCore::claim(ClusterHandle handle, const std::string& id, const std::string& token,
                         ClusterTime now) {
+  clock_ = std::max(clock_, now);
   if (state_ == State::Down) {
     ClusterEvent e{ClusterEvent::Kind::Claimed};
     e.handle = handle;
@@ -385,6 +388,7 @@ void ClusterCore::refuse(const std::string& dst, const std::string& src, bool qu
 
 void ClusterCore::route(const std::string& dst, const std::string& src, std::string text,
                         bool queueable, int hops, ClusterTime now, bool viaScript) {
+  clock_ = std::max(clock_, now);
   if (state_ != State::Up) {
     refuse(dst, src, queueable, "Redis is unreachable, so ids on other instances cannot be reached",
            now);
@@ -429,7 +433,7 @@ void ClusterCore::route(const std::string& dst, const std::string& src, std::str
 }
 
 void ClusterCore::flush(ClusterTime now) {
-  (void)now;
+  clock_ = std::max(clock_, now);
   if (!batch_.empty()) {
     std::vector<std::string> args;
     args.reserve(batch_.size() + 7);
@@ -488,6 +492,7 @@ void ClusterCore::listPeers(std::function<void(bool, std::vector<std::string>)> 
 // ---- from the I/O layer ----
 
 void ClusterCore::linkUp(const std::vector<ClusterRegistration>& local, ClusterTime now) {
+  clock_ = std::max(clock_, now);
   const bool again = state_ == State::Down;
   state_ = State::Up;
   connectingStarted_ = false;
@@ -527,6 +532,7 @@ void ClusterCore::linkUp(const std::vector<ClusterRegistration>& local, ClusterT
 }
 
 void ClusterCore::linkDown(const std::string& why, ClusterTime now) {
+  clock_ = std::max(clock_, now);
   if (state_ != State::Down) {
     ++stats_.linkDrops;
     log("cluster: lost Redis (" + why +
@@ -538,6 +544,7 @@ void ClusterCore::linkDown(const std::string& why, ClusterTime now) {
   // Everything in flight is lost with the connection: each command fails as its reply would.
   auto failed = std::move(inFlight_);
   inFlight_.clear();
+  issueOrder_.clear();
   inFlightBytes_ = 0;
   RedisValue gone;
   gone.kind = RedisValue::Kind::Error;
@@ -570,6 +577,7 @@ void ClusterCore::linkDown(const std::string& why, ClusterTime now) {
 }
 
 void ClusterCore::reply(std::uint64_t cookie, const RedisValue& v, ClusterTime now) {
+  clock_ = std::max(clock_, now);
   auto it = inFlight_.find(cookie);
   if (it == inFlight_.end()) return;
   Pending p = std::move(it->second);
@@ -717,8 +725,15 @@ void ClusterCore::onRouteReply(Pending& p, const RedisValue& reply, ClusterTime 
   }
 }
 
+bool ClusterCore::stalled(ClusterTime now) {
+  while (!issueOrder_.empty() && inFlight_.find(issueOrder_.front()) == inFlight_.end())
+    issueOrder_.pop_front();
+  if (issueOrder_.empty()) return false;
+  return now - inFlight_.find(issueOrder_.front())->second.issued >= kReplyTimeout;
+}
+
 void ClusterCore::channelMessage(std::string_view s, ClusterTime now) {
-  (void)now;
+  clock_ = std::max(clock_, now);
   bool ok = forEachRecord(
       s,
       [&](std::string_view dst, std::string_view src, std::string_view text, bool queueable,
@@ -762,6 +777,7 @@ void ClusterCore::lose(std::string_view records, std::string_view why, ClusterTi
 }
 
 void ClusterCore::tick(ClusterTime now) {
+  clock_ = std::max(clock_, now);
   if (state_ == State::Connecting && connectingStarted_ &&
       now - connectingSince_ >= options_.connectWait) {
     log("cluster: Redis did not come up within " + ms(options_.connectWait) +

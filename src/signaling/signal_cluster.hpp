@@ -180,6 +180,10 @@ class ClusterCore {
   void channelMessage(std::string_view payload, ClusterTime now);
   /// Queue deadlines, refused-message summaries, the connect wait. Every 100 ms is plenty.
   void tick(ClusterTime now);
+  /// True when the oldest command has waited kReplyTimeout for its reply: Redis hangs (or the
+  /// connection is dead without a reset). The I/O layer then drops the link and reconnects.
+  bool stalled(ClusterTime now);
+  static constexpr std::chrono::milliseconds kReplyTimeout{5000};
 
   // ---- outputs ----
   std::vector<RedisCommand>& commands() { return commands_; }
@@ -218,6 +222,7 @@ class ClusterCore {
     std::size_t bytes = 0;       // in flight
     std::function<void(bool, std::vector<std::string>)> peersDone;
     std::string payload;  // Publish: the records, for a retry through the script
+    ClusterTime issued{};
   };
   struct Owner {
     std::string iid;
@@ -253,6 +258,8 @@ class ClusterCore {
   std::vector<RedisCommand> commands_;
   std::vector<ClusterEvent> events_;
   std::unordered_map<std::uint64_t, Pending> inFlight_;
+  std::deque<std::uint64_t> issueOrder_;  // cookies in the order issued (some answered)
+  ClusterTime clock_{};                   // the latest time an input brought
   std::uint64_t nextCookie_ = 1;
   std::size_t inFlightBytes_ = 0;
   std::deque<HeldClaim> held_;  // claims waiting for the link

@@ -924,6 +924,10 @@ gboolean SignalServer::Impl::onTick(gpointer data) {
   auto* self = static_cast<Impl*>(data);
   TimePoint now = Clock::now();
   self->router_->tick(now);
+  if (self->redis_ && self->redis_->up() && self->router_->cluster()->stalled(now))
+    self->redis_->reset("no answer for " +
+                        std::to_string(signaling::ClusterCore::kReplyTimeout.count() / 1000) +
+                        " s: Redis hangs or the connection is dead");
   // Closing connections whose client never answered the close frame (or never reads).
   std::size_t keep = 0;
   for (ClientHandle handle : self->closing_) {

@@ -325,6 +325,32 @@ async function faults() {
       assert.deepEqual(JSON.parse(r.body).sort(), ['b', 'm', 'n', 'new', 'x', 'y']);
       assert.ok(!I0.exited && !I1.exited, 'no instance died');
     });
+    await check('Redis hanging (SIGSTOP): noticed within 5 s (EXPIRE to the sender), recovered after SIGCONT', async () => {
+      const b = clients.find((c) => c.name === 'b@I1');
+      const x = clients.find((c) => c.name === 'x@I0');
+      cl.redis.child.kill('SIGSTOP');
+      const t0 = Date.now();
+      b.send({ type: 'OFFER', dst: 'x', payload: 'into the void' });
+      await b.frameCount(1, 8000);
+      assert.deepEqual(b.take(), [fwd('EXPIRE', 'x', 'b')]);
+      const noticed = Date.now() - t0;
+      assert.ok(noticed < 7000, `noticed after ${noticed} ms`);
+      assert.match(I1.out, /no answer for 5 s: Redis hangs/);
+      x.send({ type: 'OFFER', dst: 'y', payload: 'still local' });
+      const y = clients.find((c) => c.name === 'y@I0');
+      await y.frameCount(1);
+      assert.deepEqual(y.take(), [fwd('OFFER', 'x', 'y', 'still local')]);
+      cl.redis.child.kill('SIGCONT');
+      await waitFor(() => (I1.out.match(/redis: reconnected/g) || []).length >= 2, 8000, 'I1 to reconnect again');
+      await sleep(300);
+      b.send({ type: 'OFFER', dst: 'x', payload: 'back' });
+      await waitFor(() => x.frames.includes(fwd('OFFER', 'b', 'x', 'back')), 5000, 'x to get "back"');
+      // What Redis had read before it stopped is still run when it resumes: that message may
+      // arrive too, though its sender was told EXPIRE.
+      const got = x.take();
+      assert.deepEqual(got.slice(-1), [fwd('OFFER', 'b', 'x', 'back')]);
+      for (const f of got.slice(0, -1)) assert.equal(f, fwd('OFFER', 'b', 'x', 'into the void'));
+    });
   } finally {
     for (const c of clients) c.close();
     await cl.stopAll();

@@ -85,15 +85,19 @@ struct Cluster {
     out.swap(router.actions());
     return out;
   }
-  // The commands, less the instance's liveness renewals (counted in aliveSets).
+  // The commands, less the instance's liveness renewals (counted in aliveSets and answered).
   std::vector<RedisCommand> commands() {
     std::vector<RedisCommand> all, out;
     all.swap(router.clusterCommands());
     for (auto& c : all) {
       if (c.args.size() == 5 && c.args[0] == "SET" && c.args[1] == "p:alive:me" &&
-          c.args[3] == "PX" && c.args[4] == "3000")
+          c.args[3] == "PX" && c.args[4] == "3000") {
         ++aliveSets;
-      else
+        RedisValue ok;
+        ok.kind = RedisValue::Kind::Status;
+        ok.str = "OK";
+        router.clusterReply(c.cookie, ok, now);
+      } else
         out.push_back(std::move(c));
     }
     return out;
@@ -519,6 +523,19 @@ TEST(SignalCluster, TheInstanceRenewsItsLivenessEverySecondWhileUp) {
   t.router.tick(t.now);
   t.commands();
   EXPECT_EQ(t.aliveSets, 4);
+}
+
+TEST(SignalCluster, ACommandWithoutAnswerIsNoticed) {
+  Cluster t;
+  t.registerClient(1, "alice", 1);
+  t.router.frame(1, offer("bob"), t.now);
+  t.router.clusterFlush(t.now);
+  auto c = t.commands();
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_FALSE(t.router.cluster()->stalled(t.now + 4900ms));
+  EXPECT_TRUE(t.router.cluster()->stalled(t.now + 5s));
+  t.router.clusterReply(c[0].cookie, array({array({}), array({})}), t.now + 5s);
+  EXPECT_FALSE(t.router.cluster()->stalled(t.now + 10s));
 }
 
 TEST(SignalCluster, ScriptsHaveDistinctShas) {
