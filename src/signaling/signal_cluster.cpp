@@ -319,10 +319,7 @@ void ClusterCore::claim(ClusterHandle handle, const std::string& id, const std::
                         ClusterTime now) {
   clock_ = std::max(clock_, now);
   if (state_ == State::Down) {
-    ClusterEvent e{ClusterEvent::Kind::Claimed};
-    e.handle = handle;
-    e.outcome = ClusterEvent::Outcome::Unavailable;
-    events_.push_back(std::move(e));
+    unavailable(handle);
     return;
   }
   if (state_ == State::Connecting) {
@@ -334,6 +331,20 @@ void ClusterCore::claim(ClusterHandle handle, const std::string& id, const std::
     return;
   }
   sendClaim(handle, id, token);
+}
+
+void ClusterCore::unavailable(ClusterHandle handle) {
+  ClusterEvent e{ClusterEvent::Kind::Claimed};
+  e.handle = handle;
+  e.outcome = ClusterEvent::Outcome::Unavailable;
+  events_.push_back(std::move(e));
+}
+
+void ClusterCore::refuseHeldClaims() {
+  while (!held_.empty()) {
+    unavailable(held_.front().handle);
+    held_.pop_front();
+  }
 }
 
 void ClusterCore::sendClaim(ClusterHandle handle, const std::string& id, const std::string& token) {
@@ -465,18 +476,28 @@ void ClusterCore::flush(ClusterTime now) {
   directOrder_.clear();
   batchBytes_ = 0;
   if (!refreshBatch_.empty()) {
-    std::vector<std::string> args = {"EVALSHA",
-                                     sha("assert"),
-                                     "0",
-                                     options_.prefix,
-                                     options_.instanceId,
-                                     ms(options_.aliveTimeout),
-                                     options_.discovery ? "1" : "0"};
+    std::vector<std::string> args = assertArgs();
     for (auto& a : refreshBatch_) args.push_back(std::move(a));
     issue(std::move(args), Pending{Op::Assert});
     refreshBatch_.clear();
     refreshIds_.clear();
   }
+}
+
+std::vector<std::string> ClusterCore::assertArgs() const {
+  return {"EVALSHA",
+          sha("assert"),
+          "0",
+          options_.prefix,
+          options_.instanceId,
+          ms(options_.aliveTimeout),
+          options_.discovery ? "1" : "0"};
+}
+
+void ClusterCore::renewAlive() {
+  issue({"SET", options_.prefix + "alive:" + options_.instanceId, "1", "PX",
+         std::to_string(kAliveTtl.count())},
+        Pending{Op::Alive});
 }
 
 void ClusterCore::listPeers(std::function<void(bool, std::vector<std::string>)> done) {
@@ -498,20 +519,12 @@ void ClusterCore::linkUp(const std::vector<ClusterRegistration>& local, ClusterT
   connectingStarted_ = false;
   // Liveness first: the claims and assertions below must not find this instance gone.
   lastAlive_ = now;
-  issue({"SET", options_.prefix + "alive:" + options_.instanceId, "1", "PX",
-         std::to_string(kAliveTtl.count())},
-        Pending{Op::Alive});
+  renewAlive();
   if (again) log("cluster: Redis is reachable again; cross-instance routing resumes");
   // Redis may have restarted empty, or with an older snapshot: write every local id again.
   std::size_t i = 0;
   while (i < local.size()) {
-    std::vector<std::string> args = {"EVALSHA",
-                                     sha("assert"),
-                                     "0",
-                                     options_.prefix,
-                                     options_.instanceId,
-                                     ms(options_.aliveTimeout),
-                                     options_.discovery ? "1" : "0"};
+    std::vector<std::string> args = assertArgs();
     for (std::size_t n = 0; n < 1000 && i < local.size(); ++n, ++i) {
       args.push_back(local[i].id);
       args.push_back(std::to_string(local[i].serial));
@@ -567,13 +580,7 @@ void ClusterCore::linkDown(const std::string& why, ClusterTime now) {
   owners_.clear();  // Redis may come back empty, or with the ids elsewhere
   refreshBatch_.clear();
   refreshIds_.clear();
-  while (!held_.empty()) {
-    ClusterEvent e{ClusterEvent::Kind::Claimed};
-    e.handle = held_.front().handle;
-    e.outcome = ClusterEvent::Outcome::Unavailable;
-    events_.push_back(std::move(e));
-    held_.pop_front();
-  }
+  refuseHeldClaims();
 }
 
 void ClusterCore::reply(std::uint64_t cookie, const RedisValue& v, ClusterTime now) {
@@ -782,13 +789,7 @@ void ClusterCore::tick(ClusterTime now) {
       now - connectingSince_ >= options_.connectWait) {
     log("cluster: Redis did not come up within " + ms(options_.connectWait) +
         " ms; refusing the registrations that waited for it");
-    while (!held_.empty()) {
-      ClusterEvent e{ClusterEvent::Kind::Claimed};
-      e.handle = held_.front().handle;
-      e.outcome = ClusterEvent::Outcome::Unavailable;
-      events_.push_back(std::move(e));
-      held_.pop_front();
-    }
+    refuseHeldClaims();
     connectingStarted_ = false;
   }
   if (refusedSinceLog_ > 0 && now - lastRefusalLog_ >= std::chrono::seconds(5)) {
@@ -801,9 +802,7 @@ void ClusterCore::tick(ClusterTime now) {
   if (now - lastAlive_ >= kAliveEvery) {
     // This instance's liveness: ids held by an instance whose key expired are free.
     lastAlive_ = now;
-    issue({"SET", options_.prefix + "alive:" + options_.instanceId, "1", "PX",
-           std::to_string(kAliveTtl.count())},
-          Pending{Op::Alive});
+    renewAlive();
   }
   for (auto& [dst, w] : queues_) {
     if (w.checking || now < w.deadline) continue;

@@ -240,8 +240,12 @@ class ClusterCore {
   };
 
   std::uint64_t issue(std::vector<std::string> args, Pending pending);
+  std::vector<std::string> assertArgs() const;  // the assert script's call, before its triples
+  void renewAlive();
   std::string sha(std::string_view name) const;
   void sendClaim(ClusterHandle handle, const std::string& id, const std::string& token);
+  void unavailable(ClusterHandle handle);  // a Claimed event: Redis cannot be asked
+  void refuseHeldClaims();
   void refuse(const std::string& dst, const std::string& src, bool queueable, std::string_view why,
               ClusterTime now);
   void expireNotice(const std::string& to, const std::string& about);

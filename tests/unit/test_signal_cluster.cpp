@@ -17,30 +17,21 @@ using Kind = RouterAction::Kind;
 const std::string kOpen = R"({"type":"OPEN"})";
 const std::string kIdTaken = R"({"type":"ID-TAKEN","payload":{"msg":"ID is taken"}})";
 
-RedisValue integer(long long v) {
+RedisValue value(RedisValue::Kind kind, long long integer, std::string str,
+                 std::vector<RedisValue> elements) {
   RedisValue r;
-  r.kind = RedisValue::Kind::Integer;
-  r.integer = v;
+  r.kind = kind;
+  r.integer = integer;
+  r.str = std::move(str);
+  r.elements = std::move(elements);
   return r;
 }
-RedisValue string(std::string s) {
-  RedisValue r;
-  r.kind = RedisValue::Kind::String;
-  r.str = std::move(s);
-  return r;
-}
+RedisValue integer(long long v) { return value(RedisValue::Kind::Integer, v, {}, {}); }
+RedisValue string(std::string s) { return value(RedisValue::Kind::String, 0, std::move(s), {}); }
 RedisValue array(std::vector<RedisValue> e) {
-  RedisValue r;
-  r.kind = RedisValue::Kind::Array;
-  r.elements = std::move(e);
-  return r;
+  return value(RedisValue::Kind::Array, 0, {}, std::move(e));
 }
-RedisValue error(std::string s) {
-  RedisValue r;
-  r.kind = RedisValue::Kind::Error;
-  r.str = std::move(s);
-  return r;
-}
+RedisValue error(std::string s) { return value(RedisValue::Kind::Error, 0, std::move(s), {}); }
 // The claim script's answers.
 RedisValue registered(long long serial, std::vector<std::string> queued = {},
                       std::string prevIid = "", std::string prevSerial = "") {
@@ -93,10 +84,7 @@ struct Cluster {
       if (c.args.size() == 5 && c.args[0] == "SET" && c.args[1] == "p:alive:me" &&
           c.args[3] == "PX" && c.args[4] == "3000") {
         ++aliveSets;
-        RedisValue ok;
-        ok.kind = RedisValue::Kind::Status;
-        ok.str = "OK";
-        router.clusterReply(c.cookie, ok, now);
+        router.clusterReply(c.cookie, value(RedisValue::Kind::Status, 0, "OK", {}), now);
       } else
         out.push_back(std::move(c));
     }

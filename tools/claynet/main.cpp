@@ -155,6 +155,22 @@ json toJson(const claynet::bench::SignalingFigures& f) {
   return j;
 }
 
+// Measures each server in turn into out[name]; false (and a line on stderr) when one fails.
+bool measureServers(const std::vector<claynet::bench::ServerCommand>& servers,
+                    const claynet::bench::SignalingOptions& options, bool quiet, json& out) {
+  for (const auto& server : servers) {
+    if (!quiet) std::cerr << "measuring " << server.name << " ...\n";
+    auto f = claynet::bench::runSignalingBench(server, options);
+    if (!f.error.empty()) {
+      std::cerr << "claynet bench signaling: " << server.name << ": " << f.error << "\n";
+      return false;
+    }
+    out[server.name] = toJson(f);
+    if (!quiet) std::cerr << server.name << ": " << out[server.name].dump() << "\n";
+  }
+  return true;
+}
+
 // `--cluster 1,2,3`: npm peer, then claynet-signal as a cluster of each size (a redis-server on
 // loopback, the halves of every pair on different instances), all in this run.
 int benchSignalingCluster(bool asJson, const claynet::bench::SignalingOptions& options,
@@ -171,16 +187,7 @@ int benchSignalingCluster(bool asJson, const claynet::bench::SignalingOptions& o
                         "--concurrent-limit", limit},
                        n});
   json out;
-  for (const auto& server : servers) {
-    if (!asJson) std::cerr << "measuring " << server.name << " ...\n";
-    auto f = claynet::bench::runSignalingBench(server, options);
-    if (!f.error.empty()) {
-      std::cerr << "claynet bench signaling: " << server.name << ": " << f.error << "\n";
-      return kExitFailure;
-    }
-    out[server.name] = toJson(f);
-    if (!asJson) std::cerr << server.name << ": " << out[server.name].dump() << "\n";
-  }
+  if (!measureServers(servers, options, asJson, out)) return kExitFailure;
   if (asJson) {
     std::cout << out.dump() << std::endl;
     return kExitOk;
@@ -235,16 +242,7 @@ int benchSignaling(bool asJson, const claynet::bench::SignalingOptions& options)
         "--concurrent_limit", limit}},
   };
   json out;
-  for (const auto& server : servers) {
-    if (!asJson) std::cerr << "measuring " << server.name << " ...\n";
-    auto f = claynet::bench::runSignalingBench(server, options);
-    if (!f.error.empty()) {
-      std::cerr << "claynet bench signaling: " << server.name << ": " << f.error << "\n";
-      return kExitFailure;
-    }
-    out[server.name] = toJson(f);
-    if (!asJson) std::cerr << server.name << ": " << out[server.name].dump() << "\n";
-  }
+  if (!measureServers(servers, options, asJson, out)) return kExitFailure;
   if (asJson) {
     std::cout << out.dump() << std::endl;
     return kExitOk;
