@@ -423,7 +423,9 @@ async function haproxy() {
     lb.kill('SIGTERM');
     await cl.stopAll();
   }
-  void lbOut;
+  for (const i of cl.instances.filter((x) => x.signal !== 'SIGKILL')) {
+    assert.equal(i.code, 0, `${i.name} stopped cleanly: ${i.out.slice(-2000)}\n(haproxy: ${lbOut.slice(-1000)})`);
+  }
 }
 
 const parts = { routing, faults, haproxy };

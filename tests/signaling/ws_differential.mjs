@@ -88,7 +88,12 @@ async function startServer(kind) {
       kind,
       portFor: (name) => cl.instances[(PLACE[name] ?? 0) % cl.instances.length].port,
       httpPort: () => cl.instances[http++ % cl.instances.length].port,
-      stop: () => cl.stopAll(),
+      // A crash or a sanitizer report at exit is a failure even when the frames matched.
+      stop: async () => {
+        await cl.stopAll();
+        const bad = cl.instances.filter((i) => i.code !== 0);
+        if (bad.length) throw new Error(`${bad.map((i) => i.name).join(', ')} did not stop cleanly: ${bad[0].out.slice(-3000)}`);
+      },
       log: () => cl.instances.map((i) => i.out).join('\n'),
     };
   }
