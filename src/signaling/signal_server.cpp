@@ -774,24 +774,26 @@ void SignalServer::Impl::afterIo() {
   auto& actions = router_->actions();
   // Commands whose link is down fail at once, which may add actions (EXPIRE to their senders).
   sendClusterCommands();
-  for (std::size_t i = 0; i < actions.size(); ++i) {
-    RouterAction& a = actions[i];
-    auto it = conns_.find(a.handle);
-    if (it == conns_.end()) continue;
-    Connection* c = it->second.get();
-    if (c->dead) continue;
-    if (a.kind == RouterAction::Kind::Send) {
-      if (c->closeSent) continue;
-      signaling::ws::appendFrame(c->out, signaling::ws::Opcode::Text, a.text);
-      markDirty(c);
-    } else {
-      c->routerGone = true;  // the router already forgot it
-      if (a.code != signaling::ws::kCloseNoStatus) ++closedByServer_;
-      beginClose(c, a.code, a.text);
+  while (!actions.empty()) {
+    for (std::size_t i = 0; i < actions.size(); ++i) {
+      RouterAction& a = actions[i];
+      auto it = conns_.find(a.handle);
+      if (it == conns_.end()) continue;
+      Connection* c = it->second.get();
+      if (c->dead) continue;
+      if (a.kind == RouterAction::Kind::Send) {
+        if (c->closeSent) continue;
+        signaling::ws::appendFrame(c->out, signaling::ws::Opcode::Text, a.text);
+        markDirty(c);
+      } else {
+        c->routerGone = true;  // the router already forgot it
+        if (a.code != signaling::ws::kCloseNoStatus) ++closedByServer_;
+        beginClose(c, a.code, a.text);
+      }
     }
+    actions.clear();
+    sendClusterCommands();
   }
-  actions.clear();
-  sendClusterCommands();
   if (redis_ && router_->clusterHasBatch() && !clusterFlush_) {
     // Messages for other instances leave in one script call per main-loop iteration: the
     // sources ready now are dispatched before this one.
