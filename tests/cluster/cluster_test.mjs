@@ -10,7 +10,7 @@
 //          three instances; an instance killed behind it.
 // Exit 0 when every check passed; each check prints one line.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
@@ -217,6 +217,18 @@ async function routing() {
       } finally {
         await stop(small);
       }
+    });
+    await check('an instance stopped with SIGTERM: its clients get 1001 and its ids leave Redis at once', async () => {
+      const extra = await startInstance(opts.claynet, { port: await freePort(), redis: cl.redisUrl, args: COMMON, name: 'I-stopped' });
+      const g = await registered(client('g@I-stopped', extra.url, 'g'));
+      const keys = () => execFileSync('redis-cli', ['-p', String(cl.redis.port), '--raw', 'KEYS', 'claynet:id:g']).toString().trim();
+      assert.equal(keys(), 'claynet:id:g');
+      await stop(extra);
+      assert.equal(extra.code, 0, extra.out);
+      const closed = await g.closedWithin();
+      assert.deepEqual(closed, { code: 1001, reason: 'the server is stopping' });
+      g.stopBeating();
+      assert.equal(keys(), '', 'released, not left to its TTL');
     });
     await check('a Redis that is not there, or a bad URL, stops the start with a clear error', async () => {
       const dead = await freePort();
