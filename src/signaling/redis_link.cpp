@@ -13,7 +13,8 @@ namespace claynet::signaling {
 namespace {
 
 constexpr guint kReconnectMs = 1000;
-constexpr int kReadsPerDispatch = 256;  // 4 MiB at most, so that clients are served too
+constexpr guint kConnectTimeoutMs = 5000;  // hiredis's async connect has no timeout of its own
+constexpr int kReadsPerDispatch = 256;     // 4 MiB at most, so that clients are served too
 
 RedisValue toValue(const redisReply* r) {
   RedisValue v;
@@ -316,6 +317,7 @@ void RedisLink::start() {
 void RedisLink::stop() {
   running_ = false;
   ++generation_;
+  cancelConnectTimeout();
   if (reconnect_) {
     g_source_destroy(reconnect_);
     g_clear_pointer(&reconnect_, g_source_unref);
@@ -382,11 +384,30 @@ void RedisLink::connect() {
     }
   };
   sendArgv(sub_->ac, onMessage, nullptr, {"SUBSCRIBE", channel_});
+  cancelConnectTimeout();
+  connectTimeout_ = g_timeout_source_new(kConnectTimeoutMs);
+  g_source_set_callback(connectTimeout_, &RedisLink::onConnectTimeout, this, nullptr);
+  g_source_attach(connectTimeout_, context_);
+}
+
+void RedisLink::cancelConnectTimeout() {
+  if (!connectTimeout_) return;
+  g_source_destroy(connectTimeout_);
+  g_clear_pointer(&connectTimeout_, g_source_unref);
+}
+
+gboolean RedisLink::onConnectTimeout(gpointer data) {
+  auto* self = static_cast<RedisLink*>(data);
+  g_clear_pointer(&self->connectTimeout_, g_source_unref);
+  if (!self->up_)
+    self->teardown("no answer within " + std::to_string(kConnectTimeoutMs / 1000) + " s");
+  return G_SOURCE_REMOVE;
 }
 
 void RedisLink::checkReady() {
   if (up_ || !cmdReady_ || !subReady_) return;
   up_ = true;
+  cancelConnectTimeout();
   if (wasUp_) {
     auto down = std::chrono::duration<double>(std::chrono::steady_clock::now() - downSince_);
     log_("redis: reconnected to " + endpoint_.text() + " after " +
@@ -404,6 +425,7 @@ void RedisLink::teardown(const std::string& why) {
   const bool wasUp = up_;
   up_ = false;
   ++generation_;  // every callback still to come from the old connections is ignored
+  cancelConnectTimeout();
   if (cmd_) cmd_->close();
   if (sub_) sub_->close();
   if (wasUp) {

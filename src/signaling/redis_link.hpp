@@ -67,6 +67,8 @@ class RedisLink {
   void scheduleReconnect();
   void checkReady();
   static gboolean onReconnect(gpointer self);
+  static gboolean onConnectTimeout(gpointer self);
+  void cancelConnectTimeout();
 
   GMainContext* context_;
   RedisEndpoint endpoint_;
@@ -76,6 +78,7 @@ class RedisLink {
   std::unique_ptr<Context> cmd_;
   std::unique_ptr<Context> sub_;
   GSource* reconnect_ = nullptr;
+  GSource* connectTimeout_ = nullptr;  // a connection attempt that gets no answer is given up
   std::uint64_t generation_ = 0;
   bool running_ = false;
   bool up_ = false;
