@@ -12,6 +12,8 @@
 //    message under that value);
 //  - `payload` is forwarded as the sender wrote it minus insignificant whitespace, where npm
 //    `peer` re-serialises it with JSON.stringify (identical for anything JSON.stringify wrote).
+// In cluster mode (RouterOptions::cluster) ids, routing to other instances and queues live in
+// Redis through a ClusterCore (signal_cluster.hpp) that the router owns.
 #pragma once
 
 #include <chrono>
@@ -131,8 +133,11 @@ class SignalRouter {
   std::vector<RedisCommand>& clusterCommands();
   /// Both Redis connections are ready (scripts loaded, channel subscribed).
   void clusterUp(TimePoint now);
+  /// The link is gone: commands in flight fail, registrations are refused until clusterUp.
   void clusterDown(const std::string& why, TimePoint now);
+  /// The reply to the command with this cookie (an Error value when it failed).
   void clusterReply(std::uint64_t cookie, const RedisValue& value, TimePoint now);
+  /// A message on this instance's channel.
   void clusterMessage(std::string_view payload, TimePoint now);
   /// Sends the messages batched for Redis; call once per main-loop iteration that routed.
   void clusterFlush(TimePoint now);
