@@ -216,8 +216,9 @@ class Load {
     if (epoll_ >= 0) ::close(epoll_);
   }
 
-  // Starts connecting a client; it registers as `id`.
-  void start(const std::string& id) {
+  // Starts connecting a client; it registers as `id` on the server at `port` (0: the default).
+  void start(const std::string& id, int port = 0) {
+    if (port == 0) port = port_;
     auto c = std::make_unique<Client>();
     c->load = this;
     c->index = static_cast<int>(clients_.size());
@@ -233,7 +234,7 @@ class Load {
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     sockaddr_in a{};
     a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<uint16_t>(port_));
+    a.sin_port = htons(static_cast<uint16_t>(port));
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     int rc = connect(c->fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
     if (rc != 0 && errno != EINPROGRESS) {
@@ -246,7 +247,7 @@ class Load {
       return;
     }
     c->out = "GET " + path_ + "peerjs?key=peerjs&id=" + id + "&token=t" + id +
-             "&version=1.5.5 HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port_) +
+             "&version=1.5.5 HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
              "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
              "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
     epoll_event ev{};
@@ -493,15 +494,15 @@ constexpr int kMaxHandshaking = 256;
 
 // Opens `count` more clients named by `id(i)`, at most kMaxHandshaking handshakes at a time;
 // returns false when the deadline passes first.
-template <class IdFn>
-bool openClients(Load& load, int count, IdFn id, Clock::time_point deadline,
+template <class IdFn, class PortFn>
+bool openClients(Load& load, int count, IdFn id, PortFn port, Clock::time_point deadline,
                  Clock::time_point& lastHeartbeat) {
   const int target = static_cast<int>(load.size()) + count;
   int started = 0;
   while (load.registered() + load.failed() + load.closedAfterOpen() < target) {
     if (Clock::now() > deadline) return false;
     while (started < count && load.handshaking() < kMaxHandshaking) {
-      load.start(id(started));
+      load.start(id(started), port(started));
       ++started;
     }
     load.poll(5ms);
@@ -525,29 +526,89 @@ SignalingFigures runSignalingBench(const ServerCommand& server, const SignalingO
   SignalingFigures f;
   f.clients_target = options.clients;
   f.pairs = options.pairs;
+  f.instances = server.instances;
   raiseOpenFileLimit();
   signal(SIGPIPE, SIG_IGN);
-  int port = freePort();
-  if (port == 0) {
-    f.error = "no free port on 127.0.0.1";
-    return f;
-  }
-  Child child;
-  if (!spawnServer(server, port, child, f.error)) return f;
-  struct Stop {
-    Child& c;
-    ~Stop() { stopServer(c); }
-  } stopAtEnd{child};
-  if (!waitForPort(port, child, f.error)) return f;
 
-  // (a) Hold N registered clients at once.
+  // The servers: one, or a redis-server and `instances` claynet instances sharing it.
+  std::vector<Child> children;
+  struct Stop {
+    std::vector<Child>& c;
+    ~Stop() {
+      for (auto it = c.rbegin(); it != c.rend(); ++it) stopServer(*it);
+    }
+  } stopAtEnd{children};
+  children.reserve(static_cast<std::size_t>(server.instances) + 2);
+  Child* redis = nullptr;
+  std::vector<int> ports;
+  std::vector<Child*> servers;
+  auto start = [&](const ServerCommand& cmd) -> bool {
+    int port = freePort();
+    if (port == 0) {
+      f.error = "no free port on 127.0.0.1";
+      return false;
+    }
+    children.emplace_back();
+    if (!spawnServer(cmd, port, children.back(), f.error)) return false;
+    if (!waitForPort(port, children.back(), f.error)) return false;
+    ports.push_back(port);
+    return true;
+  };
+  if (server.instances > 0) {
+    // Loopback only, no persistence: Redis as the README's deployment section sets it up, minus
+    // the network.
+    if (!start({"redis",
+                {"redis-server", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                 "--daemonize", "no"}})) {
+      f.error = "redis-server: " + f.error;
+      return f;
+    }
+    redis = &children.back();
+    std::string url = "redis://127.0.0.1:" + std::to_string(ports.back());
+    ports.clear();
+    for (int i = 0; i < server.instances; ++i) {
+      ServerCommand instance = server;
+      instance.argv.push_back("--redis");
+      instance.argv.push_back(url);
+      if (!start(instance)) return f;
+      servers.push_back(&children.back());
+    }
+  } else {
+    if (!start(server)) return f;
+    servers.push_back(&children.back());
+  }
+  const int n = static_cast<int>(ports.size());
+  auto serverRss = [&] {
+    double mb = 0;
+    for (auto* c : servers) mb += rssMb(c->pid);
+    return mb;
+  };
+  auto serverCpu = [&] {
+    double cpu = 0;
+    for (auto* c : servers) cpu += cpuSeconds(c->pid);
+    return cpu;
+  };
+  auto allAlive = [&](const char* while_) {
+    for (auto* c : servers)
+      if (!alive(*c)) {
+        f.error = std::string("a server died ") + while_ + "; it printed: " + readFile(c->logPath);
+        return false;
+      }
+    if (redis && !alive(*redis)) {
+      f.error = std::string("redis-server died ") + while_ + ": " + readFile(redis->logPath);
+      return false;
+    }
+    return true;
+  };
+
+  // (a) Hold N registered clients at once, spread over the instances.
   if (options.clients > 0) {
-    Load load(port, "/");
+    Load load(ports[0], "/");
     auto t0 = Clock::now();
     auto lastHeartbeat = t0;
     bool inTime = openClients(
-        load, options.clients, [](int i) { return "hold" + std::to_string(i); }, t0 + 180s,
-        lastHeartbeat);
+        load, options.clients, [](int i) { return "hold" + std::to_string(i); },
+        [&](int i) { return ports[static_cast<std::size_t>(i % n)]; }, t0 + 180s, lastHeartbeat);
     f.open_s = seconds(Clock::now() - t0);
     if (!inTime) f.first_problem = "opening did not finish within 180 s";
     auto holdEnd = Clock::now() + std::chrono::seconds(options.holdSeconds);
@@ -559,25 +620,26 @@ SignalingFigures runSignalingBench(const ServerCommand& server, const SignalingO
       }
     }
     f.clients_held = load.registered() - load.closedAfterOpen();
-    f.server_rss_mb = rssMb(child.pid);
+    f.server_rss_mb = serverRss();
+    if (f.clients_held > 0) f.rss_kb_per_client = 1024.0 * f.server_rss_mb / f.clients_held;
+    if (redis) f.redis_rss_mb = rssMb(redis->pid);
     f.errors += load.problems();
     if (f.first_problem.empty()) f.first_problem = load.firstProblem();
-    if (!alive(child)) {
-      f.error = "the server died while holding clients; it printed: " + readFile(child.logPath);
-      return f;
-    }
+    if (!allAlive("while holding clients")) return f;
   }
 
-  // (b) OFFERs between pairs, counted at the receivers.
+  // (b) OFFERs between pairs, counted at the receivers. The sender of pair i sits on instance
+  // i % n, its receiver on the next one: every OFFER crosses instances (when n > 1).
   if (options.pairs > 0) {
-    Load load(port, "/");
+    Load load(ports[0], "/");
     load.window = options.window;
     auto t0 = Clock::now();
     auto lastHeartbeat = t0;
     // Client 2i sends to client 2i+1.
     openClients(
         load, 2 * options.pairs, [](int i) { return (i % 2 ? "r" : "s") + std::to_string(i / 2); },
-        t0 + 120s, lastHeartbeat);
+        [&](int i) { return ports[static_cast<std::size_t>((i / 2 + i % 2) % n)]; }, t0 + 120s,
+        lastHeartbeat);
     if (load.registered() < 2 * options.pairs) {
       f.error = "only " + std::to_string(load.registered()) + " of " +
                 std::to_string(2 * options.pairs) +
@@ -600,21 +662,26 @@ SignalingFigures runSignalingBench(const ServerCommand& server, const SignalingO
     auto warmEnd = Clock::now() + 1s;
     while (Clock::now() < warmEnd) load.poll(5ms);
     long long count0 = load.offersReceived;
-    double serverCpu0 = cpuSeconds(child.pid), selfCpu0 = selfCpuSeconds();
+    double serverCpu0 = serverCpu(), selfCpu0 = selfCpuSeconds();
+    double redisCpu0 = redis ? cpuSeconds(redis->pid) : 0;
     auto m0 = Clock::now();
     auto mEnd = m0 + std::chrono::seconds(options.seconds);
-    while (Clock::now() < mEnd) load.poll(5ms);
+    while (Clock::now() < mEnd) {
+      load.poll(5ms);
+      if (Clock::now() - lastHeartbeat > 5s) {
+        load.heartbeatAll();
+        lastHeartbeat = Clock::now();
+      }
+    }
     auto m1 = Clock::now();
     double elapsed = seconds(m1 - m0);
     f.offers_per_s = static_cast<double>(load.offersReceived - count0) / elapsed;
-    f.server_cpu_pct = 100.0 * (cpuSeconds(child.pid) - serverCpu0) / elapsed;
+    f.server_cpu_pct = 100.0 * (serverCpu() - serverCpu0) / elapsed;
     f.client_cpu_pct = 100.0 * (selfCpuSeconds() - selfCpu0) / elapsed;
+    if (redis) f.redis_cpu_pct = 100.0 * (cpuSeconds(redis->pid) - redisCpu0) / elapsed;
     f.errors += load.problems();
     if (f.first_problem.empty()) f.first_problem = load.firstProblem();
-    if (!alive(child)) {
-      f.error = "the server died while forwarding; it printed: " + readFile(child.logPath);
-      return f;
-    }
+    if (!allAlive("while forwarding")) return f;
   }
   return f;
 }

@@ -20,6 +20,9 @@ struct SignalingOptions {
 struct ServerCommand {
   std::string name;  ///< "claynet" or "peerjs"
   std::vector<std::string> argv;
+  /// Cluster mode: this many instances of `argv`, each with "--redis redis://127.0.0.1:<port>"
+  /// of a redis-server the benchmark starts on loopback. 0: one server, no Redis.
+  int instances = 0;
 };
 
 struct SignalingFigures {
@@ -34,6 +37,12 @@ struct SignalingFigures {
   double client_cpu_pct = 0;  ///< this load generator's CPU during the window
   long long errors = 0;       ///< failed connections, unexpected frames or closes
   std::string first_problem;  ///< the first of those, for the log
+  // Cluster mode (instances > 0): server_rss_mb and server_cpu_pct add up every instance; the
+  // two halves of each pair sit on different instances (when there are two or more).
+  int instances = 0;
+  double rss_kb_per_client = 0;  ///< server_rss_mb (all instances) / clients_held
+  double redis_cpu_pct = 0;      ///< redis-server CPU during the OFFER window, % of one core
+  double redis_rss_mb = 0;       ///< redis-server resident memory while holding the clients
 };
 
 /// Starts the server, measures (a) then (b), stops the server. Bounded in time: every phase has a

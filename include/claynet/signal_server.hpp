@@ -55,6 +55,18 @@ struct SignalServerOptions {
   /// How long a closing WebSocket waits for the client's close frame before the socket is cut.
   std::chrono::milliseconds closeTimeout{2000};
 
+  // ---- Cluster: several instances, one id space (see the README, "Several instances") ----
+  /// "redis://[user:password@]host:port[/db]": instances given the same Redis (and prefix) act
+  /// as one server: an id is registered once across all of them, messages reach an id on any
+  /// of them, queued messages wait in Redis. Empty: a single instance, nothing shared.
+  /// start() fails when Redis does not answer; later outages are ridden out (see clusterLog).
+  std::string redisUrl;
+  /// Prefix of every key and channel this server uses in Redis.
+  std::string redisPrefix = "claynet:";
+  /// Cluster events worth a line even without `log`: Redis lost and back, messages to other
+  /// instances refused meanwhile. Called on the network thread; empty: they go to `log`.
+  std::function<void(const std::string&)> clusterLog;
+
   /// Diagnostics: connections, closes and why, ignored frames. Called on the Runtime's network
   /// thread; must not block. Empty: no diagnostics.
   std::function<void(const std::string&)> log;
@@ -70,6 +82,11 @@ struct SignalServerStats {
   std::uint64_t expired = 0;         ///< EXPIRE notices sent
   std::uint64_t ignored = 0;         ///< frames ignored (invalid JSON, unknown type, bad dst)
   std::uint64_t closedByServer = 0;  ///< alive timeout, flood, oversize, failed forward, replaced
+  // Cluster mode only:
+  bool clusterUp = false;             ///< both Redis connections ready
+  std::uint64_t clusterRouted = 0;    ///< messages sent through Redis to other instances
+  std::uint64_t clusterReceived = 0;  ///< records received from other instances
+  std::uint64_t clusterRefused = 0;   ///< messages refused for the cluster (EXPIRE sent)
 };
 
 /// A PeerJS-compatible signaling server on a Runtime's network thread.
@@ -89,9 +106,9 @@ class SignalServer {
   SignalServer& operator=(const SignalServer&) = delete;
 
   /// Binds and starts serving. Fails with a message when the address cannot be used ("address
-  /// already in use", not an IP address), when the TLS files cannot be loaded, or when the
-  /// server is already running. Also raises the process's open-file soft limit to its hard limit,
-  /// so that many clients fit.
+  /// already in use", not an IP address), when the TLS files cannot be loaded, when Redis
+  /// (redisUrl) is malformed or does not answer within 3 s, or when the server is already running.
+  /// Also raises the process's open-file soft limit to its hard limit, so that many clients fit.
   Result start();
   /// Stops: closes every client (code 1001) and the listening socket. Idempotent.
   void stop();

@@ -296,19 +296,6 @@ std::string_view typeName(int t) {
   return names[t];
 }
 
-std::string notice(std::string_view type, const std::string& src, const std::string& dst) {
-  std::string out;
-  out.reserve(32 + src.size() + dst.size());
-  out += "{\"type\":\"";
-  out += type;
-  out += "\",\"src\":";
-  appendJsonString(out, src);
-  out += ",\"dst\":";
-  appendJsonString(out, dst);
-  out += '}';
-  return out;
-}
-
 std::string shortId(std::string_view id) {
   constexpr std::size_t kMax = 64;
   std::string s = id.size() > kMax ? std::string(id.substr(0, kMax)) + "..." : std::string(id);
@@ -323,6 +310,14 @@ constexpr std::string_view kIdTaken = R"({"type":"ID-TAKEN","payload":{"msg":"ID
 constexpr std::string_view kLimit =
     R"({"type":"ERROR","payload":{"msg":"Server has reached its concurrent user limit"}})";
 constexpr std::string_view kOpen = R"({"type":"OPEN"})";
+// Cluster mode without Redis: the id cannot be registered atomically, so it is not registered.
+constexpr std::string_view kUnavailable =
+    R"({"type":"ERROR","payload":{"msg":"Server cannot register ids now: its cluster store (Redis) is unreachable"}})";
+// What a client may send before its registration is decided (cluster mode), at most.
+constexpr std::size_t kMaxHeldFrames = 64;
+constexpr std::size_t kMaxHeldBytes = 256 * 1024;
+// A message that meets an instance that lost its destination is routed again, a few times.
+constexpr int kMaxHops = 3;
 
 // Close codes the router asks for (see signal_server_frames.hpp).
 constexpr std::uint16_t kCloseEmpty = 1005;  // an empty close frame, as npm `peer` sends
@@ -528,6 +523,13 @@ std::string makeValidUtf8(std::string_view s) {
 
 SignalRouter::SignalRouter(RouterOptions options) : options_(std::move(options)) {
   if (options_.maxConnections == 0) options_.maxConnections = options_.concurrentLimit + 1024;
+  if (options_.cluster) {
+    cluster_ = std::make_unique<ClusterCore>(options_.clusterOptions);
+    if (options_.clusterLog)
+      cluster_->setLog(options_.clusterLog);
+    else
+      cluster_->setLog([this](std::string_view line) { log(line); });
+  }
 }
 
 void SignalRouter::log(std::string_view line) {
@@ -538,13 +540,28 @@ void SignalRouter::send(ClientHandle handle, std::string text) {
   actions_.push_back({RouterAction::Kind::Send, handle, std::move(text), 0});
 }
 
-void SignalRouter::close(ClientHandle handle, std::uint16_t code, std::string reason) {
+template <class It>
+void SignalRouter::eraseClient(It client) {
+  if (cluster_) cluster_->release(client->first, client->second.serial);
+  clients_.erase(client);
+}
+
+void SignalRouter::dropConnection(ClientHandle handle) {
   auto it = connections_.find(handle);
-  if (it != connections_.end()) {
+  if (it == connections_.end()) return;
+  if (it->second.pending) {
+    --pendingClaims_;
+    auto p = pendingIds_.find(it->second.id);
+    if (p != pendingIds_.end() && p->second == handle) pendingIds_.erase(p);
+  } else {
     auto client = clients_.find(it->second.id);
-    if (client != clients_.end() && client->second.handle == handle) clients_.erase(client);
-    connections_.erase(it);
+    if (client != clients_.end() && client->second.handle == handle) eraseClient(client);
   }
+  connections_.erase(it);
+}
+
+void SignalRouter::close(ClientHandle handle, std::uint16_t code, std::string reason) {
+  dropConnection(handle);
   actions_.push_back({RouterAction::Kind::Close, handle, std::move(reason), code});
 }
 
@@ -570,6 +587,7 @@ std::vector<std::string> SignalRouter::peerIds() const {
 }
 
 void SignalRouter::connect(ClientHandle handle, const ConnectRequest& request, TimePoint now) {
+  lastNow_ = now;
   if (connections_.count(handle)) {
     log("connect: handle " + std::to_string(handle) + " is already connected; ignored");
     return;
@@ -591,6 +609,7 @@ void SignalRouter::connect(ClientHandle handle, const ConnectRequest& request, T
     if (existing->second.token != token) return reject(handle, std::string(kIdTaken));
     // The same client reconnecting (a PeerJS reconnect): it takes over silently, without OPEN.
     // npm `peer` leaves the old socket open; claynet closes it, so one id holds one socket.
+    // (In a cluster the id stays this instance's in Redis: nothing to ask.)
     ClientHandle old = existing->second.handle;
     existing->second.handle = handle;
     connections_.erase(old);
@@ -601,8 +620,20 @@ void SignalRouter::connect(ClientHandle handle, const ConnectRequest& request, T
     flushQueue(id, handle);
     return;
   }
-  if (clients_.size() >= options_.concurrentLimit || connections_.size() >= options_.maxConnections)
+  if (clients_.size() + pendingClaims_ >= options_.concurrentLimit ||
+      connections_.size() >= options_.maxConnections)
     return reject(handle, std::string(kLimit));
+  if (cluster_) {
+    // Redis decides: registered, taken over from another connection, or ID-TAKEN.
+    connection.pending = true;
+    connection.token = token;
+    connections_.emplace(handle, std::move(connection));
+    pendingIds_[id] = handle;
+    ++pendingClaims_;
+    cluster_->claim(handle, id, token, now);
+    applyCluster(now);
+    return;
+  }
   clients_.emplace(id, Client{token, handle, nextSerial_++});
   connections_.emplace(handle, std::move(connection));
   ++stats_.registered;
@@ -630,6 +661,7 @@ bool SignalRouter::takeTokens(Connection& c, std::size_t bytes, TimePoint now) {
 }
 
 void SignalRouter::frame(ClientHandle handle, std::string_view text, TimePoint now) {
+  lastNow_ = now;
   auto it = connections_.find(handle);
   if (it == connections_.end()) return;  // closed or never registered: nothing to route
   Connection& c = it->second;
@@ -652,6 +684,23 @@ void SignalRouter::frame(ClientHandle handle, std::string_view text, TimePoint n
     close(handle, kCloseTooBig, std::move(reason));
     return;
   }
+  if (c.pending) {
+    // A PeerJS client sends what it queued as soon as its socket opens, before OPEN; it is
+    // routed once Redis has answered the registration.
+    if (c.held.size() >= kMaxHeldFrames || c.heldBytes + text.size() > kMaxHeldBytes) {
+      log("closed " + shortId(c.id) + ": too many messages before its registration finished");
+      close(handle, kClosePolicy, "too many messages before the registration finished");
+      return;
+    }
+    c.heldBytes += text.size();
+    c.held.emplace_back(text);
+    return;
+  }
+  route(c, handle, text, now);
+  if (cluster_) applyCluster(now);
+}
+
+void SignalRouter::route(Connection& c, ClientHandle handle, std::string_view text, TimePoint now) {
   ScannedMessage m;
   if (const char* why = scanMessage(text, m)) {
     ++stats_.ignored;
@@ -678,6 +727,11 @@ void SignalRouter::frame(ClientHandle handle, std::string_view text, TimePoint n
     type = Type::Expire;
   if (type == Type::Heartbeat) {
     c.lastHeartbeat = now;
+    if (cluster_) {
+      auto client = clients_.find(c.id);
+      if (client != clients_.end() && client->second.handle == handle)
+        cluster_->refresh(c.id, client->second.serial, client->second.token);
+    }
     return;
   }
   if (type == Type::Other) {
@@ -697,7 +751,7 @@ void SignalRouter::frame(ClientHandle handle, std::string_view text, TimePoint n
     // open, as with npm `peer`, and can still send).
     if (type == Type::Leave) {
       auto client = clients_.find(c.id);
-      if (client != clients_.end() && client->second.handle == handle) clients_.erase(client);
+      if (client != clients_.end() && client->second.handle == handle) eraseClient(client);
     }
     return;
   }
@@ -726,8 +780,14 @@ void SignalRouter::transmit(const std::string& src, Type type, std::string_view 
     deliver(target->second.handle, target->first, src, text);
     return;
   }
+  const bool queueable = type != Type::Leave && type != Type::Expire;
+  if (cluster_) {
+    // Not here: Redis forwards it to the instance that holds dst, or queues it.
+    cluster_->route(std::string(dst), src, text, queueable, 0, now);
+    return;
+  }
   // LEAVE and EXPIRE are never queued: they only matter to someone who is there.
-  if (type == Type::Leave || type == Type::Expire) return;
+  if (!queueable) return;
   enqueue(std::string(dst), src, text, now);
 }
 
@@ -741,7 +801,7 @@ void SignalRouter::deliver(ClientHandle dstHandle, const std::string& dstId,
     log("closed " + shortId(dst) + ": it does not read its messages (failed forward from " +
         shortId(src) + ")");
     close(dstHandle, kClosePolicy, "not reading: too many unsent messages");
-    notify(src, notice("LEAVE", dst, src));
+    notify(src, clusterNotice("LEAVE", dst, src));
     return;
   }
   ++stats_.forwarded;
@@ -749,8 +809,12 @@ void SignalRouter::deliver(ClientHandle dstHandle, const std::string& dstId,
 }
 
 void SignalRouter::notify(const std::string& to, std::string text) {
+  if (to.empty()) return;
   auto target = clients_.find(to);
-  if (target == clients_.end()) return;
+  if (target == clients_.end()) {
+    if (cluster_) cluster_->route(to, std::string(), std::move(text), false, 0, lastNow_);
+    return;
+  }
   auto dc = connections_.find(target->second.handle);
   if (dc == connections_.end() || dc->second.congested) return;
   send(target->second.handle, std::move(text));
@@ -769,7 +833,7 @@ void SignalRouter::enqueue(const std::string& dst, const std::string& src, std::
     ++stats_.expired;
     log("queue for " + shortId(dst) + " is full; dropped a message from " + shortId(src) +
         " and sent it EXPIRE");
-    notify(src, notice("EXPIRE", dst, src));
+    notify(src, clusterNotice("EXPIRE", dst, src));
     return;
   }
   if (q == queues_.end()) q = queues_.emplace(dst, Queue{now, {}, 0}).first;
@@ -799,14 +863,12 @@ void SignalRouter::congested(ClientHandle handle) {
 }
 
 void SignalRouter::closed(ClientHandle handle) {
-  auto it = connections_.find(handle);
-  if (it == connections_.end()) return;
-  auto client = clients_.find(it->second.id);
-  if (client != clients_.end() && client->second.handle == handle) clients_.erase(client);
-  connections_.erase(it);
+  dropConnection(handle);
+  if (cluster_) applyCluster(lastNow_);
 }
 
 void SignalRouter::tick(TimePoint now) {
+  lastNow_ = now;
   // Alive check: only HEARTBEAT refreshes a connection, whatever else it sends.
   std::vector<ClientHandle> dead;
   for (const auto& [handle, c] : connections_)
@@ -849,9 +911,174 @@ void SignalRouter::tick(TimePoint now) {
       if (seen) continue;
       senders.push_back(&m.src);
       ++stats_.expired;
-      notify(m.src, notice("EXPIRE", dst, m.src));
+      notify(m.src, clusterNotice("EXPIRE", dst, m.src));
     }
   }
+  if (cluster_) {
+    cluster_->tick(now);
+    applyCluster(now);
+  }
+}
+
+// ---- cluster mode ----
+
+std::vector<RedisCommand>& SignalRouter::clusterCommands() {
+  static std::vector<RedisCommand> none;
+  return cluster_ ? cluster_->commands() : none;
+}
+
+void SignalRouter::clusterUp(TimePoint now) {
+  if (!cluster_) return;
+  lastNow_ = now;
+  std::vector<ClusterRegistration> local;
+  local.reserve(clients_.size());
+  for (const auto& [id, client] : clients_) local.push_back({id, client.serial, client.token});
+  cluster_->linkUp(local, now);
+  applyCluster(now);
+}
+
+void SignalRouter::clusterDown(const std::string& why, TimePoint now) {
+  if (!cluster_) return;
+  lastNow_ = now;
+  cluster_->linkDown(why, now);
+  applyCluster(now);
+}
+
+void SignalRouter::clusterReply(std::uint64_t cookie, const RedisValue& value, TimePoint now) {
+  if (!cluster_) return;
+  lastNow_ = now;
+  cluster_->reply(cookie, value, now);
+  applyCluster(now);
+}
+
+void SignalRouter::clusterMessage(std::string_view payload, TimePoint now) {
+  if (!cluster_) return;
+  lastNow_ = now;
+  cluster_->channelMessage(payload, now);
+  applyCluster(now);
+}
+
+void SignalRouter::clusterFlush(TimePoint now) {
+  if (cluster_) cluster_->flush(now);
+}
+
+void SignalRouter::applyCluster(TimePoint now) {
+  if (applying_) return;  // the outer call drains what this one would
+  applying_ = true;
+  std::vector<ClusterEvent> events;
+  while (!cluster_->events().empty()) {
+    events.clear();
+    events.swap(cluster_->events());
+    for (auto& e : events) {
+      switch (e.kind) {
+        case ClusterEvent::Kind::Claimed:
+          onClaimed(e, now);
+          break;
+        case ClusterEvent::Kind::Deliver:
+          onRemoteDeliver(e, now);
+          break;
+        case ClusterEvent::Kind::Kick:
+          onKick(e);
+          break;
+      }
+    }
+  }
+  applying_ = false;
+}
+
+void SignalRouter::onClaimed(ClusterEvent& e, TimePoint now) {
+  auto it = connections_.find(e.handle);
+  const bool success = e.outcome == ClusterEvent::Outcome::Registered ||
+                       e.outcome == ClusterEvent::Outcome::TakenOver ||
+                       e.outcome == ClusterEvent::Outcome::Moved;
+  if (it == connections_.end() || !it->second.pending) {
+    // The client left while Redis was deciding: give the id back.
+    if (success) cluster_->release(e.dst, e.serial);
+    return;
+  }
+  Connection& c = it->second;
+  c.pending = false;
+  --pendingClaims_;
+  if (auto p = pendingIds_.find(c.id); p != pendingIds_.end() && p->second == e.handle)
+    pendingIds_.erase(p);
+  if (!success) {
+    connections_.erase(it);
+    reject(e.handle,
+           std::string(e.outcome == ClusterEvent::Outcome::Taken ? kIdTaken : kUnavailable));
+    return;
+  }
+  if (auto old = clients_.find(c.id); old != clients_.end()) {
+    // Another local connection still holds the id (its close is on the way): this one wins.
+    ClientHandle oldHandle = old->second.handle;
+    clients_.erase(old);
+    connections_.erase(oldHandle);
+    actions_.push_back({RouterAction::Kind::Close, oldHandle,
+                        "replaced by a new connection with the same id and token", kCloseNormal});
+  }
+  clients_.emplace(c.id, Client{std::move(c.token), e.handle, e.serial});
+  c.token.clear();
+  if (e.outcome == ClusterEvent::Outcome::TakenOver) {
+    ++stats_.replaced;  // silently, as on one instance
+  } else {
+    // A takeover from another instance gets OPEN too: that instance may have died with the old
+    // socket, and a PeerJS client that called reconnect() waits for OPEN.
+    if (e.outcome == ClusterEvent::Outcome::Moved)
+      ++stats_.replaced;
+    else
+      ++stats_.registered;
+    send(e.handle, std::string(kOpen));
+  }
+  // What waited in Redis came first, then what arrived here during the claim.
+  for (auto& text : e.texts) {
+    ++stats_.forwarded;
+    send(e.handle, std::move(text));
+  }
+  auto inbox = std::move(c.inbox);
+  auto held = std::move(c.held);
+  c.heldBytes = 0;
+  for (auto& text : inbox) {
+    ++stats_.forwarded;
+    send(e.handle, std::move(text));
+  }
+  for (const auto& text : held) {
+    auto again = connections_.find(e.handle);
+    if (again == connections_.end()) break;
+    route(again->second, e.handle, text, now);
+  }
+}
+
+void SignalRouter::onRemoteDeliver(ClusterEvent& e, TimePoint now) {
+  auto target = clients_.find(e.dst);
+  if (target != clients_.end()) {
+    deliver(target->second.handle, target->first, e.src, std::move(e.text));
+    return;
+  }
+  if (auto p = pendingIds_.find(e.dst); p != pendingIds_.end()) {
+    auto c = connections_.find(p->second);
+    if (c != connections_.end() && c->second.pending) {
+      c->second.inbox.push_back(std::move(e.text));
+      return;
+    }
+  }
+  // Redis sent it here, but the id left meanwhile: ask Redis again (it queues it, or knows
+  // where the id went).
+  if (e.hops >= kMaxHops) {
+    log("cluster: dropped a message for " + shortId(e.dst) + " routed " + std::to_string(e.hops) +
+        " times without finding it");
+    return;
+  }
+  cluster_->route(e.dst, e.src, std::move(e.text), e.queueable, e.hops + 1, now);
+}
+
+void SignalRouter::onKick(const ClusterEvent& e) {
+  auto client = clients_.find(e.dst);
+  if (client == clients_.end() || client->second.serial != e.serial) return;
+  ClientHandle handle = client->second.handle;
+  clients_.erase(client);  // not ours in Redis any more: no release
+  connections_.erase(handle);
+  ++stats_.replaced;
+  actions_.push_back({RouterAction::Kind::Close, handle,
+                      "replaced by a new connection with the same id and token", kCloseNormal});
 }
 
 }  // namespace claynet::signaling

@@ -12,6 +12,8 @@
 //    message under that value);
 //  - `payload` is forwarded as the sender wrote it minus insignificant whitespace, where npm
 //    `peer` re-serialises it with JSON.stringify (identical for anything JSON.stringify wrote).
+// In cluster mode (RouterOptions::cluster) ids, routing to other instances and queues live in
+// Redis through a ClusterCore (signal_cluster.hpp) that the router owns.
 #pragma once
 
 #include <chrono>
@@ -19,10 +21,13 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
+
+#include "signaling/signal_cluster.hpp"
 
 namespace claynet::signaling {
 
@@ -61,6 +66,15 @@ struct RouterOptions {
 
   /// Diagnostics (ignored frames, closes and why). Called synchronously; may be empty.
   std::function<void(std::string_view)> log;
+
+  /// Several instances sharing one id space through Redis (signal_cluster.hpp). Then a
+  /// registration waits for Redis's answer, a message for an id that is not here goes to Redis
+  /// (which forwards it to the instance holding the id, or queues it), and concurrentLimit
+  /// counts this instance's clients.
+  bool cluster = false;
+  ClusterOptions clusterOptions;
+  /// Where the cluster's own lines go (Redis lost, messages refused); empty: to `log`.
+  std::function<void(std::string_view)> clusterLog;
 };
 
 /// The query parameters of a WebSocket connection; an empty string means missing.
@@ -114,6 +128,23 @@ class SignalRouter {
   /// Runs the alive check and the queue expiry. Call it regularly (every 100 ms is plenty).
   void tick(TimePoint now);
 
+  // ---- cluster mode (options.cluster): the I/O layer's side of the Redis link ----
+  /// Commands for Redis, in order. The caller sends and clears them.
+  std::vector<RedisCommand>& clusterCommands();
+  /// Both Redis connections are ready (scripts loaded, channel subscribed).
+  void clusterUp(TimePoint now);
+  /// The link is gone: commands in flight fail, registrations are refused until clusterUp.
+  void clusterDown(const std::string& why, TimePoint now);
+  /// The reply to the command with this cookie (an Error value when it failed).
+  void clusterReply(std::uint64_t cookie, const RedisValue& value, TimePoint now);
+  /// A message on this instance's channel.
+  void clusterMessage(std::string_view payload, TimePoint now);
+  /// Sends the messages batched for Redis; call once per main-loop iteration that routed.
+  void clusterFlush(TimePoint now);
+  bool clusterHasBatch() const { return cluster_ && cluster_->hasBatch(); }
+  /// The cluster core (null without cluster mode).
+  ClusterCore* cluster() { return cluster_.get(); }
+
   /// Actions produced so far, in order. The caller executes and clears them.
   std::vector<RouterAction>& actions() { return actions_; }
 
@@ -130,6 +161,13 @@ class SignalRouter {
   enum class Type : std::uint8_t { Heartbeat, Offer, Answer, Candidate, Leave, Expire, Other };
   struct Connection {
     std::string id;
+    // Cluster mode, until Redis answers the registration: what the client sent meanwhile, and
+    // messages for it that arrived through Redis before the answer did.
+    bool pending = false;
+    std::string token;
+    std::vector<std::string> held;
+    std::size_t heldBytes = 0;
+    std::vector<std::string> inbox;
     TimePoint lastHeartbeat;
     TimePoint lastRefill;
     double frameTokens = 0;
@@ -139,7 +177,7 @@ class SignalRouter {
   struct Client {
     std::string token;
     ClientHandle handle = 0;
-    std::uint64_t serial = 0;  // registration order, for the discovery list
+    std::uint64_t serial = 0;  // registration order, for the discovery list; Redis's in a cluster
   };
   struct Queued {
     std::string src;
@@ -169,6 +207,14 @@ class SignalRouter {
   void enqueue(const std::string& dst, const std::string& src, std::string text, TimePoint now);
   void flushQueue(const std::string& id, ClientHandle handle);
   void log(std::string_view line);
+  void route(Connection& c, ClientHandle handle, std::string_view text, TimePoint now);
+  template <class It>
+  void eraseClient(It client);
+  void dropConnection(ClientHandle handle);
+  void applyCluster(TimePoint now);
+  void onClaimed(ClusterEvent& e, TimePoint now);
+  void onRemoteDeliver(ClusterEvent& e, TimePoint now);
+  void onKick(const ClusterEvent& e);
 
   RouterOptions options_;
   std::vector<RouterAction> actions_;
@@ -179,6 +225,11 @@ class SignalRouter {
   std::size_t queuedBytes_ = 0;
   std::uint64_t nextSerial_ = 1;
   RouterStats stats_;
+  std::unique_ptr<ClusterCore> cluster_;
+  std::size_t pendingClaims_ = 0;
+  StringMap<ClientHandle> pendingIds_;  // id -> the latest connection waiting to register it
+  TimePoint lastNow_{};
+  bool applying_ = false;
 };
 
 // ---- The message scanner (exposed for tests) ----

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "rtc/runtime_core.hpp"
+#include "signaling/redis_link.hpp"
 #include "signaling/signal_router.hpp"
 #include "signaling/signal_server_frames.hpp"
 
@@ -131,6 +132,16 @@ class SignalServer::Impl : public std::enable_shared_from_this<SignalServer::Imp
     if (options_.log) options_.log(line);
   }
   void publishStats();
+  void clusterLog(const std::string& line) {
+    if (options_.clusterLog)
+      options_.clusterLog(line);
+    else
+      log(line);
+  }
+  Result startCluster(signaling::RouterOptions& ro);
+  void sendClusterCommands();
+  static gboolean onClusterFlush(gpointer self);
+  void listPeers(SoupServerMessage* msg);
 
   SoupServer* soup_ = nullptr;
   GSocket* listener_ = nullptr;
@@ -139,6 +150,9 @@ class SignalServer::Impl : public std::enable_shared_from_this<SignalServer::Imp
   GSource* tick_ = nullptr;
   GTlsCertificate* certificate_ = nullptr;
   std::unique_ptr<signaling::SignalRouter> router_;
+  std::unique_ptr<signaling::RedisLink> redis_;
+  signaling::RedisEndpoint redisEndpoint_;
+  GSource* clusterFlush_ = nullptr;
   std::unordered_map<ClientHandle, std::unique_ptr<Connection>> conns_;
   std::unordered_map<std::string, PendingHttp> pendingHttp_;  // by remote address
   std::vector<Connection*> dirty_;
@@ -232,7 +246,36 @@ Result SignalServer::Impl::start() {
   ro.floodFramesPerSecond = options_.floodMessagesPerSecond;
   ro.floodFrameBurst = options_.floodMessageBurst;
   if (options_.log) ro.log = [this](std::string_view line) { log(std::string(line)); };
+  if (!options_.redisUrl.empty()) {
+    if (Result r = startCluster(ro); !r) {
+      g_clear_object(&certificate_);
+      return r;
+    }
+  }
   router_ = std::make_unique<signaling::SignalRouter>(std::move(ro));
+  if (router_->cluster()) {
+    signaling::RedisLink::Events events;
+    events.up = [this] {
+      router_->clusterUp(Clock::now());
+      afterIo();
+    };
+    events.down = [this](const std::string& why) {
+      router_->clusterDown(why, Clock::now());
+      afterIo();
+    };
+    events.reply = [this](std::uint64_t cookie, const signaling::RedisValue& value) {
+      router_->clusterReply(cookie, value, Clock::now());
+      afterIo();
+    };
+    events.message = [this](std::string_view payload) {
+      router_->clusterMessage(payload, Clock::now());
+      afterIo();
+    };
+    redis_ = std::make_unique<signaling::RedisLink>(
+        core_->context(), redisEndpoint_, router_->cluster()->channel(), std::move(events),
+        [this](const std::string& line) { clusterLog(line); });
+    redis_->start();
+  }
 
   soup_ = soup_server_new("server-header", "claynet-signal ", nullptr);
   soup_server_add_handler(soup_, nullptr, &Impl::onHttpRequest, this, nullptr);
@@ -327,6 +370,19 @@ void SignalServer::Impl::stop() {
   }
   while (!conns_.empty()) reap(conns_.begin()->second.get());
   g_clear_object(&certificate_);
+  if (clusterFlush_) {
+    g_source_destroy(clusterFlush_);
+    g_clear_pointer(&clusterFlush_, g_source_unref);
+  }
+  if (redis_) {
+    // The ids this instance held go now rather than at their TTL (best effort: what the socket
+    // takes without waiting).
+    router_->clusterFlush(Clock::now());
+    sendClusterCommands();
+    redis_->flushNow();
+    redis_->stop();
+    redis_.reset();
+  }
   if (router_) publishStats();
   router_.reset();
   running_.store(false);
@@ -512,6 +568,10 @@ void SignalServer::Impl::handleHttp(SoupServerMessage* msg, const std::string& p
       if (what == "peers") {
         if (!options_.allowDiscovery) {
           reply(SOUP_STATUS_UNAUTHORIZED, "text/plain; charset=utf-8", "Unauthorized");
+          return;
+        }
+        if (router_->cluster()) {
+          listPeers(msg);
           return;
         }
         std::string body = "[";
@@ -712,23 +772,36 @@ void SignalServer::Impl::afterIo() {
   if (inAfterIo_ || !router_) return;
   inAfterIo_ = true;
   auto& actions = router_->actions();
-  for (std::size_t i = 0; i < actions.size(); ++i) {
-    RouterAction& a = actions[i];
-    auto it = conns_.find(a.handle);
-    if (it == conns_.end()) continue;
-    Connection* c = it->second.get();
-    if (c->dead) continue;
-    if (a.kind == RouterAction::Kind::Send) {
-      if (c->closeSent) continue;
-      signaling::ws::appendFrame(c->out, signaling::ws::Opcode::Text, a.text);
-      markDirty(c);
-    } else {
-      c->routerGone = true;  // the router already forgot it
-      if (a.code != signaling::ws::kCloseNoStatus) ++closedByServer_;
-      beginClose(c, a.code, a.text);
+  // Commands whose link is down fail at once, which may add actions (EXPIRE to their senders).
+  sendClusterCommands();
+  while (!actions.empty()) {
+    for (std::size_t i = 0; i < actions.size(); ++i) {
+      RouterAction& a = actions[i];
+      auto it = conns_.find(a.handle);
+      if (it == conns_.end()) continue;
+      Connection* c = it->second.get();
+      if (c->dead) continue;
+      if (a.kind == RouterAction::Kind::Send) {
+        if (c->closeSent) continue;
+        signaling::ws::appendFrame(c->out, signaling::ws::Opcode::Text, a.text);
+        markDirty(c);
+      } else {
+        c->routerGone = true;  // the router already forgot it
+        if (a.code != signaling::ws::kCloseNoStatus) ++closedByServer_;
+        beginClose(c, a.code, a.text);
+      }
     }
+    actions.clear();
+    sendClusterCommands();
   }
-  actions.clear();
+  if (redis_ && router_->clusterHasBatch() && !clusterFlush_) {
+    // Messages for other instances leave in one script call per main-loop iteration: the
+    // sources ready now are dispatched before this one.
+    clusterFlush_ = g_idle_source_new();
+    g_source_set_priority(clusterFlush_, G_PRIORITY_DEFAULT);
+    g_source_set_callback(clusterFlush_, &Impl::onClusterFlush, this, nullptr);
+    g_source_attach(clusterFlush_, core_->context());
+  }
   for (std::size_t i = 0; i < dirty_.size(); ++i) {
     Connection* c = dirty_[i];
     c->dirty = false;
@@ -740,6 +813,81 @@ void SignalServer::Impl::afterIo() {
   clients_.store(router_->clientCount(), std::memory_order_relaxed);
   connections_.store(conns_.size(), std::memory_order_relaxed);
   inAfterIo_ = false;
+}
+
+void SignalServer::Impl::sendClusterCommands() {
+  if (!redis_) return;
+  auto& commands = router_->clusterCommands();
+  while (!commands.empty()) {
+    auto batch = std::move(commands);
+    commands.clear();
+    for (auto& command : batch) {
+      if (redis_->send(command)) continue;
+      signaling::RedisValue failed;
+      failed.kind = signaling::RedisValue::Kind::Error;
+      failed.str = "Redis is not connected";
+      router_->clusterReply(command.cookie, failed, Clock::now());
+    }
+  }
+}
+
+gboolean SignalServer::Impl::onClusterFlush(gpointer data) {
+  auto* self = static_cast<Impl*>(data);
+  g_clear_pointer(&self->clusterFlush_, g_source_unref);
+  if (self->router_) {
+    self->router_->clusterFlush(Clock::now());
+    self->afterIo();
+  }
+  return G_SOURCE_REMOVE;
+}
+
+Result SignalServer::Impl::startCluster(signaling::RouterOptions& ro) {
+  if (std::string why = signaling::parseRedisUrl(options_.redisUrl, redisEndpoint_); !why.empty())
+    return Result::failure("--redis '" + options_.redisUrl + "': " + why);
+  constexpr std::chrono::milliseconds kProbeTimeout{3000};
+  if (std::string why = signaling::probeRedis(redisEndpoint_, kProbeTimeout); !why.empty())
+    return Result::failure("cannot use Redis at " + redisEndpoint_.text() + ": " + why +
+                           " (is redis-server running there, and are the user, password and "
+                           "database right?)");
+  ro.cluster = true;
+  auto& co = ro.clusterOptions;
+  co.prefix = options_.redisPrefix;
+  gchar* uuid = g_uuid_string_random();
+  co.instanceId = uuid;  // new every run: a restarted instance never inherits stale state
+  g_free(uuid);
+  co.aliveTimeout = options_.aliveTimeout;
+  co.expireTimeout = options_.expireTimeout;
+  co.discovery = options_.allowDiscovery;
+  ro.clusterLog = [this](std::string_view line) { clusterLog(std::string(line)); };
+  return {};
+}
+
+void SignalServer::Impl::listPeers(SoupServerMessage* msg) {
+  // The cluster-wide list comes from Redis: the answer waits for it.
+  soup_server_message_pause(msg);
+  std::shared_ptr<SoupServerMessage> held(SOUP_SERVER_MESSAGE(g_object_ref(msg)),
+                                          [](SoupServerMessage* m) { g_object_unref(m); });
+  router_->cluster()->listPeers([held](bool ok, std::vector<std::string> ids) {
+    SoupServerMessage* m = held.get();
+    if (!ok) {
+      std::string_view body = "Service Unavailable: the cluster store (Redis) is unreachable";
+      soup_server_message_set_status(m, SOUP_STATUS_SERVICE_UNAVAILABLE, nullptr);
+      soup_server_message_set_response(m, "text/plain; charset=utf-8", SOUP_MEMORY_COPY,
+                                       body.data(), body.size());
+    } else {
+      std::string body = "[";
+      for (std::size_t i = 0; i < ids.size(); ++i) {
+        if (i) body += ',';
+        signaling::appendJsonString(body, ids[i]);
+      }
+      body += ']';
+      soup_server_message_set_status(m, SOUP_STATUS_OK, nullptr);
+      soup_server_message_set_response(m, "application/json; charset=utf-8", SOUP_MEMORY_COPY,
+                                       body.data(), body.size());
+    }
+    soup_server_message_unpause(m);
+  });
+  sendClusterCommands();
 }
 
 void SignalServer::Impl::reap(Connection* c) {
@@ -778,6 +926,10 @@ gboolean SignalServer::Impl::onTick(gpointer data) {
   auto* self = static_cast<Impl*>(data);
   TimePoint now = Clock::now();
   self->router_->tick(now);
+  if (self->redis_ && self->redis_->up() && self->router_->cluster()->stalled(now))
+    self->redis_->reset("no answer for " +
+                        std::to_string(signaling::ClusterCore::kReplyTimeout.count() / 1000) +
+                        " s: Redis hangs or the connection is dead");
   // Closing connections whose client never answered the close frame (or never reads).
   std::size_t keep = 0;
   for (ClientHandle handle : self->closing_) {
@@ -821,6 +973,12 @@ void SignalServer::Impl::publishStats() {
   s.expired = r.expired;
   s.ignored = r.ignored;
   s.closedByServer = closedByServer_;
+  if (auto* cluster = router_->cluster()) {
+    s.clusterUp = cluster->up();
+    s.clusterRouted = cluster->stats().routed;
+    s.clusterReceived = cluster->stats().received;
+    s.clusterRefused = cluster->stats().refused;
+  }
   std::lock_guard lock(statsMutex_);
   statsSnapshot_ = s;
 }

@@ -17,8 +17,10 @@
 // Every check compares exact payloads and origins; at the end each node must have received
 // exactly the expected messages (no extra copy, nothing delivered to a node it was not for).
 //
-// --server claynet: DIR/claynet signal; --server npm: the npm `peer` 1.0.2 server. DIR also holds
-// claynet-network-node. Meant to run inside scripts/netns-run.sh (10.99.0.1 is its veth address).
+// --server claynet: DIR/claynet signal; --server npm: the npm `peer` 1.0.2 server;
+// --server claynet-cluster: three `DIR/claynet signal --redis` instances and a redis-server
+// (tests/cluster/cluster_launch.mjs), each node registered on the next instance in turn, so the
+// host and its joiners sit on different instances. DIR also holds claynet-network-node. Meant to run inside scripts/netns-run.sh (10.99.0.1 is its veth address).
 // Exit 0 only if every check passed.
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
@@ -53,7 +55,7 @@ const opts = { scenario: null, server: null, bin: null, host: '10.99.0.1', timeo
     else usage(`unknown argument ${k}`);
   }
   if (!['browser-hosts', 'browser-joins'].includes(opts.scenario)) usage('--scenario is needed');
-  if (!['claynet', 'npm'].includes(opts.server)) usage('--server claynet|npm is needed');
+  if (!['claynet', 'npm', 'claynet-cluster'].includes(opts.server)) usage('--server claynet|npm|claynet-cluster is needed');
   if (!opts.bin) usage('--bin DIR is needed');
   if (!(opts.timeout > 0)) usage('--timeout must be positive');
 }
@@ -221,6 +223,22 @@ function httpStatus(host, port) {
 }
 
 async function startServer() {
+  if (opts.server === 'claynet-cluster') {
+    const ports = [await freePort(opts.host), await freePort(opts.host), await freePort(opts.host)];
+    const server = startProc('S', process.execPath, [join(ROOT, 'tests', 'cluster', 'cluster_launch.mjs'),
+      '--claynet', join(opts.bin, 'claynet'), '--host', opts.host, '--ports', ports.join(',')]);
+    for (const port of ports) {
+      let up = false;
+      for (let i = 0; i < 150 && !server.exited && !up; i++) {
+        up = (await httpStatus(opts.host, port)) === 200;
+        if (!up) await sleep(100);
+      }
+      if (!up) throw new Error(`the cluster instance on ${opts.host}:${port} did not answer GET /`);
+    }
+    say(`signaling cluster up: instances on ${opts.host}:${ports.join(', ')}`);
+    let next = 0;
+    return () => `ws://${opts.host}:${ports[next++ % ports.length]}/peerjs`;
+  }
   const port = await freePort(opts.host);
   const server = opts.server === 'claynet'
     ? startProc('S', join(opts.bin, 'claynet'), ['signal', '--host', opts.host, '--port', String(port)])
@@ -229,7 +247,7 @@ async function startServer() {
   for (let i = 0; i < 150 && !server.exited; i++) {
     if ((await httpStatus(opts.host, port)) === 200) {
       say(`signaling server (${opts.server}) up on ${opts.host}:${port}`);
-      return `ws://${opts.host}:${port}/peerjs`;
+      return () => `ws://${opts.host}:${port}/peerjs`;
     }
     await sleep(100);
   }
@@ -237,19 +255,19 @@ async function startServer() {
 }
 
 // ------------------------------------------------------------------ nodes
-let url = null;
+let url = null; // a function: the signaling URL for the next node
 const nodes = [];
 
 function claynetNode(name, args) {
   const n = new NetNode(name, 'claynet', join(opts.bin, 'claynet-network-node'),
-    ['--signaling-url', url, '--ice-servers', '[]', '--verbose', ...args]);
+    ['--signaling-url', url(), '--ice-servers', '[]', '--verbose', ...args]);
   nodes.push(n);
   return n;
 }
 
 function browserNode(name, args) {
   const n = new NetNode(name, 'browser', process.execPath,
-    [join(HERE, 'browser_network_node.mjs'), '--signaling-url', url, ...args]);
+    [join(HERE, 'browser_network_node.mjs'), '--signaling-url', url(), ...args]);
   nodes.push(n);
   return n;
 }

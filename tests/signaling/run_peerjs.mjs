@@ -9,6 +9,8 @@
 // --server npm:     node node_modules/peer/dist/bin/peerjs.js --host H --port P (the npm `peer`
 //                   1.0.2 server; without --host it would listen on every address)
 // --server claynet: DIR/claynet signal --host H --port P
+// --server claynet-cluster: a redis-server and two `DIR/claynet signal --redis` instances
+//                   (tests/cluster/cluster_launch.mjs); A registers on one, B on the other.
 // The harness picks a free port, waits until `GET http://H:P/` answers, starts B as the acceptor
 // (`<cmd B> --host H --port P --id IDB --serialization S --timeout-ms N`), waits for its "open"
 // event, then starts A as the opener (same flags, its own id, plus `--connect IDB`). Each peer
@@ -59,8 +61,8 @@ const opts = {
     else if (k === '-h' || k === '--help') usage();
     else usage(`unknown argument ${k}`);
   }
-  if (opts.server !== 'npm' && opts.server !== 'claynet') usage('--server npm|claynet is required');
-  if (opts.server === 'claynet' && !opts.claynetBin) usage('--server claynet needs --claynet-bin DIR');
+  if (!['npm', 'claynet', 'claynet-cluster'].includes(opts.server)) usage('--server npm|claynet|claynet-cluster is required');
+  if (opts.server !== 'npm' && !opts.claynetBin) usage(`--server ${opts.server} needs --claynet-bin DIR`);
   if (!opts.a || !opts.b) usage('--a and --b are required');
   if (!['binary', 'json', 'raw'].includes(opts.serialization)) usage('--serialization must be binary, json or raw');
   if (!(opts.timeout > 0)) usage('--timeout must be a positive number of seconds');
@@ -151,8 +153,12 @@ function httpGet(host, port, path) {
   });
 }
 
-function serverCommand(port) {
+function serverCommand(port, port2) {
   const q = (s) => `'${String(s).replace(/'/g, `'\\''`)}'`;
+  if (opts.server === 'claynet-cluster') {
+    return `${q(process.execPath)} ${q(join(ROOT, 'tests', 'cluster', 'cluster_launch.mjs'))} ` +
+      `--claynet ${q(join(opts.claynetBin, 'claynet'))} --host ${q(opts.host)} --ports ${port},${port2}`;
+  }
   if (opts.server === 'npm') {
     return `${q(process.execPath)} ${q(join(ROOT, 'node_modules', 'peer', 'dist', 'bin', 'peerjs.js'))} ` +
       `--host ${q(opts.host)} --port ${port}`;
@@ -345,13 +351,15 @@ async function main() {
   }, opts.timeout * 1000);
 
   let port;
+  let portB;
   try {
     port = await freePort(opts.host);
+    portB = opts.server === 'claynet-cluster' ? await freePort(opts.host) : port;
   } catch (e) {
     fail(`cannot find a free port on ${opts.host}: ${e.message}`);
     return finishRun('no port');
   }
-  server = startProc('S', serverCommand(port));
+  server = startProc('S', serverCommand(port, portB));
   server.exitPromise.then(() => {
     if (!finished) {
       fail(`server exited early (${describeExit(server)})`);
@@ -359,11 +367,12 @@ async function main() {
     }
   });
   if (!(await waitForServer(server, port))) return finishRun('server not up');
+  if (portB !== port && !(await waitForServer(server, portB))) return finishRun('server not up');
   if (finished) return undefined;
 
   const idA = newId('a');
   const idB = newId('b');
-  B = startPeer('B', 'acceptor', opts.b, idB, port, null);
+  B = startPeer('B', 'acceptor', opts.b, idB, portB, null);
   B.remote = idA;
   B.proc.exitPromise.then(() => {
     if (!finished && !B.result) finishRun('B exited without a result');

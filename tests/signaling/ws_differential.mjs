@@ -3,6 +3,14 @@
 // answers) must be identical. Clients are node's `ws` package, independent of both servers.
 //
 //   node tests/signaling/ws_differential.mjs --claynet /path/to/claynet [--host 127.0.0.1]
+//                                            [--cluster 3]
+//
+// --cluster N compares npm `peer` with N `claynet signal --redis` instances (and a redis-server on
+// 127.0.0.1) instead of one: every client connects to the instance PLACE names, so that the
+// clients of each step sit on different instances. The concurrent limit is per instance there
+// (2 each), and the placement makes the same registrations hit it as with one npm `peer` of 4.
+// A same-id-and-token reconnect is placed on the old socket's instance: across instances it gets
+// OPEN, where one npm `peer` sends none (see the README).
 //
 // Exit 0 when both transcripts match, 1 when they differ (both are printed), 2 on setup errors.
 // Known, deliberate differences are not exercised here: claynet closes a socket replaced by a
@@ -14,6 +22,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
+import { startCluster } from '../cluster/cluster_harness.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
@@ -23,10 +32,11 @@ function usage(msg) {
   process.exit(2);
 }
 const args = process.argv.slice(2);
-const opts = { claynet: null, host: '127.0.0.1' };
+const opts = { claynet: null, host: '127.0.0.1', cluster: 0 };
 for (let i = 0; i < args.length; ++i) {
   if (args[i] === '--claynet') opts.claynet = args[++i];
   else if (args[i] === '--host') opts.host = args[++i];
+  else if (args[i] === '--cluster') opts.cluster = Number(args[++i]);
   else usage(`unknown argument ${args[i]}`);
 }
 if (!opts.claynet) usage('--claynet is required');
@@ -60,8 +70,33 @@ async function waitForPort(port, child, name) {
 // Both servers get the same settings; a small limit so the limit row is reachable.
 const LIMIT = 4;
 const EXPIRE_MS = 500;
+// Cluster mode: the instance of each client (see the header) and the per-instance limit.
+const PLACE = {
+  A: 0, B: 1, 'A-other-token': 2, 'wrong-key': 1, 'no-token': 2, 'no-id': 0, 'no-key': 1,
+  C: 2, D: 0, 'E-over-limit': 0, E: 2, 'C-new': 0, 'B-again': 1, Z: 2,
+};
+const CLUSTER_LIMIT = 2;
 
 async function startServer(kind) {
+  if (kind === 'cluster') {
+    const cl = await startCluster(opts.claynet, {
+      host: opts.host, count: opts.cluster,
+      args: ['--expire_timeout', String(EXPIRE_MS), '--concurrent_limit', String(CLUSTER_LIMIT)],
+    });
+    let http = 0;
+    return {
+      kind,
+      portFor: (name) => cl.instances[(PLACE[name] ?? 0) % cl.instances.length].port,
+      httpPort: () => cl.instances[http++ % cl.instances.length].port,
+      // A crash or a sanitizer report at exit is a failure even when the frames matched.
+      stop: async () => {
+        await cl.stopAll();
+        const bad = cl.instances.filter((i) => i.code !== 0);
+        if (bad.length) throw new Error(`${bad.map((i) => i.name).join(', ')} did not stop cleanly: ${bad[0].out.slice(-3000)}`);
+      },
+      log: () => cl.instances.map((i) => i.out).join('\n'),
+    };
+  }
   const port = await freePort();
   const argv = kind === 'npm'
     ? [process.execPath, [path.join(root, 'node_modules/peer/dist/bin/peerjs.js'), '--host', opts.host,
@@ -73,7 +108,10 @@ async function startServer(kind) {
   child.stdout.on('data', (d) => { log += d; });
   child.stderr.on('data', (d) => { log += d; });
   await waitForPort(port, child, kind);
-  return { kind, port, child, log: () => log };
+  return {
+    kind, port, child, log: () => log, portFor: () => port, httpPort: () => port,
+    stop: async () => { child.kill('SIGTERM'); },
+  };
 }
 
 class Recorder {
@@ -85,7 +123,7 @@ class Recorder {
 
   // Opens a client and records every frame it receives under `name`.
   async open(name, query) {
-    const url = `ws://${opts.host}:${this.server.port}/peerjs?${query}`;
+    const url = `ws://${opts.host}:${this.server.portFor(name)}/peerjs?${query}`;
     const ws = new WebSocket(url);
     const entry = { ws, frames: [] };
     this.clients.set(name, entry);
@@ -109,7 +147,7 @@ class Recorder {
   }
 
   async http(pathname) {
-    const res = await fetch(`http://${opts.host}:${this.server.port}${pathname}`);
+    const res = await fetch(`http://${opts.host}:${this.server.httpPort()}${pathname}`);
     const body = await res.text();
     // A fresh UUID differs on every call; compare its shape.
     const shown = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/.test(body)
@@ -212,7 +250,7 @@ async function run(kind) {
     await script(r);
   } finally {
     r.closeAll();
-    server.child.kill('SIGTERM');
+    await server.stop();
   }
   return r.transcript;
 }
@@ -221,7 +259,7 @@ async function main() {
   let npm, claynet;
   try {
     npm = await run('npm');
-    claynet = await run('claynet');
+    claynet = await run(opts.cluster > 0 ? 'cluster' : 'claynet');
   } catch (e) {
     process.stderr.write(`ws_differential: ${e.message}\n`);
     process.exit(2);

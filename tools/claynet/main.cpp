@@ -146,7 +146,88 @@ json toJson(const claynet::bench::SignalingFigures& f) {
             {"client_cpu_pct", f.client_cpu_pct},
             {"errors", f.errors}};
   if (!f.first_problem.empty()) j["first_problem"] = f.first_problem;
+  if (f.instances > 0) {
+    j["instances"] = f.instances;
+    j["rss_kb_per_client"] = f.rss_kb_per_client;
+    j["redis_cpu_pct"] = f.redis_cpu_pct;
+    j["redis_rss_mb"] = f.redis_rss_mb;
+  }
   return j;
+}
+
+// Measures each server in turn into out[name]; false (and a line on stderr) when one fails.
+bool measureServers(const std::vector<claynet::bench::ServerCommand>& servers,
+                    const claynet::bench::SignalingOptions& options, bool quiet, json& out) {
+  for (const auto& server : servers) {
+    if (!quiet) std::cerr << "measuring " << server.name << " ...\n";
+    auto f = claynet::bench::runSignalingBench(server, options);
+    if (!f.error.empty()) {
+      std::cerr << "claynet bench signaling: " << server.name << ": " << f.error << "\n";
+      return false;
+    }
+    out[server.name] = toJson(f);
+    if (!quiet) std::cerr << server.name << ": " << out[server.name].dump() << "\n";
+  }
+  return true;
+}
+
+// `--cluster 1,2,3`: npm peer, then claynet-signal as a cluster of each size (a redis-server on
+// loopback, the halves of every pair on different instances), all in this run.
+int benchSignalingCluster(bool asJson, const claynet::bench::SignalingOptions& options,
+                          const std::vector<int>& sizes) {
+  std::string limit = std::to_string(options.clients + 2 * options.pairs + 100);
+  std::vector<claynet::bench::ServerCommand> servers = {
+      {"peerjs",
+       {"node", sourceDir() + "/node_modules/peer/dist/bin/peerjs.js", "--host", "127.0.0.1",
+        "--concurrent_limit", limit},
+       0}};
+  for (int n : sizes)
+    servers.push_back({"claynet_x" + std::to_string(n),
+                       {claynet::process::selfPath(), "signal", "--host", "127.0.0.1",
+                        "--concurrent-limit", limit},
+                       n});
+  json out;
+  if (!measureServers(servers, options, asJson, out)) return kExitFailure;
+  if (asJson) {
+    std::cout << out.dump() << std::endl;
+    return kExitOk;
+  }
+  std::printf(
+      "claynet bench signaling --cluster: npm peer 1.0.2 (one process) and claynet-signal "
+      "instances sharing one redis-server, all on 127.0.0.1, same run\n");
+  std::printf("%-20s", "figure");
+  for (const auto& server : servers) std::printf(" %12s", server.name.c_str());
+  std::printf("\n");
+  const json& ref = out["peerjs"];
+  for (const char* k :
+       {"clients_held", "server_rss_mb", "rss_kb_per_client", "redis_rss_mb", "offers_per_s",
+        "server_cpu_pct", "redis_cpu_pct", "client_cpu_pct", "errors"}) {
+    std::printf("%-20s", k);
+    for (const auto& server : servers) {
+      const json& f = out[server.name];
+      double v = f.contains(k) ? f[k].get<double>() : -1;
+      if (std::string(k) == "rss_kb_per_client" && !f.contains(k) && f["clients_held"] > 0)
+        v = 1024.0 * f["server_rss_mb"].get<double>() / f["clients_held"].get<double>();
+      std::printf(" %12s", v < 0 ? "-" : fmt(v).c_str());
+    }
+    std::printf("\n");
+  }
+  std::printf("%-20s", "offers vs peerjs");
+  for (const auto& server : servers)
+    std::printf(" %11sx", fmt(out[server.name]["offers_per_s"].get<double>() /
+                              std::max(1.0, ref["offers_per_s"].get<double>()))
+                              .c_str());
+  std::printf(
+      "\n(clients_target %d spread over the instances; %d pairs, each sender on another "
+      "instance than its receiver; window %d offers per pair; %d s)\n",
+      options.clients, options.pairs, options.window, options.seconds);
+  for (const auto& server : servers) {
+    const json& f = out[server.name];
+    if (f["errors"].get<long long>() > 0)
+      std::printf("%s: %lld errors; the first: %s\n", server.name.c_str(),
+                  f["errors"].get<long long>(), f.value("first_problem", std::string("?")).c_str());
+  }
+  return kExitOk;
 }
 
 int benchSignaling(bool asJson, const claynet::bench::SignalingOptions& options) {
@@ -161,16 +242,7 @@ int benchSignaling(bool asJson, const claynet::bench::SignalingOptions& options)
         "--concurrent_limit", limit}},
   };
   json out;
-  for (const auto& server : servers) {
-    if (!asJson) std::cerr << "measuring " << server.name << " ...\n";
-    auto f = claynet::bench::runSignalingBench(server, options);
-    if (!f.error.empty()) {
-      std::cerr << "claynet bench signaling: " << server.name << ": " << f.error << "\n";
-      return kExitFailure;
-    }
-    out[server.name] = toJson(f);
-    if (!asJson) std::cerr << server.name << ": " << out[server.name].dump() << "\n";
-  }
+  if (!measureServers(servers, options, asJson, out)) return kExitFailure;
   if (asJson) {
     std::cout << out.dump() << std::endl;
     return kExitOk;
@@ -236,6 +308,13 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 100000));
   signaling->add_option("--pairs", sigOptions.pairs, "sender/receiver pairs for the OFFER rate")
       ->check(CLI::Range(0, 20000));
+  std::vector<int> clusterSizes;
+  signaling
+      ->add_option("--cluster", clusterSizes,
+                   "claynet-signal as clusters of these sizes (e.g. 1,2,3) sharing a "
+                   "redis-server, beside npm peer")
+      ->delimiter(',')
+      ->check(CLI::Range(1, 8));
   signaling->add_option("--seconds", sigOptions.seconds, "duration of the OFFER measurement")
       ->check(CLI::Range(1, 60));
 
@@ -309,6 +388,13 @@ int main(int argc, char** argv) {
                    "messages per second one client may send (burst: twice that); 0: no limit")
       ->check(CLI::Range(0.0, 1e9))
       ->capture_default_str();
+  signal->add_option("--redis", sf.redis,
+                     "redis://[user:password@]host:port[/db]: share one id space with every "
+                     "instance given the same Redis (cluster mode)");
+  signal
+      ->add_option("--redis-prefix", sf.redisPrefix,
+                   "prefix of the keys and channels in Redis (one per cluster)")
+      ->capture_default_str();
   signal->add_flag("--verbose,-v", sf.verbose, "log connections, closes and ignored frames");
   claynet::cli::DemoOptions demoOptions;
   auto* demo = app.add_subcommand(
@@ -349,7 +435,9 @@ int main(int argc, char** argv) {
   if (host->parsed()) return claynet::cli::runChat(hostOptions);
   if (join->parsed()) return claynet::cli::runChat(joinOptions);
   if (transport->parsed()) return benchTransport(runs, asJson, vs, seconds, only);
-  if (signaling->parsed()) return benchSignaling(sigJson, sigOptions);
+  if (signaling->parsed())
+    return clusterSizes.empty() ? benchSignaling(sigJson, sigOptions)
+                                : benchSignalingCluster(sigJson, sigOptions, clusterSizes);
   if (network->parsed())
     return claynet::bench::networkBenchMain(claynet::process::selfPath(), netOptions, netRuns,
                                             netJson);

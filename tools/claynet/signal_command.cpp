@@ -27,6 +27,12 @@ int runSignal(const SignalFlags& flags) {
   options.tlsCertFile = flags.sslCert;
   options.floodMessagesPerSecond = flags.floodLimit;
   options.floodMessageBurst = 2 * flags.floodLimit;
+  options.redisUrl = flags.redis;
+  options.redisPrefix = flags.redisPrefix;
+  // Redis lost and back, messages refused meanwhile: an operator needs these without --verbose.
+  options.clusterLog = [](const std::string& line) {
+    std::fprintf(stderr, "claynet signal: %s\n", line.c_str());
+  };
   if (flags.verbose)
     options.log = [](const std::string& line) {
       std::fprintf(stderr, "claynet signal: %s\n", line.c_str());
@@ -49,8 +55,9 @@ int runSignal(const SignalFlags& flags) {
                    flags.port);
     return kExitFailure;
   }
-  std::printf("claynet signal: listening on %s (key %s)\n", server.url().c_str(),
-              flags.key.c_str());
+  std::printf("claynet signal: listening on %s (key %s)%s\n", server.url().c_str(),
+              flags.key.c_str(),
+              flags.redis.empty() ? "" : ", one id space with the instances on the same Redis");
   std::fflush(stdout);
   int received = 0;
   sigwait(&stopSignals, &received);

@@ -17,6 +17,8 @@ struct SignalFlags {
   bool allowDiscovery = false;
   std::string sslKey, sslCert;
   double floodLimit = 1000;
+  std::string redis;  ///< cluster mode when set
+  std::string redisPrefix = "claynet:";
   bool verbose = false;
 };
 
