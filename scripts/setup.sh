@@ -11,6 +11,8 @@ PACKAGES=(
   nlohmann-json3-dev libgtest-dev libgmock-dev libcli11-dev
   glib-networking clang libclang-rt-dev  # libclang-rt-dev: libFuzzer and sanitizer runtimes (clang only recommends it)
   coturn chromium python3-aiortc iproute2
+  # The NAT lab (tests/nat/lab.sh): routers with nftables and conntrack, a DNS server, a test CA
+  nftables conntrack dnsmasq-base openssl
   libhiredis-dev redis-server haproxy  # claynet signal --redis, and its cluster tests
   nodejs npm
   # Clayground.Network QML module (src/qml), its tests (qmltestrunner, the qml tool) and the

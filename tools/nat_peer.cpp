@@ -83,7 +83,7 @@ int main(int argc, char** argv) {
   std::string signal, id, remote, caFile;
   std::vector<std::string> ice;
   bool relayOnly = false, verbose = false;
-  long timeoutMs = 30000;
+  long timeoutMs = 30000, iceTimeoutMs = 30000, disconnectedAfterMs = 3000, failedAfterMs = 30000;
   app.add_option("--signal", signal, "PeerJS server, e.g. ws://signal.lab.test:9000/")->required();
   app.add_option("--id", id, "our peer id")->required();
   app.add_option("--connect", remote, "open the connection to this peer (else accept one)");
@@ -92,6 +92,10 @@ int main(int argc, char** argv) {
   app.add_option("--ca-file", caFile, "extra CA certificates (PEM) for turns: servers");
   app.add_option("--timeout-ms", timeoutMs, "give up when not open after this many ms")
       ->check(CLI::PositiveNumber);
+  app.add_option("--ice-timeout", iceTimeoutMs, "Configuration::iceTimeout in ms");
+  app.add_option("--disconnected-after", disconnectedAfterMs,
+                 "Configuration::disconnectedAfter in ms");
+  app.add_option("--failed-after", failedAfterMs, "Configuration::failedAfter in ms");
   app.add_flag("--verbose", verbose, "log transport diagnostics to stderr");
   CLI11_PARSE(app, argc, argv);
   g_name += " " + id;
@@ -106,6 +110,9 @@ int main(int argc, char** argv) {
   for (const auto& s : ice) options.rtc.iceServers.push_back(parseIce(s));
   options.rtc.iceTransportPolicy = relayOnly ? IceTransportPolicy::Relay : IceTransportPolicy::All;
   options.rtc.caFile = caFile;
+  options.rtc.iceTimeout = std::chrono::milliseconds(iceTimeoutMs);
+  options.rtc.disconnectedAfter = std::chrono::milliseconds(disconnectedAfterMs);
+  options.rtc.failedAfter = std::chrono::milliseconds(failedAfterMs);
   if (verbose)
     options.onTransportDiagnostic = [](const std::string&, const std::string&,
                                        const std::string& phase, const std::string& detail) {
@@ -118,7 +125,6 @@ int main(int argc, char** argv) {
   Clock::time_point connectStart{};
   bool open = false, closed = false;
   std::optional<SelectedPair> lastPair;
-  PeerState lastState = PeerState::New;
 
   // Streaming and its check: every message must arrive once, in order.
   double streamHz = 0;
@@ -194,6 +200,15 @@ int main(int argc, char** argv) {
       if (!resultSent && finishing) result(false, "the connection closed before the end");
     });
     raw->onError([](const PeerJsError& e) { emit({{"event", "error"}, {"detail", e.text()}}); });
+    // Delivered before the connection lets go of its peer connection, so the reason is still there.
+    raw->onStateChange([raw](PeerState s) {
+      auto pc = raw->peerConnection();
+      StateReason why = pc ? pc->stateReason() : StateReason{};
+      emit({{"event", "state"},
+            {"state", toString(s)},
+            {"code", toString(why.code)},
+            {"reason", why.detail}});
+    });
   };
 
   peer->onOpen([&](const std::string& openedId) {
@@ -235,15 +250,10 @@ int main(int argc, char** argv) {
       auto pc = conn ? conn->peerConnection() : nullptr;
       emit({{"event", "timeout"},
             {"state", pc ? toString(pc->state()) : "none"},
-            {"reason", pc ? pc->failureReason() : std::string()}});
+            {"reason", pc ? pc->stateReason().detail : std::string()}});
     }
     if (conn && !closed) {
       if (auto pc = conn->peerConnection()) {
-        PeerState s = pc->state();
-        if (s != lastState) {
-          lastState = s;
-          emit({{"event", "state"}, {"state", toString(s)}, {"reason", pc->failureReason()}});
-        }
         auto p = pc->selectedPair();
         if (open && p && (!lastPair || pairJson(p) != pairJson(lastPair))) {
           lastPair = p;

@@ -140,6 +140,12 @@ class Network {
   const std::vector<std::string>& iceLocalAddresses() const;
   Result setIceLocalAddresses(std::vector<std::string> addresses);
 
+  /// A PEM file of CA certificates trusted for TURN over TLS (`turns:` servers), besides the
+  /// system's: for a TURN server whose certificate a private CA signed. Empty (default): the
+  /// system's CAs only. Fails while in a network.
+  const std::string& iceCaFile() const;
+  Result setIceCaFile(std::string path);
+
   // ---- state (read-only) ----
 
   Status status() const;

@@ -76,6 +76,13 @@ struct IceStats {
   std::vector<std::string> serverProblems;
 };
 
+/// What `stats` say about a connection that found no path, in words for people: the candidates
+/// of both sides, then advice that fits: add a TURN server when none is configured, check it when
+/// one is configured but gave no relay candidate, look at the remote when only this side relayed,
+/// what mDNS-only remote candidates mean; then any server problems. The detail of
+/// StateReason::Code::IceFailed is made of this.
+std::string explainIceFailure(const IceStats& stats);
+
 /// Why a connection is in its state: a code to switch on and a detail for people.
 struct StateReason {
   enum class Code {

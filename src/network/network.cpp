@@ -169,6 +169,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
   bool verbose_ = false;
   std::string localAddress_;
   std::vector<std::string> iceLocalAddresses_;
+  std::string iceCaFile_;
 
   // ---- state ----
   Network::Status status_ = Network::Status::Disconnected;
@@ -501,6 +502,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     Configuration c;
     c.iceServers = iceServers_.empty() ? defaultIceServers() : iceServers_;
     c.localAddresses = iceLocalAddresses_;
+    c.caFile = iceCaFile_;
     return c;
   }
 
@@ -1276,7 +1278,8 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     const std::string why = link->lastError;
     if (!isHost_ && peer == hostId_) {
       if (status_ == Network::Status::Connecting) {
-        fatal("Could not connect to the host " + hostId_ +
+        fatal("Could not connect to the host " + hostId_ + " in phase " +
+              (phase_.empty() ? "signaling" : phase_) +
               (why.empty() ? ": the connection closed" : ": " + why));
       } else if (status_ == Network::Status::Connected) {
         hostGone(clean ? Network::kHostLeftMessage : Network::kHostLostMessage,
@@ -1334,8 +1337,13 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
   }
 
   void timedOut() {
-    const std::string message = "Connection timed out after " + std::to_string(timeoutMs_) +
-                                " ms in phase " + (phase_.empty() ? "signaling" : phase_);
+    std::string message = "Connection timed out after " + std::to_string(timeoutMs_) +
+                          " ms in phase " + (phase_.empty() ? "signaling" : phase_);
+    // Stuck looking for a path to the host: say what ICE tried and what would help.
+    if (!isHost_ && phase_ == "ice")
+      if (Link* link = find(hostId_); link && link->data)
+        if (auto pc = link->data->peerConnection())
+          message += ": no path formed " + explainIceFailure(pc->iceStats());
     notify(&Callbacks::connectionTimedOut);
     fatal(message);
   }
@@ -1654,6 +1662,13 @@ const std::vector<std::string>& Network::iceLocalAddresses() const {
 Result Network::setIceLocalAddresses(std::vector<std::string> addresses) {
   if (Result r = impl_->configurable("iceLocalAddresses"); !r) return r;
   impl_->iceLocalAddresses_ = std::move(addresses);
+  return {};
+}
+
+const std::string& Network::iceCaFile() const { return impl_->iceCaFile_; }
+Result Network::setIceCaFile(std::string path) {
+  if (Result r = impl_->configurable("iceCaFile"); !r) return r;
+  impl_->iceCaFile_ = std::move(path);
   return {};
 }
 

@@ -50,6 +50,7 @@ struct Closing {
   gulong gathered = 0;
   bool closing = false;
   bool done = false;
+  std::function<void(const std::string&, const std::string&)> diag;
 
   void deallocate() {
     if (closing) return;
@@ -57,13 +58,19 @@ struct Closing {
     if (gathered) g_signal_handler_disconnect(agent, gathered);
     gathered = 0;
     nice_agent_close_async(
-        agent, [](GObject*, GAsyncResult*, gpointer data) { static_cast<Closing*>(data)->finish(); },
+        agent,
+        [](GObject*, GAsyncResult*, gpointer data) {
+          auto* c = static_cast<Closing*>(data);
+          if (c->diag) c->diag("ice", "TURN allocations freed");
+          c->finish();
+        },
         this);
   }
 
   void finish() {
     if (done) return;
     done = true;
+    if (!closing && diag) diag("ice", "gave up waiting to free the TURN allocations");
     if (gathered) g_signal_handler_disconnect(agent, gathered);
     gathered = 0;
     if (bound) {
@@ -206,7 +213,7 @@ void IceTransport::close() {
   // allocations on the TURN server until they expire (10 minutes).
   diag("ice", gatheringDone_ ? "closing: freeing the TURN allocations"
                              : "closing: freeing the TURN allocations once gathering ends");
-  auto* closing = new Closing{agent_, {}, nullptr, cb_.onLingerEnd};
+  auto* closing = new Closing{agent_, {}, nullptr, cb_.onLingerEnd, 0, false, false, cb_.onDiagnostic};
   for (auto& s : servers_)
     if (s.tunnel) closing->tunnels.push_back(std::move(s.tunnel));
   agent_ = nullptr;
@@ -272,6 +279,7 @@ gboolean IceTransport::onStunWaitOver(gpointer data) {
 }
 
 void IceTransport::gather() {
+  if (gatherRequested_) return;
   gatherRequested_ = true;
   bool stunPending = false;
   for (const auto& s : servers_)
@@ -348,6 +356,10 @@ void IceTransport::startGathering() {
   applyServers();
   if (!nice_agent_gather_candidates(agent_, stream_))
     diag("ice", "candidate gathering failed to start (no usable local address?)");
+}
+
+void IceTransport::setControlling(bool controlling) {
+  if (!closed_) g_object_set(agent_, "controlling-mode", controlling ? TRUE : FALSE, nullptr);
 }
 
 void IceTransport::setRemoteCredentials(const std::string& ufrag, const std::string& pwd) {

@@ -55,6 +55,8 @@ class IceTransport {
   /// kStunWaitMs later). TURN servers resolved later add their relay candidates then.
   void gather();
   void setRemoteCredentials(const std::string& ufrag, const std::string& pwd);
+  /// The ICE role (the side that offers controls); changed when a restart's offer turns answer.
+  void setControlling(bool controlling);
   /// Adds a "candidate:..." line. Returns false with a reason when it is skipped.
   bool addRemoteCandidate(const std::string& candidate, std::string& reason);
   void remoteGatheringDone();

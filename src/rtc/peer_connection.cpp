@@ -2,6 +2,7 @@
 #include <limits>
 
 #include "rtc/dcep.hpp"
+#include "rtc/ice_advice.hpp"
 #include "rtc/ice_server_resolver.hpp"
 #include "rtc/peer_shared.hpp"
 
@@ -72,6 +73,8 @@ const char* toString(StateReason::Code c) {
   }
   return "?";
 }
+
+std::string explainIceFailure(const IceStats& stats) { return rtc::iceAdvice(stats); }
 
 void prefetchIceServers(Runtime& runtime, const Configuration& configuration) {
   std::vector<std::string> names;
@@ -261,41 +264,7 @@ void PeerShared::adoptRestartedIce() {
 }
 
 std::string PeerShared::iceFailureDetail(const std::string& what) const {
-  const IceStats st = ice_ ? ice_->stats() : IceStats{};
-  auto n = [](int count, const char* name) {
-    return std::to_string(count) + " " + name;
-  };
-  std::string local = n(st.localHost, "host") + ", " + n(st.localSrflx, "srflx") + ", " +
-                      n(st.localRelay, "relay");
-  std::string remote = n(st.remoteHost, "host") + ", " + n(st.remoteSrflx, "srflx") + ", " +
-                       n(st.remotePrflx, "prflx") + ", " + n(st.remoteRelay, "relay");
-  if (st.remoteMdnsSkipped) remote += ", " + n(st.remoteMdnsSkipped, "mDNS names skipped");
-  if (st.remoteTcpSkipped) remote += ", " + n(st.remoteTcpSkipped, "TCP skipped");
-  std::string advice;
-  const int usableRemote = st.remoteHost + st.remoteSrflx + st.remotePrflx + st.remoteRelay;
-  if (st.turnServers == 0) {
-    advice = "no TURN server is configured: when both sides are behind NATs that give each "
-             "destination its own port (symmetric or carrier-grade NAT) or UDP is blocked, only a "
-             "relay connects them; add a TURN server to iceServers";
-  } else if (st.localRelay == 0) {
-    advice = "a TURN server is configured but gave no relay candidate: it was not reached or "
-             "refused the credentials; check its address, port, transport and credentials, and "
-             "that this network lets you reach it";
-  } else if (st.remoteRelay == 0 && usableRemote > 0) {
-    advice = "this side had a relay candidate from its TURN server, but the remote gave none and "
-             "did not reach the relay: give the remote the TURN server too, or check its network";
-  } else {
-    advice = "relay candidates were exchanged and still no path worked: check that UDP (or the "
-             "TURN server's TCP/TLS port) passes the firewalls on both sides";
-  }
-  if (usableRemote == 0)
-    advice = st.remoteMdnsSkipped
-                 ? "the remote sent only mDNS host names (.local), which resolve on its own LAN "
-                   "only, and its checks never reached this side: " + advice
-                 : "the remote sent no usable candidate: " + advice;
-  std::string text = what + " (local candidates: " + local + "; remote: " + remote + "); " + advice;
-  for (const auto& p : st.serverProblems) text += "; " + p;
-  return text;
+  return rtc::iceFailureDetail(what, ice_ ? ice_->stats() : IceStats{});
 }
 
 void PeerShared::startTimers() {
@@ -534,10 +503,18 @@ Result PeerShared::applyRestart(const Description& d, rtc::sdp::Session&& sessio
       return Result::failure(
           "ignored the remote's ICE restart: this side's own restart is under way, and the side "
           "that offered first keeps its restart");
-    if (ownUnderWay) diag("ice", "both sides restarted ICE at once; dropping ours to answer");
-    dropNextIce();
-    nextIce_ = createIce(false);
-    nextIceSinceUs_ = g_get_monotonic_time();
+    if (ownUnderWay) {
+      // Our restart's agent answers instead: the remote never applied our offer, and a new
+      // agent would throw away what this one has gathered (a TURN allocation dropped while it
+      // is being made stays on the server until it expires).
+      diag("ice", "both sides restarted ICE at once; ours answers the remote's");
+      restartOffered_ = false;
+      nextIce_->setControlling(false);
+    } else {
+      dropNextIce();
+      nextIce_ = createIce(false);
+      nextIceSinceUs_ = g_get_monotonic_time();
+    }
     restartOwn_ = false;
   }
   remote_.iceUfrag = session.iceUfrag;
@@ -930,7 +907,10 @@ void PeerShared::close(PeerState finalState, StateReason::Code code, const std::
   if (sctp_) sctp_->close();
   if (dtls_) dtls_->close();
   // ICE goes last: libnice frees TURN allocations on the way out.
-  if (ice_) ice_->close();
+  if (ice_) {
+    finalIceStats_ = ice_->stats();  // still there for iceStats() once the agent is gone
+    ice_->close();
+  }
   if (nextIce_) nextIce_->close();
   setGathering(gathering.load() == GatheringState::New ? GatheringState::New
                                                        : GatheringState::Complete);
@@ -947,7 +927,7 @@ void PeerShared::releaseTransports() {
   nextIce_.reset();
 }
 
-IceStats PeerShared::iceStats() const { return ice_ ? ice_->stats() : IceStats{}; }
+IceStats PeerShared::iceStats() const { return ice_ ? ice_->stats() : finalIceStats_; }
 
 }  // namespace impl
 

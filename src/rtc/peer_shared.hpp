@@ -163,6 +163,7 @@ class PeerShared : public std::enable_shared_from_this<PeerShared> {
   std::unique_ptr<rtc::IceTransport> ice_;
   // An ICE restart's agent, until it connects and replaces ice_ (DTLS and SCTP stay).
   std::unique_ptr<rtc::IceTransport> nextIce_;
+  IceStats finalIceStats_;
   bool restartOffered_ = false;  // our restart offer waits for its answer
   bool restartOwn_ = false;      // nextIce_ is this side's restart (not an answer to the remote's)
   gint64 nextIceSinceUs_ = 0;

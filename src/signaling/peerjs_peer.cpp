@@ -240,15 +240,7 @@ class PeerJsPeerShared : public std::enable_shared_from_this<PeerJsPeerShared> {
         auto c = wc.lock();
         auto p = wp.lock();
         if (!c || !p || c->p_->closed) return;
-        if (s != PeerState::Failed) {
-          c->closeWith(nullptr);
-          return;
-        }
-        auto pcNow = c->peerConnection();
-        PeerJsError e{PeerJsErrorType::NegotiationFailed,
-                      "negotiation of the connection to " + c->peer() + " failed" +
-                          (pcNow ? ": " + pcNow->failureReason() : std::string())};
-        c->closeWith(&e);
+        closeAfterTransport(c);
       });
     });
     pc.onError([wc](const std::string& message) {
@@ -270,6 +262,19 @@ class PeerJsPeerShared : public std::enable_shared_from_this<PeerJsPeerShared> {
     });
   }
 
+  // The transport ended: the connection closes, with the reason when the peer connection failed.
+  static void closeAfterTransport(const std::shared_ptr<PeerJsConnection>& c) {
+    auto pc = c->peerConnection();
+    if (!pc || pc->state() != PeerState::Failed) {
+      c->closeWith(nullptr);
+      return;
+    }
+    PeerJsError e{PeerJsErrorType::NegotiationFailed,
+                  "negotiation of the connection to " + c->peer() + " failed: " +
+                      pc->failureReason()};
+    c->closeWith(&e);
+  }
+
   // Called on the network thread (offerer, channel just created) or where the Runtime delivers
   // (answerer, inside onDataChannel): both before the channel's open event has run.
   // Returns false when the connection already has its channel (or is closed).
@@ -287,8 +292,10 @@ class PeerJsPeerShared : public std::enable_shared_from_this<PeerJsPeerShared> {
     ch->onMessage([wc](Message&& m) {
       if (auto c = wc.lock()) c->handleMessage(std::move(m));
     });
+    // The channel closes with its peer connection, and its close may come before the peer
+    // connection's Failed has been handled: the failure is reported either way.
     ch->onClose([wc] {
-      if (auto c = wc.lock()) c->closeWith(nullptr);
+      if (auto c = wc.lock()) closeAfterTransport(c);
     });
     ch->onError([wc](const std::string& message) {
       if (auto c = wc.lock()) c->p_->onError(PeerJsError{PeerJsErrorType::WebRtc, message});

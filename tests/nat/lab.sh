@@ -27,7 +27,8 @@
 #                                   mapping (symmetric)
 #     fw1                  N=5      only TCP 443 (and DNS to the lab resolver) may leave; UDP is
 #                                   blocked (a corporate firewall); masquerade
-#     cone3 has no client of its own: `move` sends another home's client there.
+#     cone1 has a second client, c-cone1b (192.168.1.3), on the same LAN; cone3 has no client
+#     of its own: `move` sends another home's client there.
 #   Run a command in a home with: ip netns exec c-cone1 CMD   (resolv.conf points at the lab DNS)
 #
 # Needs root (CI runs as root), iproute2, nftables, conntrack, dnsmasq (dnsmasq-base), coturn,
@@ -95,6 +96,31 @@ EOF
   fi
 }
 
+# A client namespace CLIENT with address 192.168.N.HOSTNUM on HOME's LAN, its resolver the lab's.
+add_client() {  # HOME CLIENT HOSTNUM
+  local h=$1 c=$2 n=${NET[$1]}
+  ip netns add "$c"
+  inns "$c" ip link set lo up
+  plug "$h" "$c" eth0 "192.168.$n.$3"
+  mkdir -p "/etc/netns/$c"
+  echo "nameserver $DNS_IP" >"/etc/netns/$c/resolv.conf"
+  # No /etc/hosts entries leak in from the machine.
+  printf '127.0.0.1 localhost\n::1 localhost\n' >"/etc/netns/$c/hosts"
+}
+
+# A cable from HOME's LAN bridge to CLIENT's interface IFNAME with ADDRESS, default route there.
+plug() {  # HOME CLIENT IFNAME ADDRESS
+  local h=$1 c=$2 ifname=$3 n=${NET[$1]}
+  local port="pl$RANDOM"  # a short name: interface names have 15 characters at most
+  ip link add "$port" type veth peer name "$ifname"
+  ip link set "$ifname" netns "$c"
+  ip link set "$port" netns "r-$h"
+  inns "r-$h" ip link set "$port" master lan up
+  inns "$c" ip addr add "$4/24" dev "$ifname"
+  inns "$c" ip link set "$ifname" up
+  inns "$c" ip route replace default via "192.168.$n.1"
+}
+
 add_home() {  # HOME
   local h=$1 n=${NET[$1]} kind=${KIND[$1]}
   local r="r-$h" c="c-$h"
@@ -109,27 +135,18 @@ add_home() {  # HOME
   inns "$r" ip addr add "100.64.0.$((20 + n))/24" dev wan
   inns "$r" ip link set wan up
   inns "$r" ip route add default via "$SINK_IP"
-  # LAN: router <-> client
-  ip link add "l-$h" type veth peer name lan
-  ip link set lan netns "$r"
+  # LAN: a bridge in the router, with the home's clients on it.
+  inns "$r" ip link add lan type bridge
   inns "$r" ip addr add "192.168.$n.1/24" dev lan
   inns "$r" ip link set lan up
-  if [ "$h" != cone3 ]; then
-    ip netns add "$c"
-    inns "$c" ip link set lo up
-    ip link set "l-$h" netns "$c"
-    inns "$c" ip link set "l-$h" name eth0
-    inns "$c" ip addr add "192.168.$n.2/24" dev eth0
-    inns "$c" ip link set eth0 up
-    inns "$c" ip route add default via "192.168.$n.1"
-    mkdir -p "/etc/netns/$c"
-    echo "nameserver $DNS_IP" >"/etc/netns/$c/resolv.conf"
-    # No /etc/hosts entries leak in from the machine.
-    printf '127.0.0.1 localhost\n::1 localhost\n' >"/etc/netns/$c/hosts"
-  else
-    ip link set "l-$h" netns "$r"  # a spare end, so that `move` finds the LAN ready
-    inns "$r" ip link set "l-$h" name spare
-  fi
+  case "$h" in
+    cone3) ;;  # no client of its own: `move` brings one
+    cone1)
+      add_client "$h" "c-$h" 2
+      add_client "$h" "c-${h}b" 3  # a second machine on the same LAN
+      ;;
+    *) add_client "$h" "c-$h" 2 ;;
+  esac
   nat_rules "$r" "$kind"
 }
 
@@ -234,6 +251,8 @@ cmd_run() {
   mount -t tmpfs -o size=1m lab-netns /run/netns
   mount -t tmpfs -o size=1m lab-etc /etc/netns
   w=$(cd "$w" && pwd)
+  # A workdir from an earlier run would lend this one its logs (coturn's counts allocations).
+  rm -f "$w"/*.log "$w"/*.pid "$w"/*.runpid
   LAB_W=$w
   trap 'teardown "$LAB_W"' EXIT
   build "$w"
@@ -258,16 +277,12 @@ cmd_ctl() {
       ;;
     flush) inns "r-$1" conntrack -F >/dev/null 2>&1 ;;
     move)
-      local h=$1 to=$2 n=${NET[$2]}
+      local h=$1 to=$2
       [ "$to" = cone3 ] || die "move: only cone3 has a free LAN"
-      # The spare LAN end goes to the client as eth1; the old link is cut, as a laptop that
-      # walks from one network to another.
-      inns "r-$to" ip link set spare netns "c-$h"
-      inns "c-$h" ip link set spare name eth1
-      inns "c-$h" ip addr add "192.168.$n.2/24" dev eth1
-      inns "c-$h" ip link set eth1 up
+      # A new cable into cone3's LAN, then the old one is cut: a laptop that walks from one
+      # network to another.
+      plug "$to" "c-$h" eth1 "192.168.${NET[$to]}.2"
       inns "c-$h" ip link del eth0
-      inns "c-$h" ip route replace default via "192.168.$n.1"
       ;;
     allocations)
       # coturn logs each allocation's creation and deletion; the difference is what is live.

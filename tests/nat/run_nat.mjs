@@ -31,31 +31,41 @@ const BOTH = [STUN, TURN_UDP];
 //   expect: 'direct' (no relay on either side), 'relay' (relayOn's local candidate is a relay,
 //   over relayProtocol), 'fail' (no connection forms).
 const ROWS = {
+  // Two machines on one LAN: host candidates.
+  lan: { a: { home: 'cone1', ice: BOTH }, b: { home: 'cone1b', ice: BOTH }, expect: 'host' },
   'cone-cone': { a: { home: 'cone1', ice: BOTH }, b: { home: 'cone2', ice: BOTH }, expect: 'direct' },
   // A port-restricted cone filters by the sender's port, and a symmetric NAT gives each
   // destination a new port: the cone side never lets the symmetric side's checks in, so only a
   // relay connects them (ICE allows no direct path here).
   'cone-sym': { a: { home: 'cone1', ice: BOTH }, b: { home: 'sym1', ice: BOTH }, expect: 'relay', relayProtocol: 'udp' },
   'sym-sym-turn': { a: { home: 'sym1', ice: BOTH }, b: { home: 'sym2', ice: BOTH }, expect: 'relay', relayProtocol: 'udp' },
-  'sym-sym-noturn': { a: { home: 'sym1', ice: [STUN] }, b: { home: 'sym2', ice: [STUN] }, expect: 'fail' },
+  'sym-sym-noturn': { a: { home: 'sym1', ice: [STUN] }, b: { home: 'sym2', ice: [STUN] }, expect: 'fail', advice: 'no TURN server is configured' },
+  // A TURN server that refuses the credentials is "configured but not reached", not "missing".
+  'sym-sym-badturn': { a: { home: 'sym1', ice: [STUN, 'turn:claynet:wrong@turn.lab.test:3478'] }, b: { home: 'sym2', ice: [STUN, 'turn:claynet:wrong@turn.lab.test:3478'] }, expect: 'fail', advice: 'a TURN server is configured but gave no relay candidate' },
   'udp-blocked-tcp': { a: { home: 'fw1', ice: [TURN_TCP] }, b: { home: 'cone2', ice: BOTH }, expect: 'relay', relayOn: 'a', relayProtocol: 'tcp' },
   'udp-blocked-tls': { a: { home: 'fw1', ice: [TURN_TLS], tls: true }, b: { home: 'cone2', ice: BOTH }, expect: 'relay', relayOn: 'a', relayProtocol: 'tls' },
   'relay-policy': { a: { home: 'cone1', ice: BOTH, relayOnly: true }, b: { home: 'cone2', ice: BOTH }, expect: 'relay', relayOn: 'a', relayProtocol: 'udp' },
   // The npm `peer` server instead of claynet signal.
   'cone-cone-npm-peer': { a: { home: 'cone1', ice: BOTH }, b: { home: 'cone2', ice: BOTH }, expect: 'direct', server: 'npm' },
   // Staying connected: a stream of numbered reliable messages runs through each event.
-  'blip-uplink': { a: { home: 'cone1', ice: BOTH }, b: { home: 'cone2', ice: BOTH }, expect: 'direct', blip: ['uplink', 'cone1'] },
+  'blip-uplink': { a: { home: 'cone1', ice: BOTH }, b: { home: 'cone2', ice: BOTH }, expect: 'direct', blip: ['uplink', 'cone1'], mustDisconnect: true },
+  // A path that stays gone: Disconnected, then Failed after failedAfter (5 s here), with reasons.
+  'outage-fails': { a: { home: 'cone1', ice: BOTH }, b: { home: 'cone2', ice: BOTH }, expect: 'direct', outage: 'cone1' },
   'blip-flush': { a: { home: 'sym1', ice: BOTH }, b: { home: 'sym2', ice: BOTH }, expect: 'relay', relayProtocol: 'udp', blip: ['flush', 'sym1'] },
   'blip-move': { a: { home: 'cone1', ice: BOTH }, b: { home: 'cone2', ice: BOTH }, expect: 'direct', blip: ['move', 'cone1'] },
   // Restarts asked for by the application: by the accepting side, by both at once.
   'restart-acceptor': { a: { home: 'cone1', ice: BOTH }, b: { home: 'cone2', ice: BOTH }, expect: 'direct', restart: ['a'] },
   'restart-both': { a: { home: 'cone1', ice: BOTH }, b: { home: 'sym2', ice: BOTH }, expect: 'relay', relayProtocol: 'udp', restart: ['a', 'b'] },
   // A PeerJS browser cannot restart: claynet must refuse to send it a second OFFER.
+  // The Network type through the `claynet` command (host and join), as users run it.
+  'network-verbose': { a: { home: 'cone1', ice: BOTH }, b: { home: 'cone2', ice: BOTH }, network: 'verbose' },
+  'network-noturn': { a: { home: 'sym1', ice: [STUN] }, b: { home: 'sym2', ice: [STUN] }, network: 'noturn' },
   'restart-browser': { a: { home: 'cone1', ice: BOTH }, b: { home: 'cone2', ice: BOTH }, expect: 'direct', restart: ['b'], restartRefused: true },
 };
 const PAIRS = {
   claynet: { a: 'claynet', b: 'claynet' },
-  mixed: { a: 'chromium', b: 'claynet' }, // claynet opens, the browser accepts
+  'browser-accepts': { a: 'chromium', b: 'claynet' }, // claynet opens
+  'browser-opens': { a: 'claynet', b: 'chromium' },
   control: { a: 'chromium', b: 'chromium' },
 };
 
@@ -147,8 +157,11 @@ function peerArgv(stack, side, remote) {
   if (side.tls) a.push('--ca-file', process.env.LAB_CA);
   if (remote) a.push('--connect', remote);
   const common = ['--signal', 'ws://signal.lab.test:443/', ...a];
+  // Shorter than the defaults, so that the 3 s blackouts are noticed and the tests stay short.
+  const timing = ['--disconnected-after', '1500', '--failed-after', row.outage ? '5000' : '30000',
+    '--ice-timeout', '10000'];
   return stack === 'claynet'
-    ? [opts.natPeer, '--verbose', ...common]
+    ? [opts.natPeer, '--verbose', ...timing, ...common]
     : [process.execPath, join(ROOT, 'tests', 'nat', 'browser_nat_peer.mjs'), ...common];
 }
 
@@ -175,7 +188,7 @@ const check = (ok, what) => {
 };
 const describePair = (p) => (p ? `${p.local.type}${p.local.relayProtocol ? `/${p.local.relayProtocol}` : ''} ${p.local.address}:${p.local.port} <-> ${p.remote.type} ${p.remote.address}:${p.remote.port}` : 'none');
 
-async function streamThrough(a, b, action) {
+async function streamThrough(a, b, action, mustDisconnect = false) {
   const aFrom = a.events.length;
   const bFrom = b.events.length;
   send(a, 'stream 50');
@@ -191,6 +204,11 @@ async function streamThrough(a, b, action) {
     return !!(await waitFor(p, (e) => e.event === 'state' && e.state === 'connected', 25000, down + 1));
   };
   const t = Date.now();
+  if (mustDisconnect)
+    for (const [p, from] of [[a, aFrom], [b, bFrom]]) {
+      const down = p.events.find((e, i) => i >= from && e.event === 'state' && e.state === 'disconnected');
+      check(!!down && down.code === 'path-lost', `${p.tag} noticed the blackout: disconnected (${down ? down.reason : 'never'})`);
+    }
   check(await back(a, aFrom), 'side A recovered (connected again)');
   check(await back(b, bFrom), 'side B recovered (connected again)');
   say(`recovery took ${Date.now() - t} ms after the event ended`);
@@ -204,10 +222,52 @@ async function streamThrough(a, b, action) {
   check(ra && ra.sent > 100 && rb && rb.sent > 100, 'both sides streamed before, during and after');
 }
 
+// `claynet host` in A's home, `claynet join` in B's, both verbose with JSON events.
+async function networkCase(figures) {
+  const ice = (side) => side.ice.flatMap((s) => ['--ice', s]);
+  const common = ['--signal', 'ws://signal.lab.test:443/', '--json', '-v'];
+  const timeoutS = 15;
+  const host = start('host', `c-${row.a.home}`, [opts.claynet, 'host', ...common, ...ice(row.a)]);
+  const created = await waitFor(host, (e) => e.event === 'networkCreated', 30000);
+  if (!created) throw new Error('the host never created its network');
+  const t0 = Date.now();
+  const join = start('join', `c-${row.b.home}`, [opts.claynet, 'join', created.code, ...common,
+    '--timeout', String(timeoutS), ...ice(row.b)]);
+  if (row.network === 'verbose') {
+    const connected = await waitFor(join, (e) => e.event === 'connected', 30000);
+    check(!!connected, 'the joiner connected');
+    const pairs = join.events.filter((e) => e.event === 'diagnostic' && /selected pair/.test(e.detail));
+    check(pairs.length > 0, `verbose output shows the selected pair (${pairs.map((e) => e.detail).join(' | ')})`);
+    check(pairs.length > 0 && pairs.every((e) => /selected pair (srflx|prflx)/.test(e.detail) && !/relay/.test(e.detail)),
+      'a direct pair (srflx/prflx), no relay');
+    figures.connectMs = connected ? connected.phaseTiming && connected.phaseTiming.total : undefined;
+    send(join, '/quit');
+  } else {
+    const err = await waitFor(join, (e) => e.event === 'error', (timeoutS + 10) * 1000);
+    const took = Date.now() - t0;
+    check(!!err, 'the join failed');
+    if (err) {
+      say(`join error after ${took} ms: ${err.message} | advice: ${err.advice}`);
+      check(took <= (timeoutS + 2) * 1000, `within connectionTimeout (${took} ms, timeout ${timeoutS} s)`);
+      check(/in phase ice/.test(err.message), 'the message names the ice phase');
+      check(/no TURN server is configured/.test(err.message) && /add a TURN server/.test(err.advice),
+        'the message and the advice say to add a TURN server');
+      check(err.exitCode === 4, `exit code 4 (unreachable), got ${err.exitCode}`);
+    }
+  }
+  send(host, '/quit');
+  await Promise.all([host, join].map((p) => waitFor(p, () => false, 8000)));
+}
+
 async function main() {
   const figures = { case: opts.case };
   const server = startServer();
   if (!(await serverListening())) throw new Error('the signaling server did not start listening');
+  if (row.network) {
+    await networkCase(figures);
+    killGroup(server, 'SIGTERM');
+    return finish(figures);
+  }
 
   const a = start('A', `c-${row.a.home}`, [...peerArgv(pair.a, row.a, null), '--id', 'alice']);
   if (!(await waitFor(a, (e) => e.event === 'registered', 40000))) throw new Error('A never registered with the signaling server');
@@ -220,7 +280,15 @@ async function main() {
     waitFor(b, (e) => e.event === 'open', openWait),
   ]);
   if (row.expect === 'fail') {
-    check(!oa && !ob, 'no connection formed (both peers behind symmetric NATs, no TURN server)');
+    check(!oa && !ob, 'no connection formed');
+    if (row.advice) {
+      for (const [p, stack] of [[a, pair.a], [b, pair.b]]) {
+        if (stack !== 'claynet') continue;
+        const failed = await waitFor(p, (e) => e.event === 'state' && e.state === 'failed', 15000);
+        check(failed && failed.code === 'ice-failed' && failed.reason.includes(row.advice),
+          `${p.tag} failed with the fitting advice "${row.advice}" (${failed ? failed.reason : 'no failure'})`);
+      }
+    }
   } else {
     check(!!oa && !!ob, 'both sides open');
     if (!oa || !ob) return finish(figures);
@@ -231,7 +299,10 @@ async function main() {
     say(`A: ${describePair(oa.pair)}; B: ${describePair(ob.pair)}; B's connect took ${ob.connectMs.toFixed(1)} ms`);
     const relayA = oa.pair && oa.pair.local.type === 'relay';
     const relayB = ob.pair && ob.pair.local.type === 'relay';
-    if (row.expect === 'direct') {
+    if (row.expect === 'host') {
+      check(oa.pair && ob.pair && oa.pair.local.type === 'host' && ob.pair.local.type === 'host',
+        'host candidates on both sides (one LAN)');
+    } else if (row.expect === 'direct') {
       check(!relayA && !relayB && oa.pair && ob.pair, 'a direct path: no side relays');
     } else {
       const side = row.relayOn === 'b' ? ob : row.relayOn === 'a' ? oa : (relayA ? oa : ob);
@@ -260,7 +331,20 @@ async function main() {
           say(`the client of ${home} moves to cone3`);
           ctl('move', home, 'cone3');
         }
-      });
+      }, row.mustDisconnect);
+    }
+    if (row.outage) {
+      say(`uplink of ${row.outage} down for good`);
+      const since = new Map([[a, a.events.length], [b, b.events.length]]);
+      ctl('uplink-down', row.outage);
+      for (const p of [a, b]) {
+        const from = since.get(p);
+        const down = await waitFor(p, (e) => e.event === 'state' && e.state === 'disconnected', 8000, from);
+        check(down && down.code === 'path-lost', `${p.tag} became disconnected (${down ? down.reason : 'never'})`);
+        const failed = await waitFor(p, (e) => e.event === 'state' && e.state === 'failed', 15000, from);
+        check(failed && failed.code === 'path-lost', `${p.tag} failed a bound later (${failed ? failed.reason : 'never'})`);
+      }
+      ctl('uplink-up', row.outage);
     }
     if (row.restart) {
       await streamThrough(a, b, async () => {
@@ -280,7 +364,7 @@ async function main() {
   await Promise.all([a, b].map((p) => waitFor(p, () => false, 8000)));
   // (Not after a NAT rebinding or a move: the old allocations' 5-tuples are gone, so the server
   // can only let them expire.)
-  const tupleKept = !row.blip || row.blip[0] === 'uplink';
+  const tupleKept = (!row.blip || row.blip[0] === 'uplink') && !row.outage;
   if (pair.a === 'claynet' && pair.b === 'claynet' && row.expect !== 'fail' && tupleKept && row.a.ice.some((s) => s.startsWith('turn'))) {
     // libnice frees its allocations (a Refresh with lifetime 0) on the way out.
     let made = 0;

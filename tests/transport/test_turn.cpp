@@ -128,3 +128,28 @@ TEST(TransportTurn, WrongTurnCredentialNeverConnects) {
       rt, [&] { return ch->isOpen(); }, 3s));
   EXPECT_NE(p.offerer->state(), PeerState::Connected);
 }
+
+// The bug this guards against: with the default policy, gathering starts at once, and a TURN
+// server given by name, still resolving then, was skipped for good ("resolved after gathering
+// began; not used by this connection"). Its relay candidates must follow once the name resolves.
+TEST(TransportTurn, TurnServerGivenByNameIsUsed) {
+  TurnServer turn;
+  ASSERT_TRUE(turn.started());
+  ASSERT_TRUE(turn.waitReady(10s));
+  Runtime rt;
+  Configuration c = test::Pair::loopback();
+  c.iceServers = {{"turn:localhost:" + std::to_string(kTurnPort), "claynet", "claynet-secret"}};
+  PeerConnection pc(rt, c);
+  std::vector<std::string> relays;
+  pc.onLocalCandidate([&](const Candidate& cand) {
+    if (cand.candidate.find(" typ relay") != std::string::npos) relays.push_back(cand.candidate);
+  });
+  auto ch = pc.createDataChannel("gather");
+  ASSERT_TRUE(pc.createOffer());
+  EXPECT_TRUE(test::pumpUntil(rt, [&] { return !relays.empty(); }, 10s))
+      << "no relay candidate from turn:localhost";
+  IceStats st = pc.iceStats();
+  EXPECT_EQ(st.turnServers, 1);
+  EXPECT_GE(st.localRelay, 1);
+  EXPECT_TRUE(st.serverProblems.empty()) << st.serverProblems.front();
+}

@@ -71,6 +71,7 @@ TEST(PeerJsClientCore, HeartbeatEveryIntervalOnlyWhileConnected) {
   EXPECT_EQ(*core.nextDeadline(), t0 + 5000ms);
   int beats = 0;
   for (TimePoint t = t0; t <= t0 + 60s; t += 100ms) {
+    core.socketHeard(t);  // the server answers the adapter's pings
     core.timer(t);
     for (const auto& a : core.takeActions()) {
       ASSERT_EQ(a.kind, Kind::SendText);
@@ -340,4 +341,49 @@ TEST(PeerJsDescriptionFirst, CandidatesWaitForTheDescription) {
   auto now = order.candidate(3);
   ASSERT_EQ(now.size(), 1u);
   EXPECT_EQ(now[0], 3);
+}
+
+// A server connection that stops answering (the client moved to another network, a NAT forgot
+// the TCP connection) looks open to TCP for minutes; pings that get no pong show it.
+TEST(PeerJsClientCore, ASilentServerConnectionIsDroppedAndReplaced) {
+  auto c = config();
+  c.silenceLimit = 6000ms;
+  ClientCore core(c);
+  TimePoint t0{};
+  registerCore(core, t0);
+  // Pongs (and frames) keep it alive well past the limit.
+  for (int s = 1; s <= 20; ++s) {
+    core.socketHeard(t0 + std::chrono::seconds(s));
+    core.timer(t0 + std::chrono::seconds(s));
+    for (const auto& a : core.takeActions()) ASSERT_EQ(a.kind, Kind::SendText) << "heartbeats only";
+  }
+  EXPECT_EQ(core.state(), ClientCore::State::Open);
+  // Then nothing for the limit: closed, reported, and a reconnection scheduled.
+  const TimePoint quiet = t0 + 20s;
+  ASSERT_TRUE(core.nextDeadline());
+  EXPECT_LE(*core.nextDeadline(), quiet + 6000ms);
+  core.timer(quiet + 5999ms);
+  for (const auto& a : core.takeActions()) EXPECT_EQ(a.kind, Kind::SendText);
+  core.timer(quiet + 6000ms);
+  auto a = core.takeActions();
+  ASSERT_EQ(kinds(a), (std::vector<Kind>{Kind::CloseSocket, Kind::Disconnected}));
+  EXPECT_NE(a[1].text.find("nothing came from the server for 6000 ms"), std::string::npos)
+      << a[1].text;
+  EXPECT_EQ(core.state(), ClientCore::State::WaitingToReconnect);
+  ASSERT_TRUE(core.nextDeadline());
+  core.timer(*core.nextDeadline());
+  EXPECT_EQ(kinds(core.takeActions()), std::vector<Kind>{Kind::Connect});
+}
+
+TEST(PeerJsClientCore, SilenceLimitZeroNeverDropsTheConnection) {
+  auto c = config();
+  c.silenceLimit = 0ms;
+  ClientCore core(c);
+  TimePoint t0{};
+  registerCore(core, t0);
+  for (int s = 1; s <= 120; ++s) {
+    core.timer(t0 + std::chrono::seconds(s));
+    for (const auto& a : core.takeActions()) ASSERT_EQ(a.kind, Kind::SendText);
+  }
+  EXPECT_EQ(core.state(), ClientCore::State::Open);
 }

@@ -251,8 +251,11 @@ class ChatSession {
   void fail(const std::string& message) {
     if (failed_) return;
     failed_ = true;
+    bool turn = false;
+    for (const auto& s : options_.connection.ice)
+      if (s.rfind("turn:", 0) == 0 || s.rfind("turns:", 0) == 0) turn = true;
     Failure f = classifyFailure(message, wasConnected_, options_.host,
-                                options_.host ? net_.networkId() : options_.code);
+                                options_.host ? net_.networkId() : options_.code, turn);
     exitCode_ = f.exitCode;
     const char* command = options_.host ? "claynet host" : "claynet join";
     if (json_)

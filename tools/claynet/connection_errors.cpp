@@ -12,7 +12,15 @@ bool startsWith(const std::string& s, const char* prefix) { return s.rfind(prefi
 }  // namespace
 
 Failure classifyFailure(const std::string& message, bool connected, bool isHost,
-                        const std::string& code) {
+                        const std::string& code, bool turnConfigured) {
+  // No path to the host: between NATs only a relay may connect the two sides.
+  const std::string turnAdvice =
+      turnConfigured
+          ? "a TURN server is configured: check that both sides can reach it (its address, port, "
+            "transport and credentials) and that the host has it too; if UDP is blocked, add it "
+            "over TCP or TLS on port 443 (--ice turn:user:pass@host:443?transport=tcp or "
+            "turns:user:pass@host:443)"
+          : "across NATs or firewalls add a TURN server with --ice turn:user:pass@host:port";
   if (message == Network::kNetworkFullMessage)
     return {kExitNetworkFull,
             "the network with code " + code +
@@ -39,9 +47,11 @@ Failure classifyFailure(const std::string& message, bool connected, bool isHost,
                      "signaling server"};
   if (startsWith(message, "Connection timed out"))
     return {kExitUnreachable,
-            "the network did not answer in time: check the code and that the host is reachable; "
-            "across NATs, add a TURN server with --ice turn:user:pass@host:port; a longer "
-            "--timeout may help on a slow link"};
+            message.find(" in phase ice") != std::string::npos
+                ? "the host was found but no path to it formed in time: " + turnAdvice
+                : "the network did not answer in time: check the code and that the host is "
+                  "reachable; across NATs, add a TURN server with --ice turn:user:pass@host:port; "
+                  "a longer --timeout may help on a slow link"};
   // The host's own machine, not a connection: nothing to reach, so not "could not connect".
   if (startsWith(message, "could not start the embedded signaling server"))
     return {kExitCannotHost,
@@ -60,10 +70,9 @@ Failure classifyFailure(const std::string& message, bool connected, bool isHost,
             "the signaling server refused every code tried: try again, use another server "
             "(--signal URL), or host with --local"};
   if (startsWith(message, "Could not connect to the host"))
-    return {kExitUnreachable,
-            "the host was found but no direct connection formed: across NATs or firewalls add a "
-            "TURN server with --ice turn:user:pass@host:port; on one LAN check that UDP between "
-            "the machines is allowed"};
+    return {kExitUnreachable, "the host was found but no direct connection formed: " +
+                                  turnAdvice + "; on one LAN check that UDP between the machines "
+                                  "is allowed"};
   if (startsWith(message, "Connection rejected by the host"))
     return {kExitUnreachable,
             "the host turned this node away: check that you used the same --topology as the host "

@@ -13,8 +13,9 @@ struct Failure {
 };
 
 /// `connected`: whether the node had been in the network (a later failure is a lost network,
-/// not a failure to connect). `code` (the network's) goes into the advice.
+/// not a failure to connect). `code` (the network's) goes into the advice. `turnConfigured`:
+/// --ice named a TURN server (the advice for a path that did not form differs).
 Failure classifyFailure(const std::string& message, bool connected, bool isHost,
-                        const std::string& code);
+                        const std::string& code, bool turnConfigured = false);
 
 }  // namespace claynet::cli

@@ -20,7 +20,8 @@ void addConnectionOptions(CLI::App& command, ConnectionOptions& o) {
   command.add_flag("--no-relay", o.noRelay,
                    "Star: the host does not forward broadcasts between joiners");
   command.add_option("--ice", o.ice,
-                     "STUN/TURN server, repeatable: stun:host:port, turn:user:pass@host:port; "
+                     "STUN/TURN server, repeatable: stun:host:port, "
+                     "turn:user:pass@host:port[?transport=tcp], turns:user:pass@host:port; "
                      "default: Google's public STUN servers");
   command.add_flag("--verbose,-v", o.verbose,
                    "print diagnostics: candidates, ICE/DTLS/SCTP states, the selected pair");
@@ -32,6 +33,9 @@ void addConnectionOptions(CLI::App& command, ConnectionOptions& o) {
   command.add_option("--local-address", o.localAddress,
                      "Local mode: the IPv4 address in the LAN code (default: this machine's first "
                      "private address)");
+  command.add_option("--ice-ca", o.iceCa,
+                     "PEM file of CA certificates to trust for turns: servers, besides the "
+                     "system's");
   command.add_option("--ice-local", o.iceLocal,
                      "repeatable: gather ICE candidates on these local addresses only, e.g. "
                      "127.0.0.1 to stay on this machine");
@@ -82,6 +86,7 @@ Result applyConnectionOptions(Network& net, const ConnectionOptions& o) {
   if (r && !o.localAddress.empty())
     r = named("--local-address", net.setLocalAddress(o.localAddress));
   if (r && !o.iceLocal.empty()) r = named("--ice-local", net.setIceLocalAddresses(o.iceLocal));
+  if (r && !o.iceCa.empty()) r = named("--ice-ca", net.setIceCaFile(o.iceCa));
   if (r && !o.ice.empty()) {
     nlohmann::json servers = nlohmann::json::array();
     for (const auto& s : o.ice) servers.push_back(iceServerJson(s));

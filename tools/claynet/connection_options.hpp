@@ -23,6 +23,7 @@ struct ConnectionOptions {
   double timeoutSeconds = 15;
   std::string localAddress;
   std::vector<std::string> iceLocal;
+  std::string iceCa;
 };
 
 /// Adds the shared flags to a `host` or `join` subcommand.

@@ -16,6 +16,7 @@
 #include "chat_command.hpp"
 #include "child_process.hpp"
 #include "demo_command.hpp"
+#include "nat_bench.hpp"
 #include "network_bench.hpp"
 #include "signal_command.hpp"
 #include "signaling_bench.hpp"
@@ -349,6 +350,20 @@ int main(int argc, char** argv) {
   networkNode->add_option("--hz", netOptions.hz);
   networkNode->add_option("--bytes", netOptions.bytes);
 
+  auto* nat = bench->add_subcommand(
+      "nat", "connect time and round trip on each path (host, srflx, relay over UDP/TCP/TLS) in "
+             "the NAT lab, beside Chromium (needs root)");
+  claynet::bench::NatOptions natOptions;
+  bool natJson = false, natNoChromium = false;
+  nat->add_option("--runs", natOptions.runs, "runs of each path and stack; medians are reported")
+      ->check(CLI::Range(1, 20))
+      ->capture_default_str();
+  nat->add_option("--rtt", natOptions.roundTrips, "ping-pongs per run for the round trip")
+      ->check(CLI::Range(1, 10000))
+      ->capture_default_str();
+  nat->add_flag("--no-chromium", natNoChromium, "measure claynet only");
+  nat->add_flag("--json", natJson, "print one JSON object instead of the table");
+
   claynet::cli::SignalFlags sf;
   auto* signal = app.add_subcommand(
       "signal", "run claynet-signal, a signaling server compatible with the PeerJS server");
@@ -441,6 +456,12 @@ int main(int argc, char** argv) {
   if (network->parsed())
     return claynet::bench::networkBenchMain(claynet::process::selfPath(), netOptions, netRuns,
                                             netJson);
+  if (nat->parsed()) {
+    natOptions.chromium = !natNoChromium;
+    std::string self = claynet::process::selfPath();
+    std::string natPeer = self.substr(0, self.rfind('/') + 1) + "claynet-nat-peer";
+    return claynet::bench::natBenchMain(sourceDir(), self, natPeer, natOptions, natJson);
+  }
   if (networkNode->parsed())
     return claynet::bench::runNetworkBenchNode(nodeRole == "host", netOptions);
   if (signal->parsed()) {
