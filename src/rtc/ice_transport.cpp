@@ -515,6 +515,7 @@ void IceTransport::onNewCandidateFull(NiceAgent* agent, NiceCandidate* c, gpoint
   std::string line = sdp;
   g_free(sdp);
   if (line.rfind("a=", 0) == 0) line.erase(0, 2);
+  self->localCandidates_.push_back(line);
   if (self->cb_.onLocalCandidate) self->cb_.onLocalCandidate(line);
 }
 

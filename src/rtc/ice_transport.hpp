@@ -67,6 +67,8 @@ class IceTransport {
 
   bool connected() const { return connected_; }
   const std::optional<SelectedPair>& selectedPair() const { return selected_; }
+  /// Every local candidate gathered so far, as "candidate:..." lines.
+  const std::vector<std::string>& localCandidates() const { return localCandidates_; }
   const IceStats& stats() const { return stats_; }
   bool hasTurnServer() const;
 
@@ -108,6 +110,7 @@ class IceTransport {
   GSource* stunWait_ = nullptr;
   IceStats stats_;
   std::optional<SelectedPair> selected_;
+  std::vector<std::string> localCandidates_;
   bool gatherRequested_ = false;
   bool gatheringStarted_ = false;
   bool gatheringDone_ = false;

@@ -275,7 +275,29 @@ void PeerShared::startTimers() {
   g_source_attach(tick_, core->context());
 }
 
+gboolean PeerShared::onRelayRelease(gpointer data) {
+  auto* self = static_cast<PeerShared*>(data);
+  g_source_unref(self->relayRelease_);
+  self->relayRelease_ = nullptr;
+  auto held = std::move(self->heldRelays_);
+  self->heldRelays_.clear();
+  for (const auto& line : held) {
+    std::string reason;
+    if (self->closed_ || !self->ice_) break;
+    if (self->ice_->addRemoteCandidate(line, reason))
+      self->diag("ice", "remote candidate " + line + " (held back while a direct path could form)");
+    else
+      self->diag("ice", reason);
+  }
+  return G_SOURCE_REMOVE;
+}
+
 void PeerShared::stopTimers() {
+  if (relayRelease_) {
+    g_source_destroy(relayRelease_);
+    g_source_unref(relayRelease_);
+    relayRelease_ = nullptr;
+  }
   if (!tick_) return;
   g_source_destroy(tick_);
   g_source_unref(tick_);
@@ -482,6 +504,7 @@ Result PeerShared::restartIce() {
 }
 
 Result PeerShared::applyRestart(const Description& d, rtc::sdp::Session&& session) {
+  bool reused = false;
   if (session.fingerprint != remote_.fingerprint)
     return Result::failure("refused a new " + std::string(toString(d.type)) +
                            ": its DTLS fingerprint differs from the connection's (" +
@@ -503,6 +526,7 @@ Result PeerShared::applyRestart(const Description& d, rtc::sdp::Session&& sessio
       return Result::failure(
           "ignored the remote's ICE restart: this side's own restart is under way, and the side "
           "that offered first keeps its restart");
+    reused = ownUnderWay;
     if (ownUnderWay) {
       // Our restart's agent answers instead: the remote never applied our offer, and a new
       // agent would throw away what this one has gathered (a TURN allocation dropped while it
@@ -527,6 +551,14 @@ Result PeerShared::applyRestart(const Description& d, rtc::sdp::Session&& sessio
                          localSession(dtlsClient_ ? rtc::sdp::Setup::Active
                                                   : rtc::sdp::Setup::Passive,
                                       *nextIce_));
+    // An agent that offered first went with an offer the remote refused: the candidates it has
+    // gathered are sent again, now that they belong to the answer.
+    if (reused)
+      for (const auto& line : nextIce_->localCandidates()) {
+        Candidate cand{line, remote_.mid.empty() ? "0" : remote_.mid, remote_.mLineIndex};
+        if (role_ == Role::Offerer) cand = Candidate{line, "0", 0};
+        deliver([self = shared_from_this(), cand] { self->onLocalCandidate(cand); });
+      }
     setGathering(GatheringState::Gathering);
     nextIce_->gather();
   }
@@ -612,6 +644,22 @@ Result PeerShared::addRemoteCandidate(const Candidate& c) {
   }
   if (!haveRemote_) {
     pendingCandidates_.push_back(c.candidate);
+    return {};
+  }
+  // The remote's relay candidates wait a moment while a direct path may still form. libnice
+  // nominates as soon as two pairs work, and pairs through a relay often work first (the direct
+  // ones wait for the other side's NAT to open): without the wait, two peers behind cone NATs
+  // ended up relayed through Chromium's TURN server (seen in tests/nat).
+  if (!nextIce_ && !everConnected_ && config.iceTransportPolicy != IceTransportPolicy::Relay &&
+      c.candidate.find(" typ relay") != std::string::npos &&
+      g_get_monotonic_time() - iceStartUs_ < kRelayHoldUs) {
+    heldRelays_.push_back(c.candidate);
+    if (!relayRelease_) {
+      guint left = static_cast<guint>((kRelayHoldUs - (g_get_monotonic_time() - iceStartUs_)) / 1000);
+      relayRelease_ = g_timeout_source_new(left);
+      g_source_set_callback(relayRelease_, &PeerShared::onRelayRelease, this, nullptr);
+      g_source_attach(relayRelease_, core->context());
+    }
     return {};
   }
   std::string reason;

@@ -127,6 +127,8 @@ class PeerShared : public std::enable_shared_from_this<PeerShared> {
   void startTimers();
   void stopTimers();
   static gboolean onTick(gpointer self);
+  static gboolean onRelayRelease(gpointer self);
+  static constexpr gint64 kRelayHoldUs = 150'000;
   void startDtls();
   void startSctp();
   void onSctpConnected();
@@ -174,6 +176,8 @@ class PeerShared : public std::enable_shared_from_this<PeerShared> {
   gint64 lastRxUs_ = 0;
   gint64 iceStartUs_ = 0;
   GSource* tick_ = nullptr;
+  GSource* relayRelease_ = nullptr;
+  std::vector<std::string> heldRelays_;
   std::unique_ptr<rtc::DtlsTransport> dtls_;
   std::unique_ptr<rtc::SctpTransport> sctp_;
   std::map<uint16_t, std::shared_ptr<ChannelShared>> channels_;
