@@ -3,7 +3,8 @@
 #   make setup   install missing Debian packages and npm dependencies (quick when present)
 #   make build   Release build into build/ (executables in build/bin/)
 #   make test    all tests in build/, then the unit, transport, signaling, cluster, multiplayer, network
-#                and cli tests (not interop) under ASan+UBSan in build-asan/,
+#                and cli tests and a few NAT lab cases (natsan) (not interop) under ASan+UBSan in
+#                build-asan/,
 #                then each libFuzzer target briefly (make fuzz)
 #   make fuzz    build the libFuzzer targets with clang in build-fuzz/ and run each for FUZZ_SECONDS
 #   make demo    claynet demo: a host and 3 joiners, each its own process, on 127.0.0.1, chatting
@@ -62,7 +63,7 @@ asan-build: setup
 	$(CMAKE) --build $(ASAN_DIR) -j$(JOBS)
 
 test-asan: asan-build
-	$(SAN_ENV) $(CTEST) --test-dir $(ASAN_DIR) -L 'unit|transport|signaling|cluster|multiplayer|network|cli' \
+	$(SAN_ENV) $(CTEST) --test-dir $(ASAN_DIR) -L 'unit|transport|signaling|cluster|multiplayer|network|cli|natsan' \
 	  -LE interop --output-on-failure --no-tests=error
 
 # libFuzzer targets (tests/fuzz/fuzz_*.cpp), built with clang: the parsers get ASan+UBSan and

@@ -1,9 +1,11 @@
 #include "nat_bench.hpp"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -39,11 +41,14 @@ json runCase(const std::string& dir, const std::string& claynet, const std::stri
                                    "node", dir + "/tests/nat/run_nat.mjs", "--case", name,
                                    "--json", "--rtt", std::to_string(roundTrips),
                                    "--claynet", claynet, "--nat-peer", natPeer};
+  // run_nat.mjs narrates on stderr: kept in a file, shown when the case fails.
+  const std::string logPath = work + ".log";
+  int logFd = ::open(logPath.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   process::SpawnOptions so;
-  so.stderrFd = -1;
-  // run_nat.mjs narrates on stderr; only its last stdout line (the figures) matters here.
+  so.stderrFd = logFd;
   std::string spawnError;
   auto child = process::Child::spawn(argv, so, spawnError);
+  if (logFd >= 0) ::close(logFd);
   if (!child) {
     error = spawnError;
     return nullptr;
@@ -56,8 +61,13 @@ json runCase(const std::string& dir, const std::string& claynet, const std::stri
   auto status = child->wait(std::chrono::seconds(20));
   std::error_code ec;
   std::filesystem::remove_all(work, ec);
+  std::ifstream log(logPath);
+  std::string narration((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  std::filesystem::remove(logPath, ec);
   if (!figures.is_object() || !figures.value("ok", false)) {
-    error = name + " did not pass (exit " + (status ? std::to_string(*status) : "?") + ")";
+    error = name + " did not pass (exit " + (status ? std::to_string(*status) : "?") +
+            "); its log ends:\n" +
+            narration.substr(narration.size() > 4000 ? narration.size() - 4000 : 0);
     return nullptr;
   }
   return figures;

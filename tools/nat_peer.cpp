@@ -12,9 +12,6 @@
 //   close         close and exit
 // Events: registered, open {connectMs, pair}, pair {pair} (when the selected pair changes),
 // state {state, reason}, rtt {p50Ms, samples}, result {ok, sent, received, detail}, error.
-#include <poll.h>
-#include <unistd.h>
-
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
@@ -25,7 +22,9 @@
 #include <vector>
 
 #include "claynet/peerjs.hpp"
+#include "ice_spec.hpp"
 #include "network/network_config.hpp"
+#include "stdin_lines.hpp"
 
 using namespace claynet;
 using json = nlohmann::json;
@@ -63,19 +62,6 @@ json pairJson(const std::optional<SelectedPair>& p) {
   return {{"local", candidateJson(p->local)}, {"remote", candidateJson(p->remote)}};
 }
 
-// "turn:user:pass@host:port" is the command line's short form of a TURN server with credentials.
-IceServer parseIce(const std::string& spec) {
-  auto colon = spec.find(':');
-  auto at = spec.rfind('@');
-  std::string scheme = colon == std::string::npos ? "" : spec.substr(0, colon);
-  if (at == std::string::npos || (scheme != "turn" && scheme != "turns")) return {spec, {}, {}};
-  std::string credentials = spec.substr(colon + 1, at - colon - 1);
-  auto sep = credentials.find(':');
-  if (sep == std::string::npos) return {spec, {}, {}};
-  return {scheme + ":" + spec.substr(at + 1), credentials.substr(0, sep),
-          credentials.substr(sep + 1)};
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -107,7 +93,7 @@ int main(int argc, char** argv) {
   }
   options.id = id;
   options.rtc = Configuration{};
-  for (const auto& s : ice) options.rtc.iceServers.push_back(parseIce(s));
+  for (const auto& s : ice) options.rtc.iceServers.push_back(cli::parseIceSpec(s));
   options.rtc.iceTransportPolicy = relayOnly ? IceTransportPolicy::Relay : IceTransportPolicy::All;
   options.rtc.caFile = caFile;
   options.rtc.iceTimeout = std::chrono::milliseconds(iceTimeoutMs);
@@ -134,7 +120,7 @@ int main(int argc, char** argv) {
   bool finishing = false, resultSent = false;
   std::string orderError;
   // Round trips.
-  int pingsLeft = 0;
+  long pingsLeft = 0;
   std::vector<double> rtts;
   Clock::time_point pingSent{};
 
@@ -237,7 +223,7 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  std::string stdinBuffer;
+  cli::startStdinReader();
   bool quit = false;
   const auto openDeadline = g_t0 + std::chrono::milliseconds(timeoutMs);
   bool timedOut = false;
@@ -266,37 +252,25 @@ int main(int argc, char** argv) {
       nextSend += std::chrono::microseconds(static_cast<long>(1e6 / streamHz));
       if (nextSend < now) nextSend = now;
     }
-    pollfd pfd{STDIN_FILENO, POLLIN, 0};
-    while (!quit && ::poll(&pfd, 1, 0) > 0) {
-      char buf[256];
-      ssize_t n = ::read(STDIN_FILENO, buf, sizeof buf);
-      if (n <= 0) {
+    for (const std::string& line : cli::takeStdinLines()) {
+      if (line.rfind("stream ", 0) == 0) {
+        streamHz = std::strtod(line.c_str() + 7, nullptr);
+        nextSend = Clock::now();
+      } else if (line.rfind("rtt ", 0) == 0 && open) {
+        pingsLeft = std::max(1L, std::strtol(line.c_str() + 4, nullptr, 10));
+        sendPing();
+      } else if (line == "restart" && conn) {
+        if (Result r = conn->restartIce(); !r)
+          emit({{"event", "error"}, {"detail", "restart: " + r.error()}});
+      } else if (line == "finish" && conn) {
+        finishing = true;
+        (void)conn->send(json{{"end", sent}});
+        checkDone();
+      } else if (line == "close") {
         quit = true;
-        break;
-      }
-      stdinBuffer.append(buf, static_cast<std::size_t>(n));
-      std::size_t nl;
-      while ((nl = stdinBuffer.find('\n')) != std::string::npos) {
-        std::string line = stdinBuffer.substr(0, nl);
-        stdinBuffer.erase(0, nl + 1);
-        if (line.rfind("stream ", 0) == 0) {
-          streamHz = std::stod(line.substr(7));
-          nextSend = Clock::now();
-        } else if (line.rfind("rtt ", 0) == 0 && open) {
-          pingsLeft = std::max(1, std::stoi(line.substr(4)));
-          sendPing();
-        } else if (line == "restart" && conn) {
-          if (Result r = conn->restartIce(); !r)
-            emit({{"event", "error"}, {"detail", "restart: " + r.error()}});
-        } else if (line == "finish" && conn) {
-          finishing = true;
-          (void)conn->send(json{{"end", sent}});
-          checkDone();
-        } else if (line == "close") {
-          quit = true;
-        }
       }
     }
+    if (cli::stdinFinished()) quit = true;
   }
   if (conn) conn->close();
   peer->destroy();

@@ -207,6 +207,13 @@ void NetworkItem::setIceLocalAddresses(const QStringList& addresses) {
   emit iceLocalAddressesChanged();
 }
 
+QString NetworkItem::iceCaFile() const { return qs(network_->iceCaFile()); }
+void NetworkItem::setIceCaFile(const QString& path) {
+  if (path == iceCaFile()) return;
+  if (auto r = network_->setIceCaFile(path.toStdString()); !r) return warn("iceCaFile", r.error());
+  emit iceCaFileChanged();
+}
+
 // ---- state ----
 
 bool NetworkItem::connected() const { return network_->connected(); }

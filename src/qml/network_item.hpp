@@ -28,7 +28,8 @@ struct PollWaker;
 /// queued poll() scheduled by the Runtime's wake-up hook, so signals and NOTIFY signals are emitted
 /// on the GUI thread and nothing waits for the network.
 ///
-/// Two properties are claynet extensions, not in Clayground: localAddress and iceLocalAddresses.
+/// Three properties are claynet extensions, not in Clayground: localAddress, iceLocalAddresses
+/// and iceCaFile (extra CAs for `turns:` servers).
 class NetworkItem : public QObject {
   Q_OBJECT
   QML_NAMED_ELEMENT(Network)
@@ -68,6 +69,7 @@ class NetworkItem : public QObject {
   /// ["127.0.0.1"]. Empty (default): every interface. Set before host()/join().
   Q_PROPERTY(QStringList iceLocalAddresses READ iceLocalAddresses WRITE setIceLocalAddresses NOTIFY
                  iceLocalAddressesChanged)
+  Q_PROPERTY(QString iceCaFile READ iceCaFile WRITE setIceCaFile NOTIFY iceCaFileChanged)
 
   // ---- state (read-only) ----
   /// True while status is Connected.
@@ -127,6 +129,8 @@ class NetworkItem : public QObject {
   void setLocalAddress(const QString& address);
   QStringList iceLocalAddresses() const;
   void setIceLocalAddresses(const QStringList& addresses);
+  QString iceCaFile() const;
+  void setIceCaFile(const QString& path);
 
   bool connected() const;
   Status status() const;
@@ -179,6 +183,7 @@ class NetworkItem : public QObject {
   void verboseChanged();
   void localAddressChanged();
   void iceLocalAddressesChanged();
+  void iceCaFileChanged();
   void statusChanged();
   void connectionPhaseChanged();
   void phaseTimingChanged();

@@ -544,6 +544,7 @@ Result PeerShared::applyRestart(const Description& d, rtc::sdp::Session&& sessio
   remote_.iceUfrag = session.iceUfrag;
   remote_.icePwd = session.icePwd;
   nextIce_->setRemoteCredentials(session.iceUfrag, session.icePwd);
+  remoteCandidateCount_ = 0;  // a new ICE generation
   diag("signaling", std::string("remote ") + toString(d.type) + " applied: ICE restart");
   if (d.type == SdpType::Offer) {
     // DTLS is established: this side keeps its role whatever the offer's a=setup says.
@@ -642,6 +643,13 @@ Result PeerShared::addRemoteCandidate(const Candidate& c) {
       pendingEndOfCandidates_ = true;
     return {};
   }
+  // A peer (or a server) could send candidates without end, each one costing checks, TURN
+  // permissions and memory: a generation of ICE takes a bounded number.
+  if (remoteCandidateCount_ >= kMaxRemoteCandidates)
+    return Result::failure("refused a remote candidate: the remote already sent " +
+                           std::to_string(kMaxRemoteCandidates) +
+                           " for this connection (more would only cost checks and memory)");
+  ++remoteCandidateCount_;
   if (!haveRemote_) {
     pendingCandidates_.push_back(c.candidate);
     return {};

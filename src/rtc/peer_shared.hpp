@@ -178,6 +178,8 @@ class PeerShared : public std::enable_shared_from_this<PeerShared> {
   GSource* tick_ = nullptr;
   GSource* relayRelease_ = nullptr;
   std::vector<std::string> heldRelays_;
+  std::size_t remoteCandidateCount_ = 0;
+  static constexpr std::size_t kMaxRemoteCandidates = 100;
   std::unique_ptr<rtc::DtlsTransport> dtls_;
   std::unique_ptr<rtc::SctpTransport> sctp_;
   std::map<uint16_t, std::shared_ptr<ChannelShared>> channels_;

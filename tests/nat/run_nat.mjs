@@ -365,6 +365,9 @@ async function main() {
   }
   for (const p of [a, b]) send(p, 'close');
   await Promise.all([a, b].map((p) => waitFor(p, () => false, 8000)));
+  // A claynet peer ends cleanly (under the sanitizers, a leak or an error changes the status).
+  for (const [p, stack] of [[a, pair.a], [b, pair.b]])
+    if (stack === 'claynet') check(p.exited && p.exitCode === 0, `${p.tag} exited with status 0 (got ${p.exitCode})`);
   // (Not after a NAT rebinding or a move: the old allocations' 5-tuples are gone, so the server
   // can only let them expire.)
   const tupleKept = (!row.blip || row.blip[0] === 'uplink') && !row.outage;

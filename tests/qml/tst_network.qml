@@ -64,6 +64,13 @@ TestCase {
         compare(n.connectionPhase, "")
         compare(n.localAddress, "")
         compare(n.iceLocalAddresses, [])
+        compare(n.iceCaFile, "")
+        var caSpy = createTemporaryObject(signalSpyComponent, testCase,
+                                          {target: n, signalName: "iceCaFileChanged"})
+        n.iceCaFile = "/etc/ssl/certs/ca-certificates.crt"
+        n.iceCaFile = "/etc/ssl/certs/ca-certificates.crt"
+        compare(caSpy.count, 1)  // NOTIFY only on change
+        compare(n.iceCaFile, "/etc/ssl/certs/ca-certificates.crt")
         var servers = ["stun:stun.example.org:3478",
                        {urls: "turn:turn.example.org:3478", username: "u", credential: "p"}]
         var iceSpy = createTemporaryObject(signalSpyComponent, testCase,

@@ -135,3 +135,25 @@ TEST(TransportIce, GivesUpWhenNoPairCanEverWork) {
   EXPECT_EQ(a.iceStats().remoteMdnsSkipped, 2);
   EXPECT_EQ(a.failureReason(), why.detail);
 }
+
+// A remote that sends candidates without end gets a bounded number taken, and a clear refusal.
+TEST(TransportIce, RemoteCandidatesAreBounded) {
+  Runtime rt;
+  PeerConnection pc(rt, test::Pair::loopback());
+  auto ch = pc.createDataChannel("bounded");
+  ASSERT_TRUE(pc.createOffer());
+  int taken = 0;
+  Result last;
+  for (int i = 0; i < 150; ++i) {
+    last = pc.addRemoteCandidate({"candidate:" + std::to_string(i) + " 1 udp 2122260223 10.1." +
+                                      std::to_string(i / 250) + "." + std::to_string(i % 250 + 1) +
+                                      " 40000 typ host",
+                                  "0", 0});
+    if (!last) break;
+    ++taken;
+  }
+  EXPECT_EQ(taken, 100);
+  ASSERT_FALSE(last);
+  EXPECT_NE(last.error().find("already sent 100"), std::string::npos) << last.error();
+  EXPECT_EQ(pc.state(), PeerState::New) << "the connection itself is not harmed";
+}

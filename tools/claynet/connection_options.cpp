@@ -1,5 +1,7 @@
 #include "connection_options.hpp"
 
+#include "ice_spec.hpp"
+
 namespace claynet::cli {
 
 void addConnectionOptions(CLI::App& command, ConnectionOptions& o) {
@@ -43,20 +45,10 @@ void addConnectionOptions(CLI::App& command, ConnectionOptions& o) {
 
 namespace {
 
-// "turn:user:pass@host:port" is the short form of a TURN server with credentials; everything
-// else goes to the Network as the URL it is.
 nlohmann::json iceServerJson(const std::string& spec) {
-  auto colon = spec.find(':');
-  auto at = spec.rfind('@');
-  if (colon == std::string::npos || at == std::string::npos || at < colon) return spec;
-  std::string scheme = spec.substr(0, colon);
-  if (scheme != "turn" && scheme != "turns") return spec;
-  std::string credentials = spec.substr(colon + 1, at - colon - 1);
-  auto sep = credentials.find(':');
-  if (sep == std::string::npos) return spec;
-  return {{"urls", scheme + ":" + spec.substr(at + 1)},
-          {"username", credentials.substr(0, sep)},
-          {"credential", credentials.substr(sep + 1)}};
+  IceServer s = parseIceSpec(spec);
+  if (s.username.empty() && s.credential.empty()) return s.url;
+  return {{"urls", s.url}, {"username", s.username}, {"credential", s.credential}};
 }
 
 Result named(const char* option, Result r) {
