@@ -34,13 +34,23 @@ const Path kPaths[] = {{"host", "lan"},
 // One lab run of one case; its JSON figures, or an error.
 json runCase(const std::string& dir, const std::string& claynet, const std::string& natPeer,
              const std::string& name, int roundTrips, std::string& error) {
-  std::string work = (std::filesystem::temp_directory_path() /
-                      ("claynet-bench-nat-" + std::to_string(::getpid())))
-                         .string();
-  std::vector<std::string> argv = {dir + "/tests/nat/lab.sh", "run", work,
-                                   "node", dir + "/tests/nat/run_nat.mjs", "--case", name,
-                                   "--json", "--rtt", std::to_string(roundTrips),
-                                   "--claynet", claynet, "--nat-peer", natPeer};
+  std::string work =
+      (std::filesystem::temp_directory_path() / ("claynet-bench-nat-" + std::to_string(::getpid())))
+          .string();
+  std::vector<std::string> argv = {dir + "/tests/nat/lab.sh",
+                                   "run",
+                                   work,
+                                   "node",
+                                   dir + "/tests/nat/run_nat.mjs",
+                                   "--case",
+                                   name,
+                                   "--json",
+                                   "--rtt",
+                                   std::to_string(roundTrips),
+                                   "--claynet",
+                                   claynet,
+                                   "--nat-peer",
+                                   natPeer};
   // run_nat.mjs narrates on stderr: kept in a file, shown when the case fails.
   const std::string logPath = work + ".log";
   int logFd = ::open(logPath.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -89,8 +99,8 @@ int natBenchMain(const std::string& dir, const std::string& claynet, const std::
       std::vector<double> connect, rtt;
       for (int i = 0; i < o.runs; ++i) {
         std::string error;
-        json f = runCase(dir, claynet, natPeer, std::string(path.row) + "/" + pair, o.roundTrips,
-                         error);
+        json f =
+            runCase(dir, claynet, natPeer, std::string(path.row) + "/" + pair, o.roundTrips, error);
         if (f.is_null()) {
           std::cerr << "claynet bench nat: " << path.name << " " << stack << ": " << error << "\n";
           return 1;

@@ -10,15 +10,15 @@
 namespace claynet::bench {
 
 struct NatOptions {
-  int runs = 3;        ///< each path and stack this many times; medians are reported
-  int roundTrips = 50; ///< ping-pongs per run for the round trip
+  int runs = 3;         ///< each path and stack this many times; medians are reported
+  int roundTrips = 50;  ///< ping-pongs per run for the round trip
   bool chromium = true;
 };
 
 /// Runs the lab cases through tests/nat/run_nat.mjs (from `sourceDir`), with `claynet` and
 /// `natPeer` as the claynet executables. Prints a table, or (`asJson`) one JSON object. Returns
 /// the process exit code.
-int natBenchMain(const std::string& sourceDir, const std::string& claynet, const std::string& natPeer,
-                 const NatOptions& options, bool asJson);
+int natBenchMain(const std::string& sourceDir, const std::string& claynet,
+                 const std::string& natPeer, const NatOptions& options, bool asJson);
 
 }  // namespace claynet::bench

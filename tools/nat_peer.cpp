@@ -139,8 +139,8 @@ int main(int argc, char** argv) {
     if (received != *remoteEnd)
       return result(false, "received " + std::to_string(received) + " of the " +
                                std::to_string(*remoteEnd) + " the remote sent");
-    result(true, "received all " + std::to_string(received) + " in order; sent " +
-                     std::to_string(sent));
+    result(true,
+           "received all " + std::to_string(received) + " in order; sent " + std::to_string(sent));
   };
   auto sendPing = [&] {
     pingSent = Clock::now();

@@ -86,14 +86,14 @@ std::string explainIceFailure(const IceStats& stats);
 /// Why a connection is in its state: a code to switch on and a detail for people.
 struct StateReason {
   enum class Code {
-    None,           ///< New, Connecting, Connected: nothing went wrong
-    IceFailed,      ///< no candidate pair worked (checked them all, or `iceTimeout` passed)
-    PathLost,       ///< Disconnected: nothing came from the remote for `disconnectedAfter`;
-                    ///< Failed: for `failedAfter`, or ICE consent was lost (RFC 7675)
-    DtlsFailed,     ///< the DTLS handshake failed (e.g. the fingerprint did not match)
-    SctpFailed,     ///< the SCTP association could not start or was aborted
-    RemoteClosed,   ///< the remote closed the connection
-    LocalClosed,    ///< close(), the destructor, or the Runtime shutting down
+    None,          ///< New, Connecting, Connected: nothing went wrong
+    IceFailed,     ///< no candidate pair worked (checked them all, or `iceTimeout` passed)
+    PathLost,      ///< Disconnected: nothing came from the remote for `disconnectedAfter`;
+                   ///< Failed: for `failedAfter`, or ICE consent was lost (RFC 7675)
+    DtlsFailed,    ///< the DTLS handshake failed (e.g. the fingerprint did not match)
+    SctpFailed,    ///< the SCTP association could not start or was aborted
+    RemoteClosed,  ///< the remote closed the connection
+    LocalClosed,   ///< close(), the destructor, or the Runtime shutting down
   };
   Code code = Code::None;
   std::string detail;

@@ -15,9 +15,8 @@ std::string iceFailureDetail(const std::string& what, const IceStats& st) {
 std::string iceAdvice(const IceStats& st) {
   std::string local = count(st.localHost, "host") + ", " + count(st.localSrflx, "srflx") + ", " +
                       count(st.localRelay, "relay");
-  std::string remote = count(st.remoteHost, "host") + ", " + count(st.remoteSrflx, "srflx") +
-                       ", " + count(st.remotePrflx, "prflx") + ", " +
-                       count(st.remoteRelay, "relay");
+  std::string remote = count(st.remoteHost, "host") + ", " + count(st.remoteSrflx, "srflx") + ", " +
+                       count(st.remotePrflx, "prflx") + ", " + count(st.remoteRelay, "relay");
   if (st.remoteMdnsSkipped) remote += ", " + count(st.remoteMdnsSkipped, "mDNS names skipped");
   if (st.remoteTcpSkipped) remote += ", " + count(st.remoteTcpSkipped, "TCP skipped");
   const int usableRemote = st.remoteHost + st.remoteSrflx + st.remotePrflx + st.remoteRelay;

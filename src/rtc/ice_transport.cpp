@@ -213,7 +213,8 @@ void IceTransport::close() {
   // allocations on the TURN server until they expire (10 minutes).
   diag("ice", gatheringDone_ ? "closing: freeing the TURN allocations"
                              : "closing: freeing the TURN allocations once gathering ends");
-  auto* closing = new Closing{agent_, {}, nullptr, cb_.onLingerEnd, 0, false, false, cb_.onDiagnostic};
+  auto* closing =
+      new Closing{agent_, {}, nullptr, cb_.onLingerEnd, 0, false, false, cb_.onDiagnostic};
   for (auto& s : servers_)
     if (s.tunnel) closing->tunnels.push_back(std::move(s.tunnel));
   agent_ = nullptr;
@@ -233,9 +234,9 @@ void IceTransport::close() {
   if (gatheringDone_) {
     closing->deallocate();
   } else {
-    closing->gathered = g_signal_connect_swapped(
-        closing->agent, "candidate-gathering-done",
-        G_CALLBACK(+[](Closing* c) { c->deallocate(); }), closing);
+    closing->gathered =
+        g_signal_connect_swapped(closing->agent, "candidate-gathering-done",
+                                 G_CALLBACK(+[](Closing* c) { c->deallocate(); }), closing);
   }
 }
 
@@ -301,15 +302,14 @@ void IceTransport::addRelay(Server& s) {
   std::string address = s.address;
   uint16_t port = s.url.port;
   NiceRelayType type = s.url.transport == IceServerUrl::Transport::Tcp ? NICE_RELAY_TYPE_TURN_TCP
-                                                                        : NICE_RELAY_TYPE_TURN_UDP;
+                                                                       : NICE_RELAY_TYPE_TURN_UDP;
   if (s.url.scheme == IceServerUrl::Scheme::Turns) {
-    s.tunnel = std::make_unique<TurnTlsTunnel>(
-        s.url.host, s.address, s.url.port, config_.caFile,
-        [this](const std::string& detail) {
-          if (detail.find("rejected") != std::string::npos)
-            stats_.serverProblems.push_back(detail);
-          diag("ice", detail);
-        });
+    s.tunnel = std::make_unique<TurnTlsTunnel>(s.url.host, s.address, s.url.port, config_.caFile,
+                                               [this](const std::string& detail) {
+                                                 if (detail.find("rejected") != std::string::npos)
+                                                   stats_.serverProblems.push_back(detail);
+                                                 diag("ice", detail);
+                                               });
     std::string error;
     if (!s.tunnel->start(error)) {
       std::string problem = "TURN over TLS to " + s.url.host + ": " + error;
@@ -322,8 +322,8 @@ void IceTransport::addRelay(Server& s) {
     port = s.tunnel->localPort();
     type = NICE_RELAY_TYPE_TURN_TCP;
   }
-  nice_agent_set_relay_info(agent_, stream_, kComponent, address.c_str(), port,
-                            s.username.c_str(), s.credential.c_str(), type);
+  nice_agent_set_relay_info(agent_, stream_, kComponent, address.c_str(), port, s.username.c_str(),
+                            s.credential.c_str(), type);
 }
 
 void IceTransport::applyServers() {
@@ -483,11 +483,10 @@ void IceTransport::onComponentStateChanged(NiceAgent*, guint, guint, guint state
     case NICE_COMPONENT_STATE_FAILED: {
       bool wasConnected = self->connected_;
       self->connected_ = false;
-      self->cb_.onStateChange(State::Failed,
-                              wasConnected
-                                  ? "ICE consent lost: the remote stopped answering checks"
-                                  : "ICE failed: every candidate pair was checked and none "
-                                    "reached the remote peer");
+      self->cb_.onStateChange(
+          State::Failed, wasConnected ? "ICE consent lost: the remote stopped answering checks"
+                                      : "ICE failed: every candidate pair was checked and none "
+                                        "reached the remote peer");
       break;
     }
     default:

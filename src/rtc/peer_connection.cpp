@@ -241,12 +241,13 @@ void PeerShared::publishPair(const SelectedPair& pair) {
     std::lock_guard lock(infoMutex);
     selectedPair = pair;
   }
-  diag("ice", std::string("selected pair ") + toString(pair.local.type) + " " +
-                  pair.local.address + ":" + std::to_string(pair.local.port) +
-                  (pair.local.relayProtocol.empty() ? "" : " (TURN over " +
-                                                              pair.local.relayProtocol + ")") +
-                  " <-> " + toString(pair.remote.type) + " " + pair.remote.address + ":" +
-                  std::to_string(pair.remote.port));
+  diag("ice",
+       std::string("selected pair ") + toString(pair.local.type) + " " + pair.local.address + ":" +
+           std::to_string(pair.local.port) +
+           (pair.local.relayProtocol.empty() ? ""
+                                             : " (TURN over " + pair.local.relayProtocol + ")") +
+           " <-> " + toString(pair.remote.type) + " " + pair.remote.address + ":" +
+           std::to_string(pair.remote.port));
 }
 
 void PeerShared::adoptRestartedIce() {
@@ -322,14 +323,14 @@ gboolean PeerShared::onTick(gpointer data) {
   const gint64 silent = now - self->lastRxUs_;
   PeerState st = self->state.load();
   if (c.failedAfter.count() > 0 && silent >= ms(c.failedAfter)) {
-    self->fail(StateReason::Code::PathLost,
-               "nothing came from the remote peer for " +
-                   std::to_string(c.failedAfter.count()) + " ms: the path is gone");
+    self->fail(StateReason::Code::PathLost, "nothing came from the remote peer for " +
+                                                std::to_string(c.failedAfter.count()) +
+                                                " ms: the path is gone");
   } else if (st == PeerState::Connected && c.disconnectedAfter.count() > 0 &&
              silent >= ms(c.disconnectedAfter)) {
-    self->setState(PeerState::Disconnected, StateReason::Code::PathLost,
-                   "nothing came from the remote peer for " +
-                       std::to_string(silent / 1000) + " ms");
+    self->setState(
+        PeerState::Disconnected, StateReason::Code::PathLost,
+        "nothing came from the remote peer for " + std::to_string(silent / 1000) + " ms");
   } else if (st == PeerState::Disconnected && silent < ms(std::chrono::milliseconds(kTickMs * 2))) {
     self->setState(PeerState::Connected);
   }
@@ -460,8 +461,9 @@ rtc::sdp::Session PeerShared::localSession(rtc::sdp::Setup setup, const rtc::Ice
   }
   s.sctpPort = kSctpPort;
   // One session id for the whole connection, and a new version for every description (RFC 3264).
-  if (sessionId_.empty()) sessionId_ = std::to_string(g_random_int_range(1, G_MAXINT32)) +
-                                       std::to_string(g_random_int_range(1, G_MAXINT32));
+  if (sessionId_.empty())
+    sessionId_ = std::to_string(g_random_int_range(1, G_MAXINT32)) +
+                 std::to_string(g_random_int_range(1, G_MAXINT32));
   s.sessionId = sessionId_;
   s.sessionVersion = ++sessionVersion_;
   return s;
@@ -520,8 +522,8 @@ Result PeerShared::applyRestart(const Description& d, rtc::sdp::Session&& sessio
           "supported on an established connection)");
     // Both sides restarting at once: the side that made the connection's first offer keeps its
     // own restart (while it is young); the other side drops its own and answers.
-    const bool ownUnderWay = nextIce_ && restartOwn_ &&
-                             g_get_monotonic_time() - nextIceSinceUs_ < kRestartPatienceUs;
+    const bool ownUnderWay =
+        nextIce_ && restartOwn_ && g_get_monotonic_time() - nextIceSinceUs_ < kRestartPatienceUs;
     if (ownUnderWay && role_ == Role::Offerer)
       return Result::failure(
           "ignored the remote's ICE restart: this side's own restart is under way, and the side "
@@ -548,10 +550,9 @@ Result PeerShared::applyRestart(const Description& d, rtc::sdp::Session&& sessio
   diag("signaling", std::string("remote ") + toString(d.type) + " applied: ICE restart");
   if (d.type == SdpType::Offer) {
     // DTLS is established: this side keeps its role whatever the offer's a=setup says.
-    emitLocalDescription(SdpType::Answer,
-                         localSession(dtlsClient_ ? rtc::sdp::Setup::Active
-                                                  : rtc::sdp::Setup::Passive,
-                                      *nextIce_));
+    emitLocalDescription(
+        SdpType::Answer,
+        localSession(dtlsClient_ ? rtc::sdp::Setup::Active : rtc::sdp::Setup::Passive, *nextIce_));
     // An agent that offered first went with an offer the remote refused: the candidates it has
     // gathered are sent again, now that they belong to the answer.
     if (reused)
@@ -610,10 +611,9 @@ Result PeerShared::setRemoteDescription(const Description& d, rtc::sdp::Session&
   startTimers();
 
   if (d.type == SdpType::Offer) {
-    emitLocalDescription(SdpType::Answer,
-                         localSession(dtlsClient_ ? rtc::sdp::Setup::Active
-                                                  : rtc::sdp::Setup::Passive,
-                                      *ice_));
+    emitLocalDescription(
+        SdpType::Answer,
+        localSession(dtlsClient_ ? rtc::sdp::Setup::Active : rtc::sdp::Setup::Passive, *ice_));
     setGathering(GatheringState::Gathering);
     ice_->gather();
   }
@@ -663,7 +663,8 @@ Result PeerShared::addRemoteCandidate(const Candidate& c) {
       g_get_monotonic_time() - iceStartUs_ < kRelayHoldUs) {
     heldRelays_.push_back(c.candidate);
     if (!relayRelease_) {
-      guint left = static_cast<guint>((kRelayHoldUs - (g_get_monotonic_time() - iceStartUs_)) / 1000);
+      guint left =
+          static_cast<guint>((kRelayHoldUs - (g_get_monotonic_time() - iceStartUs_)) / 1000);
       relayRelease_ = g_timeout_source_new(left);
       g_source_set_callback(relayRelease_, &PeerShared::onRelayRelease, this, nullptr);
       g_source_attach(relayRelease_, core->context());

@@ -13,7 +13,8 @@ struct TurnTlsTunnel::State {
   bool closed = false;
 
   void say(const std::string& text) const {
-    if (diag && !closed) diag("TURN over TLS to " + host + ":" + std::to_string(port) + ": " + text);
+    if (diag && !closed)
+      diag("TURN over TLS to " + host + ":" + std::to_string(port) + ": " + text);
   }
 };
 
@@ -65,7 +66,8 @@ void onClientEvent(GSocketClient*, GSocketClientEvent event, GSocketConnectable*
   if (event != G_SOCKET_CLIENT_TLS_HANDSHAKING) return;
   auto* link = static_cast<Link*>(data);
   // The client was given a numeric address; the certificate must name the server's host name.
-  GSocketConnectable* identity = g_network_address_new(link->state->host.c_str(), link->state->port);
+  GSocketConnectable* identity =
+      g_network_address_new(link->state->host.c_str(), link->state->port);
   g_tls_client_connection_set_server_identity(G_TLS_CLIENT_CONNECTION(connection), identity);
   g_object_unref(identity);
   g_signal_connect(connection, "accept-certificate", G_CALLBACK(onAcceptCertificate), link);
@@ -100,11 +102,10 @@ void onConnected(GObject* source, GAsyncResult* result, gpointer data) {
     return;
   }
   link->state->say("TLS session up");
-  g_io_stream_splice_async(
-      G_IO_STREAM(link->local), G_IO_STREAM(remote),
-      static_cast<GIOStreamSpliceFlags>(G_IO_STREAM_SPLICE_CLOSE_STREAM1 |
-                                        G_IO_STREAM_SPLICE_CLOSE_STREAM2),
-      G_PRIORITY_DEFAULT, link->state->cancel, &onSpliced, link);
+  g_io_stream_splice_async(G_IO_STREAM(link->local), G_IO_STREAM(remote),
+                           static_cast<GIOStreamSpliceFlags>(G_IO_STREAM_SPLICE_CLOSE_STREAM1 |
+                                                             G_IO_STREAM_SPLICE_CLOSE_STREAM2),
+                           G_PRIORITY_DEFAULT, link->state->cancel, &onSpliced, link);
   g_object_unref(remote);  // the splice holds its own reference
 }
 
@@ -171,17 +172,16 @@ bool TurnTlsTunnel::start(std::string& error) {
   GSocketAddress* any = g_inet_socket_address_new_from_string("127.0.0.1", 0);
   GSocketAddress* effective = nullptr;
   GError* err = nullptr;
-  gboolean ok = g_socket_listener_add_address(G_SOCKET_LISTENER(state_->service), any,
-                                              G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, nullptr,
-                                              &effective, &err);
+  gboolean ok =
+      g_socket_listener_add_address(G_SOCKET_LISTENER(state_->service), any, G_SOCKET_TYPE_STREAM,
+                                    G_SOCKET_PROTOCOL_TCP, nullptr, &effective, &err);
   g_object_unref(any);
   if (!ok) {
     error = std::string("cannot listen on 127.0.0.1: ") + (err ? err->message : "?");
     if (err) g_error_free(err);
     return false;
   }
-  state_->localPort =
-      g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(effective));
+  state_->localPort = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(effective));
   g_object_unref(effective);
   g_signal_connect_data(
       state_->service, "incoming", G_CALLBACK(onIncoming), new StatePtr(state_),

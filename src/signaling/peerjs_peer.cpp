@@ -269,9 +269,9 @@ class PeerJsPeerShared : public std::enable_shared_from_this<PeerJsPeerShared> {
       c->closeWith(nullptr);
       return;
     }
-    PeerJsError e{PeerJsErrorType::NegotiationFailed,
-                  "negotiation of the connection to " + c->peer() + " failed: " +
-                      pc->failureReason()};
+    PeerJsError e{
+        PeerJsErrorType::NegotiationFailed,
+        "negotiation of the connection to " + c->peer() + " failed: " + pc->failureReason()};
     c->closeWith(&e);
   }
 
@@ -418,8 +418,8 @@ class PeerJsPeerShared : public std::enable_shared_from_this<PeerJsPeerShared> {
         if (Result r = pc->setRemoteDescription({SdpType::Offer, o.sdp});
             !r && r.error().rfind("ignored", 0) != 0)
           deliverError({PeerJsErrorType::WebRtc, "the ICE restart offered by " + src + " for " +
-                                                     o.connectionId + " was not applied: " +
-                                                     r.error()});
+                                                     o.connectionId +
+                                                     " was not applied: " + r.error()});
         for (const auto& held : early.take(src, o.connectionId)) applyCandidate(existing, held);
         return;
       }

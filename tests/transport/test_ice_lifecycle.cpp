@@ -119,11 +119,12 @@ TEST(TransportIce, GivesUpWhenNoPairCanEverWork) {
   auto ch = a.createDataChannel("never");
   ASSERT_TRUE(a.createOffer());
   ASSERT_TRUE(test::pumpUntil(rt, [&] { return a.state() == PeerState::Connecting; }));
-  for (const char* name : {"1f2e3d4c-aaaa-bbbb-cccc-000000000001.local",
-                           "1f2e3d4c-aaaa-bbbb-cccc-000000000002.local"})
+  for (const char* name :
+       {"1f2e3d4c-aaaa-bbbb-cccc-000000000001.local", "1f2e3d4c-aaaa-bbbb-cccc-000000000002.local"})
     ASSERT_TRUE(a.addRemoteCandidate(
         {std::string("candidate:1 1 udp 2122260223 ") + name + " 54321 typ host", "0", 0}));
-  ASSERT_TRUE(test::pumpUntil(rt, [&] { return a.state() == PeerState::Failed; }, 10s))
+  ASSERT_TRUE(test::pumpUntil(
+      rt, [&] { return a.state() == PeerState::Failed; }, 10s))
       << "still " << toString(a.state());
   StateReason why = a.stateReason();
   EXPECT_EQ(why.code, StateReason::Code::IceFailed);

@@ -146,7 +146,8 @@ TEST(TransportTurn, TurnServerGivenByNameIsUsed) {
   });
   auto ch = pc.createDataChannel("gather");
   ASSERT_TRUE(pc.createOffer());
-  EXPECT_TRUE(test::pumpUntil(rt, [&] { return !relays.empty(); }, 10s))
+  EXPECT_TRUE(test::pumpUntil(
+      rt, [&] { return !relays.empty(); }, 10s))
       << "no relay candidate from turn:localhost";
   IceStats st = pc.iceStats();
   EXPECT_EQ(st.turnServers, 1);

@@ -27,8 +27,9 @@ IceStats bothBehindNats() {
 
 TEST(IceAdvice, NoTurnServerConfiguredAdvisesOne) {
   auto text = iceFailureDetail("ICE failed", bothBehindNats());
-  EXPECT_TRUE(has(text, "ICE failed (local candidates: 1 host, 1 srflx, 0 relay; remote: 1 host, "
-                        "1 srflx, 0 prflx, 0 relay)"))
+  EXPECT_TRUE(has(text,
+                  "ICE failed (local candidates: 1 host, 1 srflx, 0 relay; remote: 1 host, "
+                  "1 srflx, 0 prflx, 0 relay)"))
       << text;
   EXPECT_TRUE(has(text, "no TURN server is configured")) << text;
   EXPECT_TRUE(has(text, "add a TURN server to iceServers")) << text;

@@ -70,8 +70,8 @@ Failure classifyFailure(const std::string& message, bool connected, bool isHost,
             "the signaling server refused every code tried: try again, use another server "
             "(--signal URL), or host with --local"};
   if (startsWith(message, "Could not connect to the host"))
-    return {kExitUnreachable, "the host was found but no direct connection formed: " +
-                                  turnAdvice + "; on one LAN check that UDP between the machines "
+    return {kExitUnreachable, "the host was found but no direct connection formed: " + turnAdvice +
+                                  "; on one LAN check that UDP between the machines "
                                   "is allowed"};
   if (startsWith(message, "Connection rejected by the host"))
     return {kExitUnreachable,

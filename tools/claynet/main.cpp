@@ -351,8 +351,9 @@ int main(int argc, char** argv) {
   networkNode->add_option("--bytes", netOptions.bytes);
 
   auto* nat = bench->add_subcommand(
-      "nat", "connect time and round trip on each path (host, srflx, relay over UDP/TCP/TLS) in "
-             "the NAT lab, beside Chromium (needs root)");
+      "nat",
+      "connect time and round trip on each path (host, srflx, relay over UDP/TCP/TLS) in "
+      "the NAT lab, beside Chromium (needs root)");
   claynet::bench::NatOptions natOptions;
   bool natJson = false, natNoChromium = false;
   nat->add_option("--runs", natOptions.runs, "runs of each path and stack; medians are reported")
