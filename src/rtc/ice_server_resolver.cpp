@@ -24,6 +24,10 @@ std::map<std::string, Stored>& table() {
   static auto* t = new std::map<std::string, Stored>;  // never destroyed: outlives every thread
   return *t;
 }
+std::map<std::string, Clock::time_point>& running() {
+  static auto* r = new std::map<std::string, Clock::time_point>;
+  return *r;
+}
 
 struct Lookup {
   std::string host;
@@ -33,6 +37,7 @@ struct Lookup {
 void store(const std::string& host, const ResolvedName& name) {
   std::lock_guard lock(g_mutex);
   table()[host] = {name, Clock::now() + (name.ok ? kKeepAnswer : kKeepFailure)};
+  running().erase(host);
 }
 
 void onResolved(GObject* source, GAsyncResult* result, gpointer data) {
@@ -75,8 +80,19 @@ std::optional<ResolvedName> IceServerResolver::cached(const std::string& host) {
   return it->second.name;
 }
 
+std::optional<Clock::time_point> IceServerResolver::lookingUpSince(const std::string& host) {
+  std::lock_guard lock(g_mutex);
+  auto it = running().find(host);
+  if (it == running().end()) return std::nullopt;
+  return it->second;
+}
+
 void IceServerResolver::resolve(const std::string& host, GCancellable* cancel,
                                 std::function<void(const ResolvedName&)> done) {
+  {
+    std::lock_guard lock(g_mutex);
+    running().emplace(host, Clock::now());  // keeps the oldest start
+  }
   GResolver* resolver = g_resolver_get_default();
   g_resolver_lookup_by_name_async(resolver, host.c_str(), cancel, &onResolved,
                                   new Lookup{host, std::move(done)});
@@ -86,6 +102,7 @@ void IceServerResolver::resolve(const std::string& host, GCancellable* cancel,
 void IceServerResolver::clear() {
   std::lock_guard lock(g_mutex);
   table().clear();
+  running().clear();
 }
 
 }  // namespace claynet::rtc

@@ -31,6 +31,10 @@ class IceServerResolver {
   static void resolve(const std::string& host, GCancellable* cancel,
                       std::function<void(const ResolvedName&)> done);
 
+  /// When the oldest lookup of `host` still running began, if one is running.
+  static std::optional<std::chrono::steady_clock::time_point> lookingUpSince(
+      const std::string& host);
+
   /// Forgets every answer (tests).
   static void clear();
 };

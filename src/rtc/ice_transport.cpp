@@ -282,16 +282,26 @@ gboolean IceTransport::onStunWaitOver(gpointer data) {
 void IceTransport::gather() {
   if (gatherRequested_) return;
   gatherRequested_ = true;
-  bool stunPending = false;
-  for (const auto& s : servers_)
-    if (s.pending && s.url.scheme == IceServerUrl::Scheme::Stun) stunPending = true;
   // libnice takes its STUN server only when gathering starts, so a STUN name is worth a short
-  // wait; TURN servers can still be added afterwards.
-  if (!stunPending || config_.iceTransportPolicy == IceTransportPolicy::Relay) {
+  // wait: at most kStunWaitMs from when its lookup began (a peer starts resolving its names when
+  // it opens, so this is usually no wait at all, and a name that hangs delays only the first
+  // connections). TURN servers can still be added afterwards.
+  const auto now = std::chrono::steady_clock::now();
+  gint64 waitMs = 0;
+  if (config_.iceTransportPolicy != IceTransportPolicy::Relay) {
+    for (const auto& s : servers_) {
+      if (!s.pending || s.url.scheme != IceServerUrl::Scheme::Stun) continue;
+      auto since = IceServerResolver::lookingUpSince(s.url.host).value_or(now);
+      auto left = std::chrono::milliseconds(kStunWaitMs) -
+                  std::chrono::duration_cast<std::chrono::milliseconds>(now - since);
+      waitMs = std::max<gint64>(waitMs, left.count());
+    }
+  }
+  if (waitMs <= 0) {
     startGathering();
     return;
   }
-  stunWait_ = g_timeout_source_new(kStunWaitMs);
+  stunWait_ = g_timeout_source_new(static_cast<guint>(waitMs));
   g_source_set_callback(stunWait_, &IceTransport::onStunWaitOver, this, nullptr);
   g_source_attach(stunWait_, context_);
 }

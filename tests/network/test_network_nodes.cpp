@@ -664,12 +664,14 @@ TEST_P(NetworkNodes, VerboseReportsEveryStepOfALink) {
     const long local = first("ice local candidate ");
     const long remoteDescription =
         first(dialer ? "signaling remote answer applied" : "signaling remote offer applied");
+    // Gathering starts with the offer, inside connect(): the first candidates are reported, not
+    // lost to a callback attached too late. (They may come after the answer: here the default
+    // STUN names never resolve, and gathering waits for them up to 200 ms from when the peer
+    // began resolving them.)
     EXPECT_GE(local, 0) << n->name << " reported no local candidate" << n->log();
     EXPECT_GE(remoteDescription, 0) << n->name << n->log();
     if (dialer) {
-      // Gathering starts with the offer, a round trip before the answer: the first candidate was
-      // not lost to a callback attached too late.
-      EXPECT_LT(local, remoteDescription) << n->name;
+      EXPECT_GE(first("signaling local offer created"), 0) << n->name;
     }
     EXPECT_GE(first("ice local candidate host"), 0) << n->name << ": no candidate type";
     EXPECT_GE(first("ice remote candidate "), 0) << n->name;
