@@ -1,5 +1,7 @@
 #include "network/envelope.hpp"
 
+#include "signaling/bounded_json.hpp"
+
 namespace claynet::network {
 namespace {
 
@@ -89,8 +91,13 @@ Result decodeEnvelope(std::span<const std::byte> bytes, Envelope& out) {
 }
 
 Result decodeEnvelope(std::string_view text, Envelope& out) {
-  json j = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return Result::failure("envelope is not valid JSON");
+  json j;
+  signaling::JsonParseFailure why;
+  if (Result r = signaling::parseBoundedJson(text, j, signaling::kMaxJsonDepth, &why); !r) {
+    return Result::failure(why == signaling::JsonParseFailure::TooDeep
+                               ? "envelope: " + r.error()
+                               : "envelope is not valid JSON");
+  }
   return decodeEnvelope(j, out);
 }
 

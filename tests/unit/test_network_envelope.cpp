@@ -144,3 +144,14 @@ TEST(NetworkRelay, SequenceGuardDropsStaleAndDuplicateUpdatesPerOrigin) {
   guard.forget("a");
   EXPECT_TRUE(guard.accept("a", 0));
 }
+
+// Issue 12, finding 1: an envelope from a data channel is parsed with the same depth limit, so
+// copying its "d" cannot recurse without bound.
+TEST(NetworkEnvelope, DeeplyNestedEnvelopeIsRefusedWhileParsing) {
+  constexpr int kDepth = 300000;
+  std::string text = R"({"t":"m","d":)" + std::string(kDepth, '[') + std::string(kDepth, ']') + "}";
+  std::string why = failure(text);
+  EXPECT_NE(why.find("nests deeper than 512"), std::string::npos) << why;
+  EXPECT_TRUE(decoded(R"({"t":"m","d":)" + std::string(300, '[') + std::string(300, ']') + "}")
+                  .data.is_array());
+}
