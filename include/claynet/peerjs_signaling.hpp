@@ -39,6 +39,7 @@ enum class PeerJsErrorType {
   NotOpenYet,           ///< "not-open-yet": send() before the connection is open
   MessageTooBig,        ///< "message-too-big": json serialization at or over 16300 bytes
   InvalidData,          ///< "invalid-data" (claynet): a received message could not be decoded
+  OfferRefused,  ///< "offer-refused" (claynet): an inbound OFFER was over PeerJsOptions' limits
 };
 
 /// The PeerJS spelling, e.g. "unavailable-id".

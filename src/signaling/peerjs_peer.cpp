@@ -67,6 +67,8 @@ class PeerJsPeerShared : public std::enable_shared_from_this<PeerJsPeerShared> {
   bool destroyed = false;
 
   signaling::EarlyCandidates early;  // network thread
+  std::atomic<std::uint64_t> refused{0};
+  std::map<std::string, std::uint64_t> refusedFrom;  // network thread; bounded by the report rule
 
   CallbackSlot<const std::string&> onOpen;
   CallbackSlot<std::shared_ptr<PeerJsConnection>> onConnection;
@@ -341,7 +343,9 @@ class PeerJsPeerShared : public std::enable_shared_from_this<PeerJsPeerShared> {
       std::lock_guard lock(mutex);
       if (destroyed || disconnected) return;
     }
-    if (auto existing = find(o.connectionId, src)) existing->closeWith(nullptr);
+    auto existing = find(o.connectionId, src);
+    if (!existing && refuseOffer(src)) return;
+    if (existing) existing->closeWith(nullptr);
     std::shared_ptr<PeerJsConnection> conn(
         new PeerJsConnection(src, o.connectionId, o.label, o.serialization, o.reliable,
                              o.metadata ? *o.metadata : json(nullptr), false));
@@ -368,6 +372,43 @@ class PeerJsPeerShared : public std::enable_shared_from_this<PeerJsPeerShared> {
       return;
     }
     for (const auto& held : early.take(src, o.connectionId)) applyCandidate(conn, held);
+  }
+
+  // True (and counted, and reported) when an OFFER from `src` is over the limits of
+  // inbound connections that are still being set up.
+  bool refuseOffer(const std::string& src) {
+    std::size_t fromSrc = 0, total = 0;
+    {
+      std::lock_guard lock(mutex);
+      for (const auto& [id, c] : connections) {
+        if (c->originator() || c->isOpen()) continue;
+        ++total;
+        if (c->peer() == src) ++fromSrc;
+      }
+    }
+    std::string why;
+    if (options.maxPendingOffersPerPeer > 0 && fromSrc >= options.maxPendingOffersPerPeer) {
+      why = std::to_string(fromSrc) + " connections from it are still being set up (limit " +
+            std::to_string(options.maxPendingOffersPerPeer) + " per peer)";
+    } else if (options.maxPendingOffers > 0 && total >= options.maxPendingOffers) {
+      why = std::to_string(total) + " inbound connections are still being set up (limit " +
+            std::to_string(options.maxPendingOffers) + ")";
+    } else {
+      return false;
+    }
+    refused.fetch_add(1, std::memory_order_relaxed);
+    // One report per sender and order of magnitude, so a flood cannot flood the event queue.
+    // The map stays small: a sender enters it only by being refused, and it is cleared when full.
+    if (refusedFrom.size() >= 1024 && !refusedFrom.count(src)) refusedFrom.clear();
+    std::uint64_t n = ++refusedFrom[src];
+    bool report = true;
+    for (std::uint64_t v = n; v > 1; v /= 10)
+      if (v % 10 != 0) report = false;
+    if (report)
+      deliverError({PeerJsErrorType::OfferRefused,
+                    "refused an OFFER from " + src + ": " + why + "; " + std::to_string(n) +
+                        (n == 1 ? " OFFER" : " OFFERs") + " from it refused so far"});
+    return true;
   }
 
   void handleAnswer(const std::string& src, const json& payload) {
@@ -723,6 +764,10 @@ std::vector<std::shared_ptr<PeerJsConnection>> PeerJsPeer::connections() const {
   std::lock_guard lock(shared_->mutex);
   for (const auto& [id, c] : shared_->connections) out.push_back(c);
   return out;
+}
+
+std::uint64_t PeerJsPeer::refusedOffers() const {
+  return shared_->refused.load(std::memory_order_relaxed);
 }
 
 void PeerJsPeer::disconnect() {
