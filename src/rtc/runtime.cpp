@@ -14,7 +14,8 @@ std::atomic<RuntimeCore*> g_sctpTickOwner{nullptr};
 constexpr guint kSctpTickMs = 10;
 }  // namespace
 
-RuntimeCore::RuntimeCore(Delivery delivery) : delivery_(delivery) {
+RuntimeCore::RuntimeCore(const Runtime::Options& options)
+    : options_(options), delivery_(options.delivery) {
   certificate_ = std::make_unique<rtc::Certificate>();
   rtc::SctpTransport::initGlobal();
   context_ = g_main_context_new();
@@ -150,6 +151,16 @@ void RuntimeCore::deliver(std::function<void()> event) {
   if (hook) hook();
 }
 
+void RuntimeCore::deliverFromAnyThread(std::function<void()> event) {
+  if (delivery_ == Delivery::NetworkThread && !onNetworkThread()) {
+    post([self = shared_from_this(), event = std::move(event)]() mutable {
+      self->deliver(std::move(event));
+    });
+    return;
+  }
+  deliver(std::move(event));
+}
+
 std::size_t RuntimeCore::poll(std::size_t max) {
   std::size_t ran = 0;
   while (ran < max) {
@@ -223,7 +234,7 @@ void RuntimeCore::shutdown() {
 }  // namespace impl
 
 Runtime::Runtime() : Runtime(Options{}) {}
-Runtime::Runtime(Options options) : core_(std::make_shared<impl::RuntimeCore>(options.delivery)) {}
+Runtime::Runtime(Options options) : core_(std::make_shared<impl::RuntimeCore>(options)) {}
 Runtime::~Runtime() { core_->shutdown(); }
 std::size_t Runtime::poll(std::size_t max) { return core_->poll(max); }
 std::size_t Runtime::waitAndPoll(std::chrono::milliseconds timeout) {
