@@ -20,12 +20,14 @@ class CallbackSlot {
     fn_ = std::move(p);
   }
   void clear() { set(nullptr); }
-  /// Clears, then waits until no invocation is running on another thread, so that what the
-  /// callback uses may be freed once this returns. An invocation on the calling thread (the
-  /// callback destroying its own object) is not waited for.
-  void clearAndWait() {
+  /// Clears, then (with `wait`) waits until no invocation is running on another thread, so that
+  /// what the callback uses may be freed once this returns. An invocation on the calling thread
+  /// (the callback destroying its own object) is not waited for. The network thread must not
+  /// wait: the callback may be running on the application's thread and need the network thread.
+  void clearAndWait(bool wait = true) {
     std::unique_lock lock(mutex_);
     fn_ = nullptr;
+    if (!wait) return;
     const auto me = std::this_thread::get_id();
     done_.wait(lock, [&] {
       return std::all_of(running_.begin(), running_.end(), [&](auto id) { return id == me; });

@@ -13,7 +13,9 @@ ChannelShared::ChannelShared(std::weak_ptr<PeerShared> p, std::string l,
       maxRetransmits(init.maxRetransmits),
       maxPacketLifeTime(init.maxPacketLifeTime),
       negotiated(init.negotiated),
-      peer(std::move(p)) {}
+      peer(std::move(p)) {
+  if (auto shared = peer.lock()) networkThread = shared->core->threadId();
+}
 
 Result ChannelShared::send(std::string&& data, bool binary) {
   ChannelState s = state.load(std::memory_order_acquire);
@@ -68,12 +70,14 @@ DataChannel::DataChannel(std::shared_ptr<impl::ChannelShared> shared)
     : shared_(std::move(shared)) {}
 
 DataChannel::~DataChannel() {
-  // No callback of ours is running (on another thread) once the destructor returns.
-  shared_->onOpen.clearAndWait();
-  shared_->onClose.clearAndWait();
-  shared_->onMessage.clearAndWait();
-  shared_->onBufferedAmountLow.clearAndWait();
-  shared_->onError.clearAndWait();
+  // No callback of ours is running (on another thread) once the destructor returns, unless this
+  // runs on the network thread (claynet releasing a channel), which must never wait.
+  const bool wait = std::this_thread::get_id() != shared_->networkThread;
+  shared_->onOpen.clearAndWait(wait);
+  shared_->onClose.clearAndWait(wait);
+  shared_->onMessage.clearAndWait(wait);
+  shared_->onBufferedAmountLow.clearAndWait(wait);
+  shared_->onError.clearAndWait(wait);
   close();
 }
 

@@ -917,13 +917,16 @@ PeerConnection::PeerConnection(Runtime& runtime, Configuration configuration)
 PeerConnection::~PeerConnection() {
   auto s = shared_;
   // Clearing first means no callback of ours runs after the destructor returns.
-  s->onLocalDescription.clearAndWait();
-  s->onLocalCandidate.clearAndWait();
-  s->onStateChange.clearAndWait();
-  s->onGatheringStateChange.clearAndWait();
-  s->onDataChannel.clearAndWait();
-  s->onError.clearAndWait();
-  s->onDiagnostic.clearAndWait();
+  // No callback of ours runs once this returns; the network thread (claynet releasing a
+  // connection) never waits, since such a callback may need it.
+  const bool wait = !s->core->onNetworkThread();
+  s->onLocalDescription.clearAndWait(wait);
+  s->onLocalCandidate.clearAndWait(wait);
+  s->onStateChange.clearAndWait(wait);
+  s->onGatheringStateChange.clearAndWait(wait);
+  s->onDataChannel.clearAndWait(wait);
+  s->onError.clearAndWait(wait);
+  s->onDiagnostic.clearAndWait(wait);
   s->core->run([s] { s->close(PeerState::Closed, "closed by the application"); });
 }
 

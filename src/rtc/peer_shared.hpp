@@ -8,6 +8,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "claynet/data_channel.hpp"
@@ -47,6 +48,7 @@ class ChannelShared : public std::enable_shared_from_this<ChannelShared> {
   const std::optional<uint16_t> maxPacketLifeTime;
   const bool negotiated;
 
+  std::thread::id networkThread;  // the runtime's, fixed at creation
   std::atomic<int> sid{-1};
   std::atomic<ChannelState> state{ChannelState::Connecting};
   std::atomic<std::size_t> buffered{0};

@@ -26,6 +26,7 @@ class RuntimeCore : public std::enable_shared_from_this<RuntimeCore> {
   const Runtime::Options& options() const { return options_; }
   const rtc::Certificate& certificate() const { return *certificate_; }
   bool onNetworkThread() const { return std::this_thread::get_id() == threadId_; }
+  std::thread::id threadId() const { return threadId_; }
 
   /// Runs `task` later on the network thread. Once the thread has stopped, tasks are dropped.
   void post(std::function<void()> task);
