@@ -1,8 +1,16 @@
 // claynet-rtc-peer: one side of an interop test, speaking JSON lines on stdin/stdout
 // (the protocol of tests/interop/run_pair.mjs). Signaling in, signaling out, one verdict.
+//
+// Scenarios:
+//  - exchange (default): four messages each way on one reliable channel, checked byte by byte;
+//  - lossy-sink (answerer): the offerer opens lossy channels and a reliable "control" channel and
+//    sends messages of several KiB over a lossy link; this side checks every message that arrives
+//    (index and content), and when "done" comes on control, answers "stats {...}". The verdict
+//    is ok when the association is still up and nothing arrived corrupted.
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <iostream>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -31,6 +39,16 @@ struct Expected {
   std::string data;
 };
 
+// Messages of the lossy scenario: a 4-byte big-endian index, then (index * 7 + position) & 0xff.
+bool lossyMessageIntact(const std::string& m) {
+  if (m.size() < 4) return false;
+  uint32_t index = 0;
+  for (int i = 0; i < 4; ++i) index = (index << 8) | static_cast<uint8_t>(m[i]);
+  for (std::size_t j = 4; j < m.size(); ++j)
+    if (static_cast<uint8_t>(m[j]) != ((index * 7 + j) & 0xff)) return false;
+  return true;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -39,6 +57,9 @@ int main(int argc, char** argv) {
   int timeoutS = 30;
   std::vector<std::string> localAddresses;
   bool verbose = false;
+  std::string scenario = "exchange";
+  app.add_option("--scenario", scenario, "exchange or lossy-sink")
+      ->check(CLI::IsMember({"exchange", "lossy-sink"}));
   app.add_option("--role", role, "offer or answer")
       ->required()
       ->check(CLI::IsMember({"offer", "answer"}));
@@ -61,9 +82,11 @@ int main(int argc, char** argv) {
   std::size_t received = 0;
   std::shared_ptr<DataChannel> channel;
 
+  bool resultOk = false;
   auto verdict = [&](bool ok, const std::string& detail) {
     if (resultSent) return;
     resultSent = true;
+    resultOk = ok;
     emit({{"type", "result"}, {"ok", ok}, {"detail", detail}});
   };
 
@@ -106,14 +129,49 @@ int main(int argc, char** argv) {
   pc.onStateChange([&](PeerState s) {
     std::cerr << "claynet: state " << toString(s) << "\n";
     if (s == PeerState::Failed) verdict(false, "connection failed: " + pc.failureReason());
+    if (s == PeerState::Closed && scenario == "lossy-sink")
+      verdict(false, "the association ended before \"done\" came");
   });
-  pc.onDataChannel([&](std::shared_ptr<DataChannel> ch) { attach(ch); });
+  // lossy-sink: every channel but "control" is counted and checked.
+  std::map<std::string, std::size_t> lossyReceived;
+  std::size_t corrupt = 0;
+  std::vector<std::shared_ptr<DataChannel>> lossyChannels;
+  auto attachLossy = [&](std::shared_ptr<DataChannel> ch) {
+    lossyChannels.push_back(ch);
+    std::string label = ch->label();
+    DataChannel* raw = ch.get();
+    ch->onMessage([&, label, raw](Message&& m) {
+      if (label != "control") {
+        ++lossyReceived[label];
+        if (!lossyMessageIntact(m.data)) ++corrupt;
+        return;
+      }
+      if (m.data.rfind("done", 0) != 0) return;
+      bool up = pc.state() == PeerState::Connected;
+      json stats = {{"received", lossyReceived},
+                    {"corrupt", corrupt},
+                    {"state", toString(pc.state())},
+                    {"ok", up && corrupt == 0}};
+      (void)raw->send("stats " + stats.dump());
+      verdict(up && corrupt == 0, "after \"" + m.data + "\": " + stats.dump());
+    });
+  };
+  pc.onDataChannel([&](std::shared_ptr<DataChannel> ch) {
+    if (scenario == "lossy-sink")
+      attachLossy(ch);
+    else
+      attach(ch);
+  });
   pc.onError([](const std::string& e) { std::cerr << "claynet: error: " << e << "\n"; });
   if (verbose)
     pc.onDiagnostic([](const std::string& phase, const std::string& detail) {
       std::cerr << "claynet [" << phase << "] " << detail << "\n";
     });
 
+  if (role == "offer" && scenario == "lossy-sink") {
+    std::cerr << "claynet: the lossy-sink scenario answers; the other side offers\n";
+    return 2;
+  }
   if (role == "offer") {
     auto ch = pc.createDataChannel("interop");
     if (!ch) return 2;
@@ -159,11 +217,12 @@ int main(int argc, char** argv) {
     rt.waitAndPoll(std::chrono::milliseconds(20));
     if (!resultSent && std::chrono::steady_clock::now() > deadline)
       verdict(false, "timed out after " + std::to_string(timeoutS) + " s with " +
-                         std::to_string(received) + " of 4 messages received (state " +
-                         toString(pc.state()) + ")");
+                         (scenario == "lossy-sink" ? json(lossyReceived).dump()
+                                                   : std::to_string(received) + " of 4") +
+                         " messages received (state " + toString(pc.state()) + ")");
   }
   rt.poll();
-  bool ok = resultSent && received == script.size();
+  bool ok = resultSent && (scenario == "lossy-sink" ? resultOk : received == script.size());
   pc.close();
   reader.join();
   return ok ? 0 : 1;
