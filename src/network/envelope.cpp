@@ -1,5 +1,8 @@
 #include "network/envelope.hpp"
 
+#include <cmath>
+#include <cstdint>
+
 #include "signaling/bounded_json.hpp"
 
 namespace claynet::network {
@@ -133,8 +136,19 @@ Result decodeEnvelope(const json& j, Envelope& out) {
       e.kind = (*t == "p") ? EnvelopeKind::Ping : EnvelopeKind::Pong;
       auto ts = j.find("ts");
       if (ts == j.end() || !ts->is_number()) return fieldError("ts", "a number");
-      e.ts = ts->is_number_float() ? static_cast<std::int64_t>(ts->get<double>())
-                                   : ts->get<std::int64_t>();
+      // A peer may send any float (NaN too, through BinaryPack): only what fits an int64 converts.
+      constexpr double kLimit = 9.2e18;
+      if (ts->is_number_float()) {
+        const double v = ts->get<double>();
+        if (!std::isfinite(v) || v <= -kLimit || v >= kLimit)
+          return fieldError("ts", "a finite number of milliseconds");
+        e.ts = static_cast<std::int64_t>(v);
+      } else if (ts->is_number_unsigned() &&
+                 ts->get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX)) {
+        return fieldError("ts", "a finite number of milliseconds");
+      } else {
+        e.ts = ts->get<std::int64_t>();
+      }
       break;
     }
     case 'R':
