@@ -73,14 +73,15 @@ test-asan: asan-build
 	$(SAN_ENV) $(CTEST) --test-dir $(ASAN_DIR) -L 'unit|transport|hostile|signaling|multiplayer|network|cli' \
 	  -LE interop --output-on-failure --no-tests=error
 
-# ThreadSanitizer (clang): the tests where threads meet (the network thread, the application's
+# ThreadSanitizer (clang, without -Werror: clang warns where GCC does not, and the Release build
+# is the one held to -Werror): the tests where threads meet (the network thread, the application's
 # thread, usrsctp's timers across runtimes). scripts/tsan.supp lists only what lies outside
 # claynet, each entry with its reason. Not in `make test` (it would pass 40 minutes on 2 cores).
 TSAN_ENV := TSAN_OPTIONS=suppressions=$(CURDIR)/scripts/tsan.supp:halt_on_error=1:second_deadlock_stack=1:history_size=4
 
 tsan-build: setup
 	CC=clang CXX=clang++ $(CMAKE) -S . -B $(TSAN_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-	  -DCLAYNET_WERROR=ON -DCLAYNET_TSAN=ON
+	  -DCLAYNET_WERROR=OFF -DCLAYNET_TSAN=ON
 	$(CMAKE) --build $(TSAN_DIR) -j$(JOBS)
 
 test-tsan: tsan-build

@@ -100,7 +100,7 @@ const char* toString(PeerJsSignalingState state);
 /// forwards frames to and from other peers, and reconnects with backoff when the server drops.
 ///
 /// Thread-safety: every member may be called from any thread; the work runs on the Runtime's
-/// network thread (libsoup). Callbacks run where the Runtime's Delivery says. Destroying the
+/// network thread. Callbacks run where the Runtime's Delivery says. Destroying the
 /// object closes the connection; no callback of it runs afterwards.
 class PeerJsSignaling {
  public:
