@@ -216,6 +216,10 @@ class PeerJsPeer {
   /// A remote peer opened a DataConnection to us (its OFFER arrived). Set the connection's
   /// callbacks inside this callback.
   void onConnection(std::function<void(std::shared_ptr<PeerJsConnection>)> callback);
+  /// Errors of the peer and of what the server or other peers send. With Delivery::Poll at most
+  /// 64 reports of each PeerJsErrorType wait for poll(); further ones of that type are counted,
+  /// and once the waiting ones are taken one report of that type says "N more errors were left
+  /// out while the application did not poll; the last: <its message>".
   void onError(std::function<void(const PeerJsError&)> callback);
   /// The server connection was lost (reconnection follows when enabled) or disconnect() was
   /// called. Connections stay up.

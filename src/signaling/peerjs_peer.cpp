@@ -83,8 +83,46 @@ class PeerJsPeerShared : public std::enable_shared_from_this<PeerJsPeerShared> {
     return client;
   }
 
+  // A peer or a server can provoke errors without end (a CANDIDATE without a connectionId, over
+  // and over), and with Delivery::Poll each report waits for poll(). Past kMaxWaitingErrors
+  // waiting reports of one type the next ones of that type are only counted; once the application
+  // has taken the waiting ones, one more report says how many were left out and quotes the last.
+  // Each type has its own budget, so a flood of one kind cannot hide another.
+  static constexpr std::size_t kMaxWaitingErrors = 64;
+  struct ErrorBudget {
+    std::size_t waiting = 0;
+    std::uint64_t leftOut = 0;
+    std::string lastLeftOut;
+  };
+  std::mutex errorMutex;
+  std::map<PeerJsErrorType, ErrorBudget> errorBudgets;
+
   void deliverError(PeerJsError e) {
-    core->deliver([self = shared_from_this(), e] { self->onError(e); });
+    {
+      std::lock_guard lock(errorMutex);
+      auto& budget = errorBudgets[e.type];
+      if (budget.waiting >= kMaxWaitingErrors) {
+        ++budget.leftOut;
+        budget.lastLeftOut = std::move(e.message);
+        return;
+      }
+      ++budget.waiting;
+    }
+    core->deliver([self = shared_from_this(), e] {
+      self->onError(e);
+      PeerJsError summary{e.type, {}};
+      {
+        std::lock_guard lock(self->errorMutex);
+        auto& budget = self->errorBudgets[e.type];
+        if (--budget.waiting > 0 || budget.leftOut == 0) return;
+        summary.message = std::to_string(budget.leftOut) +
+                          " more errors were left out while the application did not poll; the "
+                          "last: " +
+                          budget.lastLeftOut;
+        budget.leftOut = 0;
+      }
+      self->onError(summary);
+    });
   }
 
   Result startClient(const std::string& id, const std::string& token) {

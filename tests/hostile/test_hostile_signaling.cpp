@@ -1,14 +1,17 @@
 // Label `hostile`: a PeerJS peer (or a PeerJS server) that sends what no honest one would. The
 // attacker talks through claynet's own signaling server with a bare WebSocket, or is itself the
 // server. Each case checks that the node survives, reports a clear error, and still serves a
-// legitimate peer (issue 12, findings 1, 5 and 8).
+// legitimate peer (issue 12, findings 1, 5 and 8, and a flood of errors).
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <functional>
+#include <string_view>
 #include <thread>
 
 #include "../signaling/peerjs_test_util.hpp"
@@ -88,6 +91,74 @@ bool mentions(const std::vector<PeerJsError>& errors, PeerJsErrorType type,
   return false;
 }
 
+// A PeerJS server that is itself hostile: it accepts one client on loopback, completes the
+// WebSocket upgrade, says OPEN, and then `attack` writes whatever it likes.
+class EvilServer {
+ public:
+  using Send = std::function<bool(std::string_view)>;
+  explicit EvilServer(std::function<void(const Send&)> attack) {
+    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    EXPECT_EQ(::listen(listener_, 4), 0);
+    socklen_t len = sizeof addr;
+    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this, attack = std::move(attack)] {
+      serve(attack);
+      done_ = true;
+    });
+  }
+  ~EvilServer() {
+    thread_.join();
+    ::close(listener_);
+  }
+  uint16_t port() const { return port_; }
+  bool done() const { return done_; }
+
+ private:
+  void serve(const std::function<void(const Send&)>& attack) {
+    pollfd p{listener_, POLLIN, 0};
+    if (::poll(&p, 1, 20000) != 1) return;  // no client came
+    int fd = ::accept(listener_, nullptr, nullptr);
+    if (fd < 0) return;
+    timeval tv{10, 0};
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    std::string request;
+    char buf[4096];
+    while (request.find("\r\n\r\n") == std::string::npos) {
+      ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      request.append(buf, static_cast<std::size_t>(n));
+    }
+    std::string key;
+    if (auto at = request.find("Sec-WebSocket-Key: "); at != std::string::npos)
+      key = request.substr(at + 19, request.find("\r\n", at) - at - 19);
+    std::string hello =
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Accept: " +
+        signaling::ws::acceptKey(key) + "\r\n\r\n";
+    signaling::ws::appendFrame(hello, signaling::ws::Opcode::Text, R"({"type":"OPEN"})");
+    Send send = [fd](std::string_view bytes) {
+      while (!bytes.empty()) {
+        ssize_t n = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+        if (n <= 0) return false;
+        bytes.remove_prefix(static_cast<std::size_t>(n));
+      }
+      return true;
+    };
+    if (send(hello)) attack(send);
+    ::close(fd);
+  }
+
+  int listener_ = -1;
+  uint16_t port_ = 0;
+  std::atomic<bool> done_{false};
+  std::thread thread_;
+};
 }  // namespace
 
 // Finding 1: an OFFER whose metadata nests 300 000 arrays (600 KB, inside the 1 MiB frame limit)
@@ -175,39 +246,8 @@ TEST(HostileSignaling, AnOfferFloodIsCappedBeforeAnythingIsAllocated) {
 // over 1 MiB, whatever its fragmentation, and drops that server.
 TEST(HostileSignaling, AServerCannotGrowAFragmentedMessageWithoutBound) {
   constexpr std::size_t kAttack = 64 * 1024 * 1024;
-  int listener = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(::listen(listener, 4), 0);
-  socklen_t len = sizeof addr;
-  ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len);
-  const uint16_t evilPort = ntohs(addr.sin_port);
-
   std::atomic<std::size_t> sent{0};
-  std::atomic<bool> done{false};
-  std::thread evilServer([&] {
-    int fd = ::accept(listener, nullptr, nullptr);
-    if (fd < 0) return;
-    timeval tv{10, 0};
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    std::string request;
-    char buf[4096];
-    while (request.find("\r\n\r\n") == std::string::npos) {
-      ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-      if (n <= 0) break;
-      request.append(buf, static_cast<std::size_t>(n));
-    }
-    std::string key;
-    if (auto at = request.find("Sec-WebSocket-Key: "); at != std::string::npos)
-      key = request.substr(at + 19, request.find("\r\n", at) - at - 19);
-    std::string out =
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-        "Connection: Upgrade\r\nSec-WebSocket-Accept: " +
-        signaling::ws::acceptKey(key) + "\r\n\r\n";
-    signaling::ws::appendFrame(out, signaling::ws::Opcode::Text, R"({"type":"OPEN"})");
+  EvilServer evil([&](const EvilServer::Send& send) {
     // A text message that never ends: a first fragment, then continuations without FIN.
     std::string piece(64 * 1024, ' ');
     auto frame = [&](bool first) {
@@ -217,21 +257,8 @@ TEST(HostileSignaling, AServerCannotGrowAFragmentedMessageWithoutBound) {
       for (int i = 7; i >= 0; --i) f.push_back(static_cast<char>((piece.size() >> (8 * i)) & 0xff));
       return f + piece;
     };
-    out += frame(true);
-    bool ok = true;
-    while (ok && sent < kAttack) {
-      for (std::string_view rest = out; ok && !rest.empty();) {
-        ssize_t n = ::send(fd, rest.data(), rest.size(), MSG_NOSIGNAL);
-        if (n <= 0)
-          ok = false;
-        else
-          rest.remove_prefix(static_cast<std::size_t>(n));
-      }
-      if (ok) sent += piece.size();
-      out = frame(false);
-    }
-    done = true;
-    ::close(fd);
+    for (bool first = true; sent < kAttack && send(frame(first)); first = false)
+      sent += piece.size();
   });
 
   Runtime rt;
@@ -240,7 +267,7 @@ TEST(HostileSignaling, AServerCannotGrowAFragmentedMessageWithoutBound) {
   Host host(rt, honest.port());
   ASSERT_TRUE(pumpUntil(rt, [&] { return !host.events.opened.empty(); }));
 
-  PeerJsOptions o = localPeer(evilPort, "victim");
+  PeerJsOptions o = localPeer(evil.port(), "victim");
   o.reconnect = false;
   auto victim = PeerJsPeer::create(rt, o);
   PeerEvents ev;
@@ -257,11 +284,68 @@ TEST(HostileSignaling, AServerCannotGrowAFragmentedMessageWithoutBound) {
       },
       30s);
   ASSERT_TRUE(pumpUntil(
-      rt, [&] { return done.load(); }, 60s));
-  evilServer.join();
-  ::close(listener);
+      rt, [&] { return evil.done(); }, 60s));
   EXPECT_TRUE(reported) << "errors: " << ev.errorText();
   EXPECT_LT(sent.load(), kAttack / 4)
       << "the client kept reading a message of " << sent.load() << " bytes";
+  expectHostServesAGuest(rt, honest.port());
+}
+
+// Found while checking issue 12: a peer or a server can provoke errors without end (here a
+// server sends CANDIDATEs without a connectionId), and with Delivery::Poll every report waited in
+// the event queue, so an application that did not poll for a while grew without bound. Past 64
+// waiting reports the next are only counted, and one report then says how many were left out.
+TEST(HostileSignaling, AnErrorFloodDoesNotFillTheEventQueue) {
+  constexpr int kFrames = 20000;
+  EvilServer evil([&](const EvilServer::Send& send) {
+    std::string burst;
+    for (int i = 0; i < kFrames; ++i) {
+      signaling::ws::appendFrame(burst, signaling::ws::Opcode::Text,
+                                 R"({"type":"CANDIDATE","src":"pest","payload":{}})");
+      if (burst.size() > 64 * 1024 || i == kFrames - 1) {
+        if (!send(burst)) return;
+        burst.clear();
+      }
+    }
+  });
+
+  Runtime rt;
+  Server honest(rt);
+  Host host(rt, honest.port());
+  ASSERT_TRUE(pumpUntil(rt, [&] { return !host.events.opened.empty(); }));
+  PeerJsOptions o = localPeer(evil.port(), "victim");
+  o.reconnect = false;
+  auto victim = PeerJsPeer::create(rt, o);
+  std::size_t reports = 0, summaries = 0, leftOut = 0;
+  std::vector<std::string> others;
+  victim->onError([&](const PeerJsError& e) {
+    if (e.message.find("from pest without a connectionId") == std::string::npos) {
+      others.push_back(e.text());
+      return;
+    }
+    if (auto at = e.message.find(" more errors were left out"); at != std::string::npos) {
+      ++summaries;  // it stands for the errors it counts, the last of which it quotes
+      leftOut += std::stoul(e.message.substr(0, at));
+    } else {
+      ++reports;
+    }
+  });
+  ASSERT_TRUE(victim->open());
+
+  // The application is busy (a level load) while the server floods: nothing is polled.
+  for (auto end = std::chrono::steady_clock::now() + 30s;
+       !evil.done() && std::chrono::steady_clock::now() < end;)
+    std::this_thread::sleep_for(20ms);
+  ASSERT_TRUE(evil.done());
+  std::this_thread::sleep_for(1s);  // the client reads the rest of what the server wrote
+  rt.poll();
+  EXPECT_LE(reports + summaries, 65u) << "every error waited in the event queue";
+  EXPECT_GE(summaries, 1u) << "the errors left out were not reported";
+  // Every error is accounted for: reported on its own, or counted in a summary.
+  EXPECT_TRUE(pumpUntil(rt, [&] { return reports + leftOut == kFrames; }))
+      << reports << " reported, " << leftOut << " left out";
+  // The flood does not hide an error of another kind: the server hanging up at the end.
+  ASSERT_EQ(others.size(), 1u);
+  EXPECT_NE(others[0].find("lost the connection to the server"), std::string::npos) << others[0];
   expectHostServesAGuest(rt, honest.port());
 }
