@@ -461,6 +461,7 @@ void PeerShared::startSctp() {
         auto c = weakCore.lock();
         return c && c->onNetworkThread();
       });
+  if (readPaused_) sctp_->setReadPaused(true);  // events of ICE and DTLS already wait
   std::string error;
   if (!sctp_->start(error)) fail("SCTP could not start: " + error);
 }
@@ -590,6 +591,7 @@ void PeerShared::deliverMessage(const std::shared_ptr<ChannelShared>& ch, Messag
   }
   const auto& options = core->options();
   std::size_t size = m.data.size();
+  charge(size);  // before the message is in the inbox, where poll() may take it at once
   bool post = false;
   {
     std::lock_guard lock(ch->inboxMutex);
@@ -610,16 +612,18 @@ void PeerShared::deliverMessage(const std::shared_ptr<ChannelShared>& ch, Messag
     }
     ch->inbox.push_back(std::move(m));
     ch->inboxBytes += size;
-    undelivered.fetch_add(size);
     post = !ch->inboxEventQueued;
     ch->inboxEventQueued = true;
   }
   if (post) deliver([ch] { ch->drainInbox(); });
-  if (undelivered.load() > options.maxUndeliveredBytes && !readPaused_.exchange(true)) {
-    diag("sctp", "pausing reads: " + std::to_string(undelivered.load()) +
-                     " received bytes wait for the application to poll");
-    if (sctp_) sctp_->setReadPaused(true);
-  }
+}
+
+void PeerShared::charge(std::size_t bytes) {
+  std::size_t waiting = undelivered.fetch_add(bytes) + bytes;
+  if (waiting <= core->options().maxUndeliveredBytes || readPaused_.exchange(true)) return;
+  diag("sctp", "pausing reads: " + std::to_string(waiting) +
+                   " bytes of messages and events wait for the application to poll");
+  if (sctp_) sctp_->setReadPaused(true);
 }
 
 void PeerShared::released(std::size_t bytes) {

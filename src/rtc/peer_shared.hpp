@@ -171,10 +171,24 @@ class PeerShared : public std::enable_shared_from_this<PeerShared> {
   void emitLocalDescription(SdpType type, const rtc::sdp::Session& session);
   void emitError(const std::string& message);
   void releaseTransports();
+  // With Delivery::Poll every event waiting for poll() counts against the connection's budget of
+  // undelivered bytes, as the messages do: a peer can provoke events without end (errors about
+  // what it sends, channels opened and closed), and past the budget reading from it pauses.
+  static constexpr std::size_t kEventBytes = 256;  // about what a waiting event holds
   template <typename F>
   void deliver(F&& f) {
-    core->deliver(std::forward<F>(f));
+    if (core->delivery() == Delivery::NetworkThread) {
+      core->deliver(std::forward<F>(f));
+      return;
+    }
+    charge(kEventBytes);
+    core->deliver([self = shared_from_this(), f = std::forward<F>(f)]() mutable {
+      self->released(kEventBytes);
+      f();
+    });
   }
+  /// Counts bytes waiting for the application; pauses reading past the budget.
+  void charge(std::size_t bytes);
 
   enum class Role { None, Offerer, Answerer };
   Role role_ = Role::None;
