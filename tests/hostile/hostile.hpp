@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -30,16 +31,19 @@ inline std::pair<std::shared_ptr<DataChannel>, std::shared_ptr<DataChannel>> con
 }
 
 /// A fresh pair on `rt` connects and a message goes there and back: the node still serves a
-/// legitimate peer.
+/// legitimate peer. (With Delivery::NetworkThread the callbacks run on the network thread.)
 inline void expectServesALegitimatePeer(Runtime& rt) {
   Pair p(rt);
   auto [local, remote] = connectChannel(p, "legit");
   ASSERT_TRUE(local && remote);
-  std::string echoed;
-  remote->onMessage([&](Message&& m) { (void)remote->send("echo " + m.data); });
-  local->onMessage([&](Message&& m) { echoed = m.data; });
+  std::atomic<bool> echoed{false};
+  DataChannel* r = remote.get();
+  remote->onMessage([r](Message&& m) { (void)r->send("echo " + m.data); });
+  local->onMessage([&echoed](Message&& m) {
+    if (m.data == "echo ping") echoed = true;
+  });
   ASSERT_TRUE(local->send("ping"));
-  EXPECT_TRUE(pumpUntil(rt, [&] { return echoed == "echo ping"; }));
+  EXPECT_TRUE(pumpUntil(rt, [&] { return echoed.load(); }));
 }
 
 /// Deterministic content of message `index` with `size` bytes, so order and bytes are checked.

@@ -1,5 +1,6 @@
-// DtlsTransport against a bare OpenSSL DTLS server in memory (no sockets): a server that asks
-// for a renegotiation after the handshake is refused (issue 12, finding 11).
+// Labels `unit` and `hostile`. DtlsTransport against a bare OpenSSL DTLS server in memory (no
+// sockets): a server that asks for a renegotiation after the handshake is refused (issue 12,
+// finding 11).
 #include <gtest/gtest.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>

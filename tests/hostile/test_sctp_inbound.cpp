@@ -1,5 +1,5 @@
-// SctpInbound (sans-IO): reassembly of usrsctp's pieces and the notifications claynet acts on,
-// fed crafted notifications (issue 12, finding 11).
+// Labels `unit` and `hostile`. SctpInbound (sans-IO): reassembly of usrsctp's pieces and the
+// notifications claynet acts on, fed crafted notifications (issue 12, finding 11).
 #include <gtest/gtest.h>
 #include <usrsctp.h>
 

@@ -1,10 +1,9 @@
-// Label `transport`: where and when callbacks run (issue 12, finding 10).
-#include <gtest/gtest.h>
-
+// Label `hostile`: where and when callbacks run, the traps of Delivery::NetworkThread (issue 12,
+// finding 10). Each case also checks that the node still serves a legitimate peer.
 #include <atomic>
 #include <thread>
 
-#include "pair.hpp"
+#include "hostile.hpp"
 
 using namespace claynet;
 using namespace std::chrono_literals;
@@ -31,7 +30,7 @@ std::pair<std::shared_ptr<DataChannel>, std::shared_ptr<DataChannel>> connect(
 // A negotiated channel created on a connection that is already up used to open inside
 // createDataChannel, so with Delivery::NetworkThread its onOpen had fired before the caller could
 // set it.
-TEST(TransportCallbacks, NegotiatedChannelOnALiveConnectionReportsOpen) {
+TEST(HostileCallbacks, NegotiatedChannelOnALiveConnectionReportsOpen) {
   Runtime rt(Runtime::Options{Delivery::NetworkThread});
   test::Pair p(rt);
   auto [a, b] = connect(p, "first");
@@ -52,11 +51,12 @@ TEST(TransportCallbacks, NegotiatedChannelOnALiveConnectionReportsOpen) {
   y->onMessage([&](Message&& m) { got = m.data == "negotiated"; });
   ASSERT_TRUE(x->send("negotiated"));
   EXPECT_TRUE(test::pumpUntil(rt, [&] { return got.load(); }));
+  test::expectServesALegitimatePeer(rt);
 }
 
 // ~DataChannel returned while its callback was still running on the network thread, so the
 // callback could touch what the application freed right after.
-TEST(TransportCallbacks, DestroyingAChannelWaitsForItsRunningCallback) {
+TEST(HostileCallbacks, DestroyingAChannelWaitsForItsRunningCallback) {
   Runtime rt(Runtime::Options{Delivery::NetworkThread});
   test::Pair p(rt);
   auto [a, b] = connect(p, "slow");
@@ -71,12 +71,13 @@ TEST(TransportCallbacks, DestroyingAChannelWaitsForItsRunningCallback) {
   ASSERT_TRUE(test::pumpUntil(rt, [&] { return inside.load(); }));
   b.reset();  // the callback is sleeping on the network thread right now
   EXPECT_TRUE(finished.load()) << "~DataChannel returned while its callback was still running";
+  test::expectServesALegitimatePeer(rt);
 }
 
 // Errors went straight to onError on whatever thread found them: the caller's thread for
 // createDataChannel's convenience form, the network thread when no stream was free. With
 // Delivery::Poll they belong in poll().
-TEST(TransportCallbacks, ErrorsRunWhereTheDeliveryModeSays) {
+TEST(HostileCallbacks, ErrorsRunWhereTheDeliveryModeSays) {
   Runtime rt;
   test::Pair p(rt);
   const auto me = std::this_thread::get_id();
@@ -118,4 +119,5 @@ TEST(TransportCallbacks, ErrorsRunWhereTheDeliveryModeSays) {
   EXPECT_TRUE(pumpFlagged([&] { return channelErrors.load() == 1; }));
   EXPECT_EQ(wrongThread.load(), 0);
   EXPECT_EQ(channelWrongThread.load(), 0);
+  test::expectServesALegitimatePeer(rt);
 }
