@@ -13,7 +13,8 @@
 //    for 3 s, then says "flooded <n> <n> <n>" on legit. Every error must be reported, and the
 //    reports waiting for poll() must have paused reading (a small budget here). Then this side
 //    closes junk, the offerer refuses the stream reset, and junk must end Closed with an error;
-//    legit must still echo. The verdict says all that.
+//    legit must still echo. Last, the offerer ABORTs the association naming a protocol violation:
+//    the connection must end Failed with that cause. The verdict says all that.
 #include <CLI/CLI.hpp>
 #include <array>
 #include <atomic>
@@ -139,8 +140,25 @@ int main(int argc, char** argv) {
           {"sdpMid", c.mid},
           {"sdpMLineIndex", c.mLineIndex}});
   });
+  // hostile-sink: what the hostile peer provoked, and what claynet did about it.
+  struct {
+    std::map<std::string, std::shared_ptr<DataChannel>> channels;
+    std::array<std::size_t, 3> reported{};  // undefined protocol, bad DCEP, OPEN for a used stream
+    std::optional<std::array<std::size_t, 3>> sent;
+    bool busyDone = false, paused = false, closeStarted = false, refused = false,
+         junkClosed = false, askedEcho = false, askedAbort = false, okBeforeAbort = false;
+    std::string beforeAbort;
+  } hs;
   pc.onStateChange([&](PeerState s) {
     std::cerr << "claynet: state " << toString(s) << "\n";
+    if (hs.askedAbort && (s == PeerState::Failed || s == PeerState::Closed)) {
+      // The remote's ABORT names a protocol violation: a failure, with the cause in the reason.
+      std::string reason = pc.failureReason();
+      bool named = s == PeerState::Failed &&
+                   reason.find("protocol violation (claynet hostile test)") != std::string::npos;
+      verdict(hs.okBeforeAbort && named, hs.beforeAbort + "; then the remote's ABORT ended it as " +
+                                             toString(s) + ": " + reason);
+    }
     if (s == PeerState::Failed) verdict(false, "connection failed: " + pc.failureReason());
     if (s == PeerState::Closed && scenario != "exchange")
       verdict(false, "the association ended before \"done\" came");
@@ -169,14 +187,6 @@ int main(int argc, char** argv) {
       verdict(up && corrupt == 0, "after \"" + m.data + "\": " + stats.dump());
     });
   };
-  // hostile-sink: what the hostile peer provoked, and what claynet did about it.
-  struct {
-    std::map<std::string, std::shared_ptr<DataChannel>> channels;
-    std::array<std::size_t, 3> reported{};  // undefined protocol, bad DCEP, OPEN for a used stream
-    std::optional<std::array<std::size_t, 3>> sent;
-    bool busyDone = false, paused = false, closeStarted = false, refused = false,
-         junkClosed = false, askedEcho = false;
-  } hs;
   auto attachHostile = [&](std::shared_ptr<DataChannel> ch) {
     std::string label = ch->label();
     hs.channels[label] = ch;
@@ -198,10 +208,11 @@ int main(int argc, char** argv) {
         json stats = {{"reported", hs.reported},     {"sent", hs.sent ? json(*hs.sent) : json()},
                       {"pausedReads", hs.paused},    {"resetRefused", hs.refused},
                       {"junkClosed", hs.junkClosed}, {"state", toString(pc.state())}};
-        (void)raw->send("done " + stats.dump());
-        verdict(
-            up && hs.paused && hs.refused && hs.junkClosed && hs.sent && hs.reported == *hs.sent,
-            "legit echoed after the flood and the refused reset: " + stats.dump());
+        hs.okBeforeAbort =
+            up && hs.paused && hs.refused && hs.junkClosed && hs.sent && hs.reported == *hs.sent;
+        hs.beforeAbort = "legit echoed after the flood and the refused reset: " + stats.dump();
+        hs.askedAbort = true;
+        (void)raw->send("abort " + stats.dump());
       }
     });
   };

@@ -855,9 +855,10 @@ void PeerShared::close(PeerState finalState, const std::string& reason) {
   if (closed_) return;
   closed_ = true;
   diag("state", "closing: " + reason);
-  setState(finalState);
-  // Callbacks (NetworkThread delivery) may re-enter; everything is detached first.
+  // Callbacks (NetworkThread delivery) may re-enter; everything is detached first. Whoever sees
+  // the final state also sees nothing buffered.
   clearSendState();
+  setState(finalState);
   auto unassigned = std::move(unassigned_);
   unassigned_.clear();
   std::vector<std::shared_ptr<ChannelShared>> channels;

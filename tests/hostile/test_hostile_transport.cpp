@@ -280,6 +280,7 @@ TEST(HostileTransport, ReopeningRightAfterTheRemoteClosedWorks) {
   }));
   std::this_thread::sleep_for(200ms);
   EXPECT_TRUE(s->isOpen()) << "the late reset of the old stream closed the new channel";
+  expectServesALegitimatePeer(rt);
 }
 
 // Finding 6: close() right after send() lost what was still queued (the reset went out first and
@@ -356,6 +357,7 @@ TEST(HostileTransport, SmallMessagesOvertakeABulkTransferOnAnotherChannel) {
               kBulk);
   EXPECT_LT(bulkAtLastState, kBulk / 2)
       << "the state messages waited behind " << bulkAtLastState << " bytes of the bulk transfer";
+  expectServesALegitimatePeer(rt);
 }
 
 // Finding 7: bufferedAmount counted only claynet's own queue, and read 0 while megabytes still
@@ -386,6 +388,7 @@ TEST(HostileTransport, BufferedAmountCountsWhatUsrsctpHolds) {
   ASSERT_TRUE(pumpUntil(
       receiverRt, [&] { return received == kTotal; }, 60s));
   EXPECT_TRUE(pumpUntil(senderRt, [&] { return ch->bufferedAmount() == 0; }));
+  expectServesALegitimatePeer(receiverRt);
 }
 
 // Finding 9: the SCTP ABORT of a closing connection never left the process (output was dropped

@@ -311,8 +311,9 @@ class HostilePeer(Peer):
     junk stream FLOOD messages with a payload protocol id no one defines, BAD_DCEP messages with
     the DCEP id that are not DCEP, and a DCEP OPEN for the stream, which is in use; then
     "flooded <FLOOD> <BAD_DCEP> 1" on legit. It refuses (DENIED) the other side's reset of the
-    junk stream, echoes "echo <text>" for any other text on legit, and is done (ok) when
-    "done" comes after it has refused a reset."""
+    junk stream and echoes "echo <text>" for any other text on legit. When "abort <stats>" comes
+    it ABORTs the association with a protocol-violation cause, and is done (ok) if it has
+    refused a reset by then."""
 
     FLOOD = 5000
     BAD_DCEP = 100
@@ -371,16 +372,25 @@ class HostilePeer(Peer):
     def on_hostile_message(self, channel, msg):
         if channel.label != "legit" or not isinstance(msg, str):
             return
-        if msg.startswith("done"):
-            self.finish(self.denied > 0, f"the other side says {msg!r}; refused {self.denied} "
-                        "reset(s) of the junk stream")
+        if msg.startswith("abort"):
+            asyncio.ensure_future(self.abort(msg))
         else:
             channel.send("echo " + msg)
 
     def progress(self):
         opened = [label for label, ch in self.channels.items() if ch.readyState == "open"]
         return (f"channels open: {opened}, attack {'sent' if self.started else 'not sent'}, "
-                f"{self.denied} reset(s) refused, no \"done\" from the other side")
+                f"{self.denied} reset(s) refused, no \"abort\" from the other side")
+
+    async def abort(self, msg):
+        from aiortc.rtcsctptransport import AbortChunk
+
+        chunk = AbortChunk()
+        chunk.params = [(13, b"claynet hostile test")]  # 13: Protocol Violation (RFC 4960)
+        await self.pc.sctp._send_chunk(chunk)
+        log("sent an ABORT (protocol violation)")
+        self.finish(self.denied > 0, f"the other side says {msg!r}; refused {self.denied} "
+                    "reset(s) of the junk stream, then aborted")
 
     async def open_channels(self):
         self.deny_junk_resets()
