@@ -25,6 +25,12 @@ std::string trim(std::string_view s) {
 
 std::string errorText(GError* error) { return error && error->message ? error->message : "?"; }
 
+void dropSource(GSource*& source) {
+  if (!source) return;
+  g_source_destroy(source);
+  g_clear_pointer(&source, g_source_unref);
+}
+
 }  // namespace
 
 struct WsClientSocket::Box {
@@ -222,10 +228,7 @@ int WsClientSocket::handleHandshake(const char* data, std::size_t size) {
     return -1;
   }
   open_ = true;
-  if (timer_) {
-    g_source_destroy(timer_);
-    g_clear_pointer(&timer_, g_source_unref);
-  }
+  dropSource(timer_);
   auto keep = shared_from_this();
   if (handlers_.opened) handlers_.opened();
   return finished_ ? -1 : 1;
@@ -266,8 +269,7 @@ void WsClientSocket::flushOut() {
 
 gboolean WsClientSocket::onWritable(GObject*, gpointer data) {
   auto self = static_cast<WsClientSocket*>(data)->shared_from_this();
-  g_source_destroy(self->outSource_);
-  g_clear_pointer(&self->outSource_, g_source_unref);
+  dropSource(self->outSource_);
   self->flushOut();
   return G_SOURCE_REMOVE;
 }
@@ -329,18 +331,9 @@ void WsClientSocket::finish(const std::string& reason, bool fatal) {
 }
 
 void WsClientSocket::release() {
-  if (timer_) {
-    g_source_destroy(timer_);
-    g_clear_pointer(&timer_, g_source_unref);
-  }
-  if (inSource_) {
-    g_source_destroy(inSource_);
-    g_clear_pointer(&inSource_, g_source_unref);
-  }
-  if (outSource_) {
-    g_source_destroy(outSource_);
-    g_clear_pointer(&outSource_, g_source_unref);
-  }
+  dropSource(timer_);
+  dropSource(inSource_);
+  dropSource(outSource_);
   if (cancellable_) {
     g_cancellable_cancel(cancellable_);
     g_clear_object(&cancellable_);

@@ -159,6 +159,21 @@ class EvilServer {
   std::atomic<bool> done_{false};
   std::thread thread_;
 };
+
+// A peer whose PeerJS server is hostile (no reconnection), on a runtime that also runs a host
+// behind an honest server: the legitimate side, which must keep working meanwhile.
+struct Victim {
+  explicit Victim(uint16_t evilPort) : honest(rt), host(rt, honest.port()) {
+    EXPECT_TRUE(pumpUntil(rt, [&] { return !host.events.opened.empty(); }));
+    PeerJsOptions o = localPeer(evilPort, "victim");
+    o.reconnect = false;
+    victim = PeerJsPeer::create(rt, o);
+  }
+  Runtime rt;
+  Server honest;
+  Host host;
+  std::shared_ptr<PeerJsPeer> victim;
+};
 }  // namespace
 
 // Finding 1: an OFFER whose metadata nests 300 000 arrays (600 KB, inside the 1 MiB frame limit)
@@ -261,15 +276,8 @@ TEST(HostileSignaling, AServerCannotGrowAFragmentedMessageWithoutBound) {
       sent += piece.size();
   });
 
-  Runtime rt;
-  // A legitimate pair on the same runtime, through an honest server, keeps working meanwhile.
-  Server honest(rt);
-  Host host(rt, honest.port());
-  ASSERT_TRUE(pumpUntil(rt, [&] { return !host.events.opened.empty(); }));
-
-  PeerJsOptions o = localPeer(evil.port(), "victim");
-  o.reconnect = false;
-  auto victim = PeerJsPeer::create(rt, o);
+  Victim v(evil.port());
+  auto& [rt, honest, host, victim] = v;
   PeerEvents ev;
   ev.attach(*victim);
   ASSERT_TRUE(victim->open());
@@ -309,13 +317,8 @@ TEST(HostileSignaling, AnErrorFloodDoesNotFillTheEventQueue) {
     }
   });
 
-  Runtime rt;
-  Server honest(rt);
-  Host host(rt, honest.port());
-  ASSERT_TRUE(pumpUntil(rt, [&] { return !host.events.opened.empty(); }));
-  PeerJsOptions o = localPeer(evil.port(), "victim");
-  o.reconnect = false;
-  auto victim = PeerJsPeer::create(rt, o);
+  Victim v(evil.port());
+  auto& [rt, honest, host, victim] = v;
   std::size_t reports = 0, summaries = 0, leftOut = 0;
   std::vector<std::string> others;
   victim->onError([&](const PeerJsError& e) {
