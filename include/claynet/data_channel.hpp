@@ -47,6 +47,10 @@ struct Counters {
   uint64_t messagesReceived = 0;
   uint64_t bytesSent = 0;
   uint64_t bytesReceived = 0;
+  /// Received messages of unreliable channels dropped unread (counted in messagesReceived too):
+  /// with Delivery::Poll, the oldest waiting messages of such a channel give way once more than
+  /// Runtime::Options::maxUndeliveredUnreliableBytes wait for poll().
+  uint64_t messagesDropped = 0;
 };
 
 enum class ChannelState { Connecting, Open, Closing, Closed };
@@ -55,7 +59,9 @@ enum class ChannelState { Connecting, Open, Closing, Closed };
 ///
 /// Thread-safety: every member may be called from any thread. Callbacks run where the Runtime's
 /// Delivery says. Callbacks set after an event has happened are not called for it, so set them
-/// before the channel can open (right after createDataChannel, or inside onDataChannel).
+/// before the channel can open (right after createDataChannel, or inside onDataChannel); the one
+/// exception is onOpen, which still fires once if the channel opened before it was set.
+/// Destroying the DataChannel waits for a callback of it that is running on another thread.
 class DataChannel {
  public:
   ~DataChannel();
@@ -82,13 +88,15 @@ class DataChannel {
     return send(std::span<const std::byte>(static_cast<const std::byte*>(data), size));
   }
 
-  /// Bytes queued by send() and not yet handed to the SCTP stack.
+  /// Bytes queued by send() and not yet acknowledged by the remote: claynet's own queue plus what
+  /// the SCTP stack still holds for this channel.
   std::size_t bufferedAmount() const;
   std::size_t bufferedAmountLowThreshold() const;
   /// onBufferedAmountLow fires each time bufferedAmount falls to or below this value.
   void setBufferedAmountLowThreshold(std::size_t bytes);
 
-  /// Closes this channel (an SCTP stream reset); the remote sees it closed. Idempotent.
+  /// Closes this channel: send() fails from now on, messages already queued still go out, then
+  /// the stream is reset and the remote sees the channel closed. Idempotent.
   void close();
 
   Counters counters() const;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -48,6 +49,16 @@ struct PeerJsOptions {
   std::function<void(const std::string& remoteId, const std::string& label,
                      const std::string& phase, const std::string& detail)>
       onTransportDiagnostic;
+
+  /// Inbound OFFERs build a whole peer connection (ICE agent, sockets, buffers) before the
+  /// application can refuse them, so anyone who knows this peer's id could make it allocate
+  /// without bound. An OFFER is refused, before anything is allocated for it, while its sender
+  /// already has this many inbound connections that are not open yet...
+  std::size_t maxPendingOffersPerPeer = 4;
+  /// ... or while this many inbound connections from all senders together are not open yet.
+  /// Refusals are counted (PeerJsPeer::refusedOffers()) and reported to onError as offer-refused
+  /// (the first from each sender, then every tenfold). 0 in either: no limit.
+  std::size_t maxPendingOffers = 64;
 
   static Configuration defaultRtc() {
     Configuration c;
@@ -201,6 +212,8 @@ class PeerJsPeer {
 
   /// The connections that are not closed.
   std::vector<std::shared_ptr<PeerJsConnection>> connections() const;
+  /// Inbound OFFERs refused so far because of maxPendingOffersPerPeer / maxPendingOffers.
+  std::uint64_t refusedOffers() const;
 
   /// Leaves the server but keeps the connections; no new ones can be made. reconnect() undoes it.
   void disconnect();
@@ -214,6 +227,10 @@ class PeerJsPeer {
   /// A remote peer opened a DataConnection to us (its OFFER arrived). Set the connection's
   /// callbacks inside this callback.
   void onConnection(std::function<void(std::shared_ptr<PeerJsConnection>)> callback);
+  /// Errors of the peer and of what the server or other peers send. With Delivery::Poll at most
+  /// 64 reports of each PeerJsErrorType wait for poll(); further ones of that type are counted,
+  /// and once the waiting ones are taken one report of that type says "N more errors were left
+  /// out while the application did not poll; the last: <its message>".
   void onError(std::function<void(const PeerJsError&)> callback);
   /// The server connection was lost (reconnection follows when enabled) or disconnect() was
   /// called. Connections stay up.

@@ -39,6 +39,7 @@ enum class PeerJsErrorType {
   NotOpenYet,           ///< "not-open-yet": send() before the connection is open
   MessageTooBig,        ///< "message-too-big": json serialization at or over 16300 bytes
   InvalidData,          ///< "invalid-data" (claynet): a received message could not be decoded
+  OfferRefused,  ///< "offer-refused" (claynet): an inbound OFFER was over PeerJsOptions' limits
 };
 
 /// The PeerJS spelling, e.g. "unavailable-id".
@@ -105,7 +106,7 @@ const char* toString(PeerJsSignalingState state);
 /// forwards frames to and from other peers, and reconnects with backoff when the server drops.
 ///
 /// Thread-safety: every member may be called from any thread; the work runs on the Runtime's
-/// network thread (libsoup). Callbacks run where the Runtime's Delivery says. Destroying the
+/// network thread. Callbacks run where the Runtime's Delivery says. Destroying the
 /// object closes the connection; no callback of it runs afterwards.
 class PeerJsSignaling {
  public:

@@ -31,6 +31,17 @@ class Runtime {
  public:
   struct Options {
     Delivery delivery = Delivery::Poll;
+    /// With Delivery::Poll, received messages wait for poll(). Once this many bytes of one
+    /// connection wait (its messages, plus 256 for each other event of it, such as an error
+    /// about what the peer sent), claynet stops reading from that connection: the remote's send
+    /// buffer fills and its bufferedAmount rises, until poll() has taken some. Without it, a peer
+    /// that sends faster than the application polls (during a level load, a dialog) could make
+    /// this process grow without bound.
+    std::size_t maxUndeliveredBytes = 8 * 1024 * 1024;
+    /// Unreliable channels (maxRetransmits or maxPacketLifeTime) do not hold the connection up:
+    /// once this many bytes of one such channel wait, its oldest waiting messages are dropped and
+    /// counted (Counters::messagesDropped), so the newest state is what poll() hands out.
+    std::size_t maxUndeliveredUnreliableBytes = 256 * 1024;
   };
 
   Runtime();

@@ -1,5 +1,10 @@
 #include "network/envelope.hpp"
 
+#include <cmath>
+#include <cstdint>
+
+#include "signaling/bounded_json.hpp"
+
 namespace claynet::network {
 namespace {
 
@@ -89,8 +94,13 @@ Result decodeEnvelope(std::span<const std::byte> bytes, Envelope& out) {
 }
 
 Result decodeEnvelope(std::string_view text, Envelope& out) {
-  json j = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return Result::failure("envelope is not valid JSON");
+  json j;
+  signaling::JsonParseFailure why;
+  if (Result r = signaling::parseBoundedJson(text, j, signaling::kMaxJsonDepth, &why); !r) {
+    return Result::failure(why == signaling::JsonParseFailure::TooDeep
+                               ? "envelope: " + r.error()
+                               : "envelope is not valid JSON");
+  }
   return decodeEnvelope(j, out);
 }
 
@@ -126,8 +136,19 @@ Result decodeEnvelope(const json& j, Envelope& out) {
       e.kind = (*t == "p") ? EnvelopeKind::Ping : EnvelopeKind::Pong;
       auto ts = j.find("ts");
       if (ts == j.end() || !ts->is_number()) return fieldError("ts", "a number");
-      e.ts = ts->is_number_float() ? static_cast<std::int64_t>(ts->get<double>())
-                                   : ts->get<std::int64_t>();
+      // A peer may send any float (NaN too, through BinaryPack): only what fits an int64 converts.
+      constexpr double kLimit = 9.2e18;
+      if (ts->is_number_float()) {
+        const double v = ts->get<double>();
+        if (!std::isfinite(v) || v <= -kLimit || v >= kLimit)
+          return fieldError("ts", "a finite number of milliseconds");
+        e.ts = static_cast<std::int64_t>(v);
+      } else if (ts->is_number_unsigned() &&
+                 ts->get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX)) {
+        return fieldError("ts", "a finite number of milliseconds");
+      } else {
+        e.ts = ts->get<std::int64_t>();
+      }
       break;
     }
     case 'R':

@@ -29,6 +29,7 @@
 #include "network/network_testing.hpp"
 #include "network/relay.hpp"
 #include "rtc/runtime_core.hpp"
+#include "signaling/bounded_json.hpp"
 
 namespace claynet {
 
@@ -906,9 +907,9 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     ch->onMessage(guarded([peer, raw](NetworkImpl& s, Message&& m) {
       Link* l = s.find(peer);
       if (!l || l->nativeState.get() != raw) return;
-      json value = json::parse(m.data, nullptr, false);
-      if (value.is_discarded()) {
-        s.diag("datachannel", peer + ": ignored a state message that is not JSON");
+      json value;
+      if (Result r = signaling::parseBoundedJson(m.data, value); !r) {
+        s.diag("datachannel", peer + ": ignored a state message: " + r.error());
         return;
       }
       s.received(*l, value, true);

@@ -13,7 +13,9 @@ ChannelShared::ChannelShared(std::weak_ptr<PeerShared> p, std::string l,
       maxRetransmits(init.maxRetransmits),
       maxPacketLifeTime(init.maxPacketLifeTime),
       negotiated(init.negotiated),
-      peer(std::move(p)) {}
+      peer(std::move(p)) {
+  if (auto shared = peer.lock()) networkThread = shared->core->threadId();
+}
 
 Result ChannelShared::send(std::string&& data, bool binary) {
   ChannelState s = state.load(std::memory_order_acquire);
@@ -40,17 +42,42 @@ Result ChannelShared::send(std::string&& data, bool binary) {
   return {};
 }
 
+void ChannelShared::drainInbox() {
+  std::size_t n;
+  {
+    std::lock_guard lock(inboxMutex);
+    n = inbox.size();
+    inboxEventQueued = false;  // what arrives from now on brings its own event
+  }
+  auto p = peer.lock();
+  for (std::size_t i = 0; i < n; ++i) {
+    Message m;
+    {
+      std::lock_guard lock(inboxMutex);
+      if (inbox.empty()) break;  // dropped meanwhile to make room
+      m = std::move(inbox.front());
+      inbox.pop_front();
+      inboxBytes -= m.data.size();
+    }
+    if (p) p->released(m.data.size());
+    onMessage(std::move(m));
+  }
+}
+
 }  // namespace impl
 
 DataChannel::DataChannel(std::shared_ptr<impl::ChannelShared> shared)
     : shared_(std::move(shared)) {}
 
 DataChannel::~DataChannel() {
-  shared_->onOpen.clear();
-  shared_->onClose.clear();
-  shared_->onMessage.clear();
-  shared_->onBufferedAmountLow.clear();
-  shared_->onError.clear();
+  // No callback of ours is running (on another thread) once the destructor returns, unless this
+  // runs on the network thread (claynet releasing a channel), which must never wait.
+  const bool wait = std::this_thread::get_id() != shared_->networkThread;
+  shared_->onOpen.clearAndWait(wait);
+  shared_->onClose.clearAndWait(wait);
+  shared_->onMessage.clearAndWait(wait);
+  shared_->onBufferedAmountLow.clearAndWait(wait);
+  shared_->onError.clearAndWait(wait);
   close();
 }
 
@@ -82,8 +109,11 @@ void DataChannel::setBufferedAmountLowThreshold(std::size_t bytes) {
 
 void DataChannel::close() {
   auto ch = shared_;
+  // Closing at once, so that send() fails from here on; what was sent before still goes out.
   ChannelState s = ch->state.load();
-  if (s == ChannelState::Closed || s == ChannelState::Closing) return;
+  do {
+    if (s == ChannelState::Closed || s == ChannelState::Closing) return;
+  } while (!ch->state.compare_exchange_weak(s, ChannelState::Closing));
   auto peer = ch->peer.lock();
   if (!peer) {
     ch->state = ChannelState::Closed;
@@ -94,7 +124,14 @@ void DataChannel::close() {
 
 Counters DataChannel::counters() const { return shared_->counters.snapshot(); }
 
-void DataChannel::onOpen(std::function<void()> cb) { shared_->onOpen.set(std::move(cb)); }
+void DataChannel::onOpen(std::function<void()> cb) {
+  // The channel may have opened before this was set (a negotiated channel opens as soon as it is
+  // created on a live connection): then onOpen still fires, once, where the Runtime delivers.
+  if (!shared_->onOpen.setAndTakeLatched(std::move(cb))) return;
+  auto peer = shared_->peer.lock();
+  if (!peer) return;
+  peer->core->post([core = peer->core, ch = shared_] { core->deliver([ch] { ch->onOpen(); }); });
+}
 void DataChannel::onClose(std::function<void()> cb) { shared_->onClose.set(std::move(cb)); }
 void DataChannel::onMessage(std::function<void(Message&&)> cb) {
   shared_->onMessage.set(std::move(cb));

@@ -79,7 +79,9 @@ DtlsTransport::DtlsTransport(GMainContext* context, const Certificate& certifica
                           "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES128-GCM-SHA256:"
                           "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-CHACHA20-POLY1305");
   SSL_CTX_set1_groups_list(ctx_, "X25519:P-256:P-384");
-  SSL_CTX_set_options(ctx_, SSL_OP_NO_QUERY_MTU | SSL_OP_NO_TICKET);
+  // No renegotiation either way: WebRTC never uses it, and a peer that asks for one mid-session
+  // (to change its certificate after the fingerprint check) must be refused.
+  SSL_CTX_set_options(ctx_, SSL_OP_NO_QUERY_MTU | SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION);
   SSL_CTX_set_read_ahead(ctx_, 1);
   // Self-signed peers: the only trust is the SDP fingerprint, checked in verifyCallback.
   SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);

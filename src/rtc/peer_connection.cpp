@@ -97,6 +97,9 @@ constexpr uint16_t kSctpPort = 5000;
 constexpr guint kTickMs = 250;
 // usrsctp only accepts a message whole; keep well inside its send buffer.
 constexpr std::size_t kLocalSendCeiling = 1024 * 1024;
+// resetting_ flags: which direction of a stream's reset is done.
+constexpr uint8_t kIncomingDone = 1;
+constexpr uint8_t kOutgoingDone = 2;
 }  // namespace
 
 PeerShared::PeerShared(std::shared_ptr<RuntimeCore> c, Configuration cfg)
@@ -357,6 +360,15 @@ Result PeerShared::createDataChannel(const std::string& label, const DataChannel
     if (channels_.count(*init.id))
       return Result::failure("cannot create data channel '" + label + "': id " +
                              std::to_string(*init.id) + " is already in use");
+    if (*init.id < retired_.size() && retired_[*init.id])
+      return Result::failure("cannot create data channel '" + label + "': stream " +
+                             std::to_string(*init.id) +
+                             " cannot be used again on this connection (the remote refused to "
+                             "reset it)");
+    if (sctp_ && sctp_->connected() && *init.id >= outboundStreams_)
+      return Result::failure("cannot create data channel '" + label + "': id " +
+                             std::to_string(*init.id) + " is beyond the " +
+                             std::to_string(outboundStreams_) + " streams the remote accepted");
   } else if (init.id) {
     return Result::failure("cannot create data channel '" + label +
                            "': an id can only be chosen for a negotiated channel");
@@ -376,30 +388,25 @@ Result PeerShared::createDataChannel(const std::string& label, const DataChannel
 }
 
 std::optional<uint16_t> PeerShared::allocateSid() const {
-  for (uint16_t id = dtlsClient_ ? 0 : 1; id < rtc::SctpTransport::kMaxStreams; id += 2)
-    if (!channels_.count(id)) return id;
+  for (uint16_t id = dtlsClient_ ? 0 : 1; id < outboundStreams_; id += 2) {
+    bool retired = id < retired_.size() && retired_[id];
+    if (!channels_.count(id) && !resetting_.count(id) && !retired) return id;
+  }
   return std::nullopt;
 }
 
 void PeerShared::openChannel(const std::shared_ptr<ChannelShared>& ch) {
   auto sid = allocateSid();
   if (!sid) {
-    ch->onError("no free SCTP stream for data channel '" + ch->label + "'");
-    markClosed(ch);
+    markClosed(ch, "no free SCTP stream for data channel '" + ch->label + "'");
     return;
   }
   ch->sid = *sid;
   channels_[*sid] = ch;
   auto open = rtc::dcep::Open::fromOptions(ch->ordered, ch->maxRetransmits, ch->maxPacketLifeTime,
                                            ch->label, ch->protocol);
-  auto bytes = rtc::dcep::encodeOpen(open);
   ch->awaitingAck = true;
-  std::string err;
-  if (sctp_->send(*sid, rtc::dcep::kPpidDcep, bytes.data(), bytes.size(), {}, err) ==
-      rtc::SctpTransport::SendStatus::Failed) {
-    emitError("cannot open data channel '" + ch->label + "': " + err);
-    markClosed(ch);
-  }
+  queueControl(ch, rtc::dcep::encodeOpen(open));
 }
 
 void PeerShared::markOpen(const std::shared_ptr<ChannelShared>& ch) {
@@ -407,10 +414,12 @@ void PeerShared::markOpen(const std::shared_ptr<ChannelShared>& ch) {
   ChannelState expected = ChannelState::Connecting;
   if (!ch->state.compare_exchange_strong(expected, ChannelState::Open)) return;
   diag("datachannel", "channel '" + ch->label + "' open on stream " + std::to_string(ch->sid));
-  deliver([ch] { ch->onOpen(); });
+  // Latched: an onOpen set only after this (say, right after createDataChannel returned on
+  // another thread) still fires.
+  deliver([ch] { ch->onOpen.invokeOrLatch(); });
 }
 
-void PeerShared::markClosed(const std::shared_ptr<ChannelShared>& ch) {
+void PeerShared::markClosed(const std::shared_ptr<ChannelShared>& ch, const std::string& error) {
   if (ch->state.exchange(ChannelState::Closed) == ChannelState::Closed) return;
   int sid = ch->sid;
   if (sid >= 0) {
@@ -418,23 +427,44 @@ void PeerShared::markClosed(const std::shared_ptr<ChannelShared>& ch) {
     if (it != channels_.end() && it->second == ch) channels_.erase(it);
   }
   std::erase(unassigned_, ch);
-  diag("datachannel", "channel '" + ch->label + "' closed");
-  deliver([ch] { ch->onClose(); });
+  // What it had not sent yet goes nowhere now; what usrsctp holds is no longer counted.
+  queuedMessages_ -= ch->sendQueue.size();
+  ch->sendQueue.clear();
+  ch->buffered = 0;
+  ch->inStack = 0;
+  diag("datachannel", "channel '" + ch->label + "' closed" + (error.empty() ? "" : ": " + error));
+  deliver([ch, error] {
+    if (!error.empty()) ch->onError(error);
+    ch->drainInbox();  // messages that came before the close are handed out before onClose
+    ch->onClose();
+  });
 }
 
 void PeerShared::closeChannel(const std::shared_ptr<ChannelShared>& ch) {
-  ChannelState s = ch->state.load();
-  if (s == ChannelState::Closed || s == ChannelState::Closing) return;
+  if (ch->closeStarted || ch->state.load() == ChannelState::Closed) return;
+  ch->closeStarted = true;
   int sid = ch->sid;
   if (closed_ || !sctp_ || !sctp_->connected() || sid < 0) {
     markClosed(ch);
     return;
   }
   ch->state = ChannelState::Closing;
+  // Messages sent before close() go out first; the reset follows the last of them (flush()).
+  takeIncoming();
+  if (ch->sendQueue.empty()) {
+    finishClose(ch);
+  } else {
+    makeReady(ch);
+    flush();
+  }
+}
+
+void PeerShared::finishClose(const std::shared_ptr<ChannelShared>& ch) {
+  if (ch->resetSent || closed_ || !sctp_) return;
   ch->resetSent = true;
-  // Messages still queued for this channel go out first; the reset follows them.
-  flush();
-  sctp_->resetStreams({static_cast<uint16_t>(sid)});
+  auto sid = static_cast<uint16_t>(ch->sid.load());
+  resetting_.try_emplace(sid, 0);
+  sctp_->resetStreams({sid});
 }
 
 void PeerShared::emitLocalDescription(SdpType type, const rtc::sdp::Session& session) {
@@ -692,7 +722,9 @@ void PeerShared::startDtls() {
     startSctp();
   };
   cb.onData = [this](const uint8_t* data, std::size_t size) {
-    if (sctp_) sctp_->handlePacket(data, size);
+    if (!sctp_) return;
+    sctp_->handlePacket(data, size);
+    updateInStack();  // a SACK may have freed what usrsctp held for a channel
   };
   cb.onFailed = [this](const std::string& reason) { fail(StateReason::Code::DtlsFailed, reason); };
   cb.onRemoteClosed = [this] {
@@ -714,19 +746,29 @@ void PeerShared::startSctp() {
   cb.sendPacket = [this](const uint8_t* data, std::size_t size) {
     if (dtls_) dtls_->send(data, size);
   };
-  cb.onConnected = [this] { onSctpConnected(); };
-  cb.onClosed = [this](const std::string& reason) {
-    diag("sctp", reason);
-    close(PeerState::Closed, StateReason::Code::RemoteClosed, reason);
+  cb.onConnected = [this](uint16_t inbound, uint16_t outbound) {
+    onSctpConnected(inbound, outbound);
+  };
+  cb.onClosed = [this](const rtc::SctpInbound::Ending& e) {
+    diag("sctp", e.reason);
+    if (e.failure)
+      fail(StateReason::Code::SctpFailed, e.reason);
+    else
+      close(PeerState::Closed, StateReason::Code::RemoteClosed, e.reason);
   };
   cb.onMessage = [this](uint16_t sid, uint32_t ppid, std::string&& data) {
     onSctpMessage(sid, ppid, std::move(data));
   };
   cb.onIncomingReset = [this](const std::vector<uint16_t>& sids) { onIncomingReset(sids); };
+  cb.onOutgoingReset = [this](const std::vector<uint16_t>& sids, bool ok) {
+    onOutgoingReset(sids, ok);
+  };
+  cb.onStreamsChanged = [this](uint16_t inbound, uint16_t outbound) {
+    onStreamsChanged(inbound, outbound);
+  };
   cb.onWritable = [this] { flush(); };
   cb.onDiagnostic = [this](const std::string& detail) { diag("sctp", detail); };
   std::weak_ptr<RuntimeCore> weakCore = core;
-  RuntimeCore* rawCore = core.get();
   sctp_ = std::make_unique<rtc::SctpTransport>(
       kSctpPort, remote_.sctpPort,
       // 0 is advertised as "unlimited" (RFC 8841), so it must be honoured as such here too.
@@ -736,23 +778,56 @@ void PeerShared::startSctp() {
       [weakCore](std::function<void()> task) {
         if (auto c = weakCore.lock()) c->post(std::move(task));
       },
-      [rawCore] { return rawCore->onNetworkThread(); });
+      // Asked from usrsctp's timers on any runtime's thread, maybe while this one goes away.
+      [weakCore] {
+        auto c = weakCore.lock();
+        return c && c->onNetworkThread();
+      });
+  if (readPaused_) sctp_->setReadPaused(true);  // events of ICE and DTLS already wait
   std::string error;
   if (!sctp_->start(error)) fail(StateReason::Code::SctpFailed, "SCTP could not start: " + error);
 }
 
-void PeerShared::onSctpConnected() {
-  diag("sctp", "SCTP association up");
+void PeerShared::onSctpConnected(uint16_t inbound, uint16_t outbound) {
+  outboundStreams_ = std::min<uint16_t>(outbound, rtc::SctpTransport::kMaxStreams);
+  diag("sctp", "SCTP association up (" + std::to_string(outbound) + " streams out, " +
+                   std::to_string(inbound) + " in)");
   everConnected_ = true;
   lastRxUs_ = g_get_monotonic_time();
   setState(PeerState::Connected);
-  for (auto& [sid, ch] : channels_)
-    if (ch->negotiated) markOpen(ch);
+  // Callbacks below may close the connection or create channels: walk copies.
+  std::vector<std::shared_ptr<ChannelShared>> negotiated;
+  for (auto& entry : channels_)
+    if (entry.second->negotiated) negotiated.push_back(entry.second);
+  for (auto& ch : negotiated) {
+    if (closed_) return;
+    if (ch->sid >= outboundStreams_)
+      markClosed(ch, "data channel '" + ch->label + "' has id " + std::to_string(ch->sid) +
+                         ", beyond the " + std::to_string(outboundStreams_) +
+                         " streams the remote accepted");
+    else
+      markOpen(ch);
+  }
   auto pending = std::move(unassigned_);
   unassigned_.clear();
-  for (auto& ch : pending)
+  for (auto& ch : pending) {
+    if (closed_) return;
     if (ch->state == ChannelState::Connecting) openChannel(ch);
+  }
   flush();
+}
+
+void PeerShared::onStreamsChanged(uint16_t inbound, uint16_t outbound) {
+  outboundStreams_ = std::min<uint16_t>(outbound, rtc::SctpTransport::kMaxStreams);
+  diag("sctp",
+       "streams changed: " + std::to_string(outbound) + " out, " + std::to_string(inbound) + " in");
+  std::vector<std::shared_ptr<ChannelShared>> beyond;
+  for (auto& entry : channels_)
+    if (entry.first >= outboundStreams_) beyond.push_back(entry.second);
+  for (auto& ch : beyond)
+    markClosed(ch, "the remote reduced its streams to " + std::to_string(outboundStreams_) +
+                       "; data channel '" + ch->label + "' (stream " + std::to_string(ch->sid) +
+                       ") is gone");
 }
 
 void PeerShared::onSctpMessage(uint16_t sid, uint32_t ppid, std::string&& data) {
@@ -783,9 +858,8 @@ void PeerShared::onSctpMessage(uint16_t sid, uint32_t ppid, std::string&& data) 
     auto ch = std::make_shared<ChannelShared>(weak_from_this(), open.label, init);
     ch->sid = sid;
     channels_[sid] = ch;
-    auto ack = rtc::dcep::encodeAck();
-    std::string err;
-    sctp_->send(sid, rtc::dcep::kPpidDcep, ack.data(), ack.size(), {}, err);
+    // The ACK waits in the channel's queue like data if usrsctp cannot take it now.
+    queueControl(ch, rtc::dcep::encodeAck());
     ch->state = ChannelState::Open;
     diag("datachannel",
          "remote opened channel '" + ch->label + "' on stream " + std::to_string(sid));
@@ -831,22 +905,109 @@ void PeerShared::onSctpMessage(uint16_t sid, uint32_t ppid, std::string&& data) 
   ch->counters.bytesReceived.fetch_add(size, std::memory_order_relaxed);
   counters.messagesReceived.fetch_add(1, std::memory_order_relaxed);
   counters.bytesReceived.fetch_add(size, std::memory_order_relaxed);
-  deliver([ch, m = Message{std::move(data), binary}]() mutable { ch->onMessage(std::move(m)); });
+  deliverMessage(ch, Message{std::move(data), binary});
+}
+
+void PeerShared::deliverMessage(const std::shared_ptr<ChannelShared>& ch, Message&& m) {
+  if (core->delivery() == Delivery::NetworkThread) {
+    ch->onMessage(std::move(m));
+    return;
+  }
+  const auto& options = core->options();
+  std::size_t size = m.data.size();
+  charge(size);  // before the message is in the inbox, where poll() may take it at once
+  bool post = false;
+  {
+    std::lock_guard lock(ch->inboxMutex);
+    if (ch->unreliable()) {
+      // Lossy game state: the newest matters, so the oldest waiting messages make room.
+      std::size_t dropped = 0, droppedBytes = 0;
+      while (!ch->inbox.empty() && ch->inboxBytes + size > options.maxUndeliveredUnreliableBytes) {
+        droppedBytes += ch->inbox.front().data.size();
+        ch->inboxBytes -= ch->inbox.front().data.size();
+        ch->inbox.pop_front();
+        ++dropped;
+      }
+      if (dropped) {
+        ch->counters.messagesDropped.fetch_add(dropped, std::memory_order_relaxed);
+        counters.messagesDropped.fetch_add(dropped, std::memory_order_relaxed);
+        undelivered.fetch_sub(droppedBytes);
+      }
+    }
+    ch->inbox.push_back(std::move(m));
+    ch->inboxBytes += size;
+    post = !ch->inboxEventQueued;
+    ch->inboxEventQueued = true;
+  }
+  if (post) deliver([ch] { ch->drainInbox(); });
+}
+
+void PeerShared::charge(std::size_t bytes) {
+  std::size_t waiting = undelivered.fetch_add(bytes) + bytes;
+  if (waiting <= core->options().maxUndeliveredBytes || readPaused_.exchange(true)) return;
+  diag("sctp", "pausing reads: " + std::to_string(waiting) +
+                   " bytes of messages and events wait for the application to poll");
+  if (sctp_) sctp_->setReadPaused(true);
+}
+
+void PeerShared::released(std::size_t bytes) {
+  std::size_t left = undelivered.fetch_sub(bytes) - bytes;
+  if (!readPaused_.load() || left > core->options().maxUndeliveredBytes / 2) return;
+  if (resumePosted_.exchange(true)) return;
+  core->post([self = shared_from_this()] {
+    self->resumePosted_ = false;
+    if (self->undelivered.load() > self->core->options().maxUndeliveredBytes / 2) return;
+    if (!self->readPaused_.exchange(false)) return;
+    self->diag("sctp", "resuming reads");
+    if (self->sctp_) self->sctp_->setReadPaused(false);
+  });
 }
 
 void PeerShared::onIncomingReset(const std::vector<uint16_t>& sids) {
   std::vector<uint16_t> answer;
   for (uint16_t sid : sids) {
     auto it = channels_.find(sid);
-    if (it == channels_.end()) continue;
-    auto ch = it->second;
-    if (!ch->resetSent) {
-      ch->resetSent = true;
-      answer.push_back(sid);
+    if (it != channels_.end()) {
+      auto ch = it->second;
+      if (!ch->resetSent) {
+        ch->resetSent = true;
+        answer.push_back(sid);
+      }
+      resetting_[sid] |= kIncomingDone;
+      markClosed(ch);
+    } else if (auto r = resetting_.find(sid); r != resetting_.end()) {
+      r->second |= kIncomingDone;
     }
-    markClosed(ch);
+    if (auto r = resetting_.find(sid);
+        r != resetting_.end() && r->second == (kIncomingDone | kOutgoingDone))
+      resetting_.erase(r);
   }
   if (!answer.empty() && sctp_) sctp_->resetStreams(answer);
+}
+
+void PeerShared::onOutgoingReset(const std::vector<uint16_t>& sids, bool ok) {
+  for (uint16_t sid : sids) {
+    auto it = channels_.find(sid);
+    std::shared_ptr<ChannelShared> ch = it != channels_.end() ? it->second : nullptr;
+    if (!ok) {
+      // The stream's sequence numbers were not reset: it cannot carry another channel.
+      if (retired_.size() <= sid) retired_.resize(sid + 1);
+      retired_[sid] = true;
+      resetting_.erase(sid);
+      diag("datachannel", "the remote refused to reset stream " + std::to_string(sid));
+      if (ch && ch->resetSent)
+        markClosed(ch, "the remote refused to reset the stream of data channel '" + ch->label +
+                           "'; it is closed here, and stream " + std::to_string(sid) +
+                           " is not used again");
+      continue;
+    }
+    auto& done = resetting_[sid];
+    done |= kOutgoingDone;
+    if (done == (kIncomingDone | kOutgoingDone)) resetting_.erase(sid);
+    // A channel that took this stream meanwhile (a remote OPEN, a negotiated id) may send now.
+    if (ch && !ch->resetSent) makeReady(ch);
+  }
+  flush();
 }
 
 void PeerShared::enqueue(const std::shared_ptr<ChannelShared>& ch, uint32_t ppid,
@@ -869,21 +1030,90 @@ void PeerShared::enqueue(const std::shared_ptr<ChannelShared>& ch, uint32_t ppid
   }
 }
 
-void PeerShared::flush() {
+void PeerShared::queueControl(const std::shared_ptr<ChannelShared>& ch,
+                              std::vector<uint8_t> bytes) {
+  ch->sendQueue.push_back({rtc::dcep::kPpidDcep, std::string(bytes.begin(), bytes.end()), true});
+  ++queuedMessages_;
+  makeReady(ch);
+  flush();
+}
+
+void PeerShared::makeReady(const std::shared_ptr<ChannelShared>& ch) {
+  if (ch->ready || ch->sendQueue.empty()) return;
+  ch->ready = true;
+  ready_.push_back(ch);
+}
+
+void PeerShared::takeIncoming() {
+  std::vector<Outgoing> in;
   {
     std::lock_guard lock(sendMutex_);
     flushPosted_ = false;
     hasIncoming_.store(false, std::memory_order_relaxed);
-    for (auto& o : incoming_) fifo_.push_back(std::move(o));
-    incoming_.clear();
+    in.swap(incoming_);
   }
-  if (flushing_) return;  // re-entered from an SCTP callback; the outer loop continues
+  for (auto& o : in) {
+    auto& ch = o.channel;
+    if (ch->state.load() == ChannelState::Closed) {
+      ch->buffered = 0;
+      continue;
+    }
+    ch->sendQueue.push_back({o.ppid, std::move(o.data), false});
+    ++queuedMessages_;
+    makeReady(ch);
+  }
+}
+
+void PeerShared::reduceBuffered(const std::shared_ptr<ChannelShared>& ch, std::size_t bytes) {
+  if (closed_ || ch->state.load() == ChannelState::Closed) return;
+  std::size_t before = ch->buffered.fetch_sub(bytes, std::memory_order_relaxed);
+  std::size_t threshold = ch->lowThreshold.load(std::memory_order_relaxed);
+  if (before > threshold && before - bytes <= threshold)
+    deliver([ch] { ch->onBufferedAmountLow(); });
+}
+
+void PeerShared::updateInStack() {
+  if (inStackTotal_ == 0 || !sctp_ || closed_) return;
+  auto held = sctp_->bufferedBytes();
+  if (!held || *held >= inStackTotal_) return;
+  // usrsctp frees acknowledged data in the order it went out, near enough for a byte count.
+  std::size_t freed = inStackTotal_ - *held;
+  std::vector<InStack> done;
+  while (freed > 0 && !inStack_.empty()) {
+    auto& front = inStack_.front();
+    std::size_t take = std::min(freed, front.bytes);
+    freed -= take;
+    front.bytes -= take;
+    inStackTotal_ -= take;
+    if (front.channel->inStack >= take) front.channel->inStack -= take;
+    done.push_back({front.channel, take});
+    if (front.bytes == 0) inStack_.pop_front();
+  }
+  // Callbacks (onBufferedAmountLow) run only now, with the bookkeeping done.
+  for (auto& d : done) reduceBuffered(d.channel, d.bytes);
+}
+
+void PeerShared::flush() {
+  takeIncoming();
+  if (flushing_) return;  // re-entered from a callback; the outer loop goes on
   flushing_ = true;
+  auto keep = shared_from_this();
   bool bundling = false;
-  while (!fifo_.empty() && !closed_ && sctp_) {
+  while (!closed_ && sctp_ && !ready_.empty()) {
+    // Each channel with something to send gets one message per turn, so a bulk transfer on one
+    // channel cannot hold back the others.
+    auto ch = ready_.front();
+    ready_.pop_front();
+    ch->ready = false;
+    if (ch->sendQueue.empty() || ch->state.load() == ChannelState::Closed) continue;
+    int sid = ch->sid.load();
+    auto resetting = resetting_.find(static_cast<uint16_t>(sid));
+    if (sid < 0 || sid >= outboundStreams_ ||
+        (resetting != resetting_.end() && !(resetting->second & kOutgoingDone)))
+      continue;  // made ready again when the stream's reset is done (onOutgoingReset)
     // With several messages waiting, Nagle is switched on for all but the last, so they leave
     // in full packets; the last switches it off again and pushes the bundle out at once.
-    bool last = fifo_.size() == 1;
+    bool last = queuedMessages_ == 1;
     if (!last && !bundling) {
       sctp_->setNoDelay(false);
       bundling = true;
@@ -891,46 +1121,54 @@ void PeerShared::flush() {
       sctp_->setNoDelay(true);
       bundling = false;
     }
-    Outgoing& o = fifo_.front();
-    auto& ch = o.channel;
-    std::size_t size = o.data.size();
-    bool drop = ch->state.load() == ChannelState::Closed;
-    if (!drop) {
-      // Empty messages travel as one zero byte with their own PPID (RFC 8831 §6.6).
-      static const char zero = 0;
-      bool empty = size == 0;
-      uint32_t ppid = empty ? (o.ppid == rtc::dcep::kPpidString ? rtc::dcep::kPpidStringEmpty
+    // Taken out of the queue before anything can call back: a callback may close everything.
+    ChannelShared::Pending msg = std::move(ch->sendQueue.front());
+    ch->sendQueue.pop_front();
+    --queuedMessages_;
+    std::size_t size = msg.data.size();
+    // Empty messages travel as one zero byte with their own PPID (RFC 8831 §6.6).
+    static const char zero = 0;
+    bool empty = size == 0;
+    uint32_t ppid = empty ? (msg.ppid == rtc::dcep::kPpidString ? rtc::dcep::kPpidStringEmpty
                                                                 : rtc::dcep::kPpidBinaryEmpty)
-                            : o.ppid;
-      std::string err;
-      auto status =
-          sctp_->send(static_cast<uint16_t>(ch->sid.load()), ppid, empty ? &zero : o.data.data(),
-                      empty ? 1 : size, ch->reliability(), err);
-      if (status == rtc::SctpTransport::SendStatus::WouldBlock) break;  // resumes on writable
-      if (status == rtc::SctpTransport::SendStatus::Failed) {
-        deliver([ch, err] { ch->onError(err); });
-      } else {
-        ch->counters.messagesSent.fetch_add(1, std::memory_order_relaxed);
-        ch->counters.bytesSent.fetch_add(size, std::memory_order_relaxed);
-        counters.messagesSent.fetch_add(1, std::memory_order_relaxed);
-        counters.bytesSent.fetch_add(size, std::memory_order_relaxed);
+                          : msg.ppid;
+    // DCEP goes reliable and ordered (RFC 8832 §6).
+    rtc::Reliability reliability = msg.control ? rtc::Reliability{} : ch->reliability();
+    std::string err;
+    auto status = sctp_->send(static_cast<uint16_t>(sid), ppid, empty ? &zero : msg.data.data(),
+                              empty ? 1 : size, reliability, err);
+    if (status == rtc::SctpTransport::SendStatus::WouldBlock) {
+      ch->sendQueue.push_front(std::move(msg));
+      ++queuedMessages_;
+      ch->ready = true;
+      ready_.push_front(ch);
+      break;  // resumes on writable
+    }
+    if (status == rtc::SctpTransport::SendStatus::Failed) {
+      if (!msg.control) reduceBuffered(ch, size);
+      deliver([ch, err] { ch->onError(err); });
+    } else if (!msg.control) {
+      ch->counters.messagesSent.fetch_add(1, std::memory_order_relaxed);
+      ch->counters.bytesSent.fetch_add(size, std::memory_order_relaxed);
+      counters.messagesSent.fetch_add(1, std::memory_order_relaxed);
+      counters.bytesSent.fetch_add(size, std::memory_order_relaxed);
+      if (size > 0) {
+        ch->inStack += size;
+        inStack_.push_back({ch, size});
+        inStackTotal_ += size;
       }
     }
-    std::size_t before = ch->buffered.fetch_sub(size, std::memory_order_relaxed);
-    std::size_t threshold = ch->lowThreshold.load(std::memory_order_relaxed);
-    if (!drop && before > threshold && before - size <= threshold)
-      deliver([ch] { ch->onBufferedAmountLow(); });
-    fifo_.pop_front();
-    // Pick up anything the callbacks queued meanwhile, keeping order.
-    if (hasIncoming_.load(std::memory_order_acquire)) {
-      std::lock_guard lock(sendMutex_);
-      hasIncoming_.store(false, std::memory_order_relaxed);
-      for (auto& in : incoming_) fifo_.push_back(std::move(in));
-      incoming_.clear();
-    }
+    if (closed_ || !sctp_) break;
+    if (!ch->sendQueue.empty())
+      makeReady(ch);
+    else if (ch->closeStarted)
+      finishClose(ch);
+    // Pick up anything the callbacks queued meanwhile.
+    if (hasIncoming_.load(std::memory_order_acquire)) takeIncoming();
   }
-  if (bundling && sctp_) sctp_->setNoDelay(true);
+  if (bundling && sctp_ && !closed_) sctp_->setNoDelay(true);
   flushing_ = false;
+  updateInStack();
 }
 
 std::size_t PeerShared::sendLimit() const {
@@ -942,24 +1180,23 @@ void PeerShared::close(PeerState finalState, StateReason::Code code, const std::
   closed_ = true;
   stopTimers();
   diag("state", "closing: " + reason);
+  // Callbacks (NetworkThread delivery) may re-enter; everything is detached first. Whoever sees
+  // the final state also sees nothing buffered.
+  clearSendState();
   setState(finalState, code, reason);
-  for (auto& ch : unassigned_) {
-    ch->state = ChannelState::Closed;
-    deliver([ch] { ch->onClose(); });
-  }
+  auto unassigned = std::move(unassigned_);
   unassigned_.clear();
-  for (auto& entry : channels_) {
-    auto& ch = entry.second;  // not a structured binding: clang < 16 cannot capture those
-    if (ch->state.exchange(ChannelState::Closed) != ChannelState::Closed)
-      deliver([ch] { ch->onClose(); });
-  }
+  std::vector<std::shared_ptr<ChannelShared>> channels;
+  for (auto& entry : channels_) channels.push_back(entry.second);
   channels_.clear();
-  {
-    std::lock_guard lock(sendMutex_);
-    incoming_.clear();
+  for (auto& ch : unassigned) channels.push_back(ch);
+  for (auto& ch : channels) {
+    if (ch->state.exchange(ChannelState::Closed) != ChannelState::Closed)
+      deliver([ch] {
+        ch->drainInbox();
+        ch->onClose();
+      });
   }
-  for (auto& o : fifo_) o.channel->buffered.store(0);
-  fifo_.clear();
   // Goodbyes go out in layer order: SCTP ABORT through DTLS, then close_notify, then ICE.
   if (sctp_) sctp_->close();
   if (dtls_) dtls_->close();
@@ -974,6 +1211,28 @@ void PeerShared::close(PeerState finalState, StateReason::Code code, const std::
   core->unregisterCloser(this);
   // Objects may be inside their own callbacks right now; release them from a fresh stack.
   core->post([self = shared_from_this()] { self->releaseTransports(); });
+}
+
+void PeerShared::clearSendState() {
+  std::vector<Outgoing> in;
+  {
+    std::lock_guard lock(sendMutex_);
+    in.swap(incoming_);
+  }
+  for (auto& o : in) o.channel->buffered = 0;
+  auto clear = [](const std::shared_ptr<ChannelShared>& ch) {
+    ch->sendQueue.clear();
+    ch->ready = false;
+    ch->buffered = 0;
+    ch->inStack = 0;
+  };
+  for (auto& entry : channels_) clear(entry.second);
+  for (auto& ch : unassigned_) clear(ch);
+  for (auto& ch : ready_) clear(ch);
+  ready_.clear();
+  queuedMessages_ = 0;
+  inStack_.clear();
+  inStackTotal_ = 0;
 }
 
 void PeerShared::releaseTransports() {
@@ -998,13 +1257,16 @@ PeerConnection::PeerConnection(Runtime& runtime, Configuration configuration)
 PeerConnection::~PeerConnection() {
   auto s = shared_;
   // Clearing first means no callback of ours runs after the destructor returns.
-  s->onLocalDescription.clear();
-  s->onLocalCandidate.clear();
-  s->onStateChange.clear();
-  s->onGatheringStateChange.clear();
-  s->onDataChannel.clear();
-  s->onError.clear();
-  s->onDiagnostic.clear();
+  // No callback of ours runs once this returns; the network thread (claynet releasing a
+  // connection) never waits, since such a callback may need it.
+  const bool wait = !s->core->onNetworkThread();
+  s->onLocalDescription.clearAndWait(wait);
+  s->onLocalCandidate.clearAndWait(wait);
+  s->onStateChange.clearAndWait(wait);
+  s->onGatheringStateChange.clearAndWait(wait);
+  s->onDataChannel.clearAndWait(wait);
+  s->onError.clearAndWait(wait);
+  s->onDiagnostic.clearAndWait(wait);
   s->core->run([s] {
     s->close(PeerState::Closed, StateReason::Code::LocalClosed, "closed by the application");
   });
@@ -1022,7 +1284,8 @@ Result PeerConnection::createDataChannel(const std::string& label, const DataCha
 std::shared_ptr<DataChannel> PeerConnection::createDataChannel(const std::string& label,
                                                                const DataChannelInit& init) {
   std::shared_ptr<DataChannel> out;
-  if (Result r = createDataChannel(label, init, out); !r) shared_->onError(r.error());
+  if (Result r = createDataChannel(label, init, out); !r)
+    shared_->core->deliverFromAnyThread([s = shared_, e = r.error()] { s->onError(e); });
   return out;
 }
 

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "claynet/data_channel.hpp"
@@ -24,12 +25,14 @@ namespace claynet::impl {
 class PeerShared;
 
 struct AtomicCounters {
-  std::atomic<uint64_t> messagesSent{0}, messagesReceived{0}, bytesSent{0}, bytesReceived{0};
+  std::atomic<uint64_t> messagesSent{0}, messagesReceived{0}, bytesSent{0}, bytesReceived{0},
+      messagesDropped{0};
   Counters snapshot() const {
     return {messagesSent.load(std::memory_order_relaxed),
             messagesReceived.load(std::memory_order_relaxed),
             bytesSent.load(std::memory_order_relaxed),
-            bytesReceived.load(std::memory_order_relaxed)};
+            bytesReceived.load(std::memory_order_relaxed),
+            messagesDropped.load(std::memory_order_relaxed)};
   }
 };
 
@@ -45,6 +48,7 @@ class ChannelShared : public std::enable_shared_from_this<ChannelShared> {
   const std::optional<uint16_t> maxPacketLifeTime;
   const bool negotiated;
 
+  std::thread::id networkThread;  // the runtime's, fixed at creation
   std::atomic<int> sid{-1};
   std::atomic<ChannelState> state{ChannelState::Connecting};
   std::atomic<std::size_t> buffered{0};
@@ -58,8 +62,27 @@ class ChannelShared : public std::enable_shared_from_this<ChannelShared> {
 
   Result send(std::string&& data, bool binary);
   rtc::Reliability reliability() const { return {!ordered, maxRetransmits, maxPacketLifeTime}; }
+  bool unreliable() const { return maxRetransmits || maxPacketLifeTime; }
+
+  // Received messages waiting for the application (Delivery::Poll). One event drains them, so
+  // that the oldest of an unreliable channel can be dropped while they wait.
+  std::mutex inboxMutex;
+  std::deque<Message> inbox;
+  std::size_t inboxBytes = 0;
+  bool inboxEventQueued = false;
+  /// Where the Runtime delivers: hands the messages waiting now to onMessage.
+  void drainInbox();
 
   // Network thread only.
+  struct Pending {
+    uint32_t ppid;
+    std::string data;
+    bool control;  // DCEP: not the application's bytes
+  };
+  std::deque<Pending> sendQueue;  // this channel's turn in PeerShared's round
+  bool ready = false;             // in PeerShared::ready_
+  bool closeStarted = false;      // close requested: the reset follows the queued messages
+  std::size_t inStack = 0;        // of `buffered`, the bytes handed to usrsctp
   bool awaitingAck = false;
   bool resetSent = false;
 };
@@ -85,6 +108,11 @@ class PeerShared : public std::enable_shared_from_this<PeerShared> {
   // Any thread.
   void enqueue(const std::shared_ptr<ChannelShared>& channel, uint32_t ppid, std::string&& data);
   std::size_t sendLimit() const;
+  /// A message left a channel's inbox (delivered or dropped): resumes reading when below budget.
+  void released(std::size_t bytes);
+
+  /// Received bytes waiting in channel inboxes for the application.
+  std::atomic<std::size_t> undelivered{0};
 
   const std::shared_ptr<RuntimeCore> core;
   const Configuration config;
@@ -113,6 +141,10 @@ class PeerShared : public std::enable_shared_from_this<PeerShared> {
     uint32_t ppid;
     std::string data;
   };
+  struct InStack {  // bytes handed to usrsctp, in the order they went
+    std::shared_ptr<ChannelShared> channel;
+    std::size_t bytes;
+  };
 
   std::unique_ptr<rtc::IceTransport> createIce(bool controlling);
   void onIceConnected(rtc::IceTransport* which);
@@ -131,13 +163,23 @@ class PeerShared : public std::enable_shared_from_this<PeerShared> {
   static constexpr gint64 kRelayHoldUs = 150'000;
   void startDtls();
   void startSctp();
-  void onSctpConnected();
+  void onSctpConnected(uint16_t inbound, uint16_t outbound);
   void onSctpMessage(uint16_t sid, uint32_t ppid, std::string&& data);
   void onIncomingReset(const std::vector<uint16_t>& sids);
+  void onOutgoingReset(const std::vector<uint16_t>& sids, bool ok);
+  void onStreamsChanged(uint16_t inbound, uint16_t outbound);
   void openChannel(const std::shared_ptr<ChannelShared>& channel);
   void markOpen(const std::shared_ptr<ChannelShared>& channel);
-  void markClosed(const std::shared_ptr<ChannelShared>& channel);
+  void markClosed(const std::shared_ptr<ChannelShared>& channel, const std::string& error = {});
   std::optional<uint16_t> allocateSid() const;
+  void queueControl(const std::shared_ptr<ChannelShared>& channel, std::vector<uint8_t> bytes);
+  void makeReady(const std::shared_ptr<ChannelShared>& channel);
+  void takeIncoming();
+  void finishClose(const std::shared_ptr<ChannelShared>& channel);
+  void reduceBuffered(const std::shared_ptr<ChannelShared>& channel, std::size_t bytes);
+  void updateInStack();
+  void clearSendState();
+  void deliverMessage(const std::shared_ptr<ChannelShared>& channel, Message&& message);
   void flush();
   void setState(PeerState s, StateReason::Code code = StateReason::Code::None,
                 const std::string& detail = {});
@@ -147,10 +189,24 @@ class PeerShared : public std::enable_shared_from_this<PeerShared> {
   void emitLocalDescription(SdpType type, const rtc::sdp::Session& session);
   void emitError(const std::string& message);
   void releaseTransports();
+  // With Delivery::Poll every event waiting for poll() counts against the connection's budget of
+  // undelivered bytes, as the messages do: a peer can provoke events without end (errors about
+  // what it sends, channels opened and closed), and past the budget reading from it pauses.
+  static constexpr std::size_t kEventBytes = 256;  // about what a waiting event holds
   template <typename F>
   void deliver(F&& f) {
-    core->deliver(std::forward<F>(f));
+    if (core->delivery() == Delivery::NetworkThread) {
+      core->deliver(std::forward<F>(f));
+      return;
+    }
+    charge(kEventBytes);
+    core->deliver([self = shared_from_this(), f = std::forward<F>(f)]() mutable {
+      self->released(kEventBytes);
+      f();
+    });
   }
+  /// Counts bytes waiting for the application; pauses reading past the budget.
+  void charge(std::size_t bytes);
 
   enum class Role { None, Offerer, Answerer };
   Role role_ = Role::None;
@@ -190,8 +246,19 @@ class PeerShared : public std::enable_shared_from_this<PeerShared> {
   std::vector<Outgoing> incoming_;
   bool flushPosted_ = false;
   std::atomic<bool> hasIncoming_{false};  // lets flush() skip the lock when nothing is new
-  std::deque<Outgoing> fifo_;             // network thread only
+  // Network thread only: channels with something to send, served one message each in turn.
+  std::deque<std::shared_ptr<ChannelShared>> ready_;
+  std::size_t queuedMessages_ = 0;  // in all channels' sendQueues
   bool flushing_ = false;
+  std::deque<InStack> inStack_;
+  std::size_t inStackTotal_ = 0;
+  // A stream id is free again only once both directions of its reset are done; one whose reset
+  // was refused is never used again on this association.
+  std::map<uint16_t, uint8_t> resetting_;  // sid -> kIncomingDone | kOutgoingDone
+  std::vector<bool> retired_;
+  uint16_t outboundStreams_ = rtc::SctpTransport::kMaxStreams;
+  std::atomic<bool> readPaused_{false};
+  std::atomic<bool> resumePosted_{false};
 };
 
 }  // namespace claynet::impl

@@ -18,13 +18,15 @@ namespace claynet::impl {
 
 class RuntimeCore : public std::enable_shared_from_this<RuntimeCore> {
  public:
-  explicit RuntimeCore(Delivery delivery);
+  explicit RuntimeCore(const Runtime::Options& options);
   ~RuntimeCore();
 
   GMainContext* context() const { return context_; }
   Delivery delivery() const { return delivery_; }
+  const Runtime::Options& options() const { return options_; }
   const rtc::Certificate& certificate() const { return *certificate_; }
   bool onNetworkThread() const { return std::this_thread::get_id() == threadId_; }
+  std::thread::id threadId() const { return threadId_; }
 
   /// Runs `task` later on the network thread. Once the thread has stopped, tasks are dropped.
   void post(std::function<void()> task);
@@ -33,8 +35,11 @@ class RuntimeCore : public std::enable_shared_from_this<RuntimeCore> {
   void run(const std::function<void()>& task);
 
   /// Hands an event callback to the application: inline with Delivery::NetworkThread, else queued
-  /// for poll().
+  /// for poll(). Call it on the network thread (see deliverFromAnyThread).
   void deliver(std::function<void()> event);
+  /// deliver() for code on any thread: with Delivery::NetworkThread the event hops to the
+  /// network thread first, so that it never runs on the caller's thread.
+  void deliverFromAnyThread(std::function<void()> event);
   std::size_t poll(std::size_t max);
   std::size_t waitAndPoll(std::chrono::milliseconds timeout);
   void setWakeupHook(std::function<void()> hook);
@@ -53,6 +58,7 @@ class RuntimeCore : public std::enable_shared_from_this<RuntimeCore> {
   void threadMain();
   static gboolean tickSctp(gpointer self);
 
+  const Runtime::Options options_;
   const Delivery delivery_;
   GMainContext* context_ = nullptr;
   GMainLoop* loop_ = nullptr;

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <usrsctp.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -20,6 +21,7 @@ struct Entry {
   SctpTransport* self;
   std::function<void(std::function<void()>)> post;
   std::function<bool()> onOwnerThread;
+  std::atomic<bool> readPosted{false};  // a read is already on its way to the owner thread
 };
 
 // usrsctp identifies associations by the opaque address we registered; an id instead of the
@@ -37,6 +39,20 @@ std::shared_ptr<Entry> findEntry(uintptr_t id) {
 // Sizes chosen as working WebRTC stacks do: room for several 256 KiB messages in flight.
 constexpr int kBufferSize = 4 * 1024 * 1024;
 constexpr uint32_t kPathMtu = 1200;
+// usrsctp's default of 512 chunks caps small messages in flight (the sender stalls) and chunks
+// held for reordering (the receiver drops the rest); other WebRTC stacks raise it the same way.
+constexpr uint32_t kMaxChunksOnQueue = 10 * 1024;
+// One read takes at most this much; larger messages come in pieces and are joined.
+constexpr std::size_t kReadBuffer = 256 * 1024;
+
+// Not in usrsctp.h, but served by its getsockopt (FreeBSD's SCTP_GET_SNDBUF_USE): how much user
+// data the association holds for sending, queued or in flight.
+constexpr int kSctpGetSndbufUse = 0x00001101;
+struct SndbufUse {
+  sctp_assoc_t assocId;
+  uint32_t totalSndbuf;
+  uint32_t totalRecvBuf;
+};
 
 }  // namespace
 
@@ -72,6 +88,7 @@ void SctpTransport::initGlobal() {
     // PeerConnection tells a silent path (Disconnected) from a quiet one.
     usrsctp_sysctl_set_sctp_heartbeat_interval_default(1000);
     usrsctp_sysctl_set_sctp_blackhole(2);
+    usrsctp_sysctl_set_sctp_max_chunks_on_queue(kMaxChunksOnQueue);
   });
 }
 
@@ -82,13 +99,44 @@ SctpTransport::SctpTransport(uint16_t localPort, uint16_t remotePort, std::size_
                              std::function<bool()> onOwnerThread)
     : localPort_(localPort),
       remotePort_(remotePort),
-      maxReceiveMessage_(maxReceiveMessage),
       cb_(std::move(callbacks)),
       post_(std::move(post)),
-      onOwnerThread_(std::move(onOwnerThread)) {
+      onOwnerThread_(std::move(onOwnerThread)),
+      inbound_(maxReceiveMessage, [this] {
+        SctpInbound::Callbacks in;
+        in.onMessage = [this](uint16_t sid, uint32_t ppid, std::string&& data) {
+          if (cb_.onMessage) cb_.onMessage(sid, ppid, std::move(data));
+        };
+        in.onConnected = [this](uint16_t inbound, uint16_t outbound) {
+          if (cb_.onConnected) cb_.onConnected(inbound, outbound);
+        };
+        in.onClosed = [this](const SctpInbound::Ending& e) {
+          if (cb_.onClosed) cb_.onClosed(e);
+        };
+        in.onIncomingReset = [this](const std::vector<uint16_t>& sids) {
+          if (cb_.onIncomingReset) cb_.onIncomingReset(sids);
+        };
+        in.onOutgoingReset = [this](const std::vector<uint16_t>& sids, bool ok) {
+          if (cb_.onOutgoingReset) cb_.onOutgoingReset(sids, ok);
+        };
+        in.onStreamsChanged = [this](uint16_t inbound, uint16_t outbound) {
+          if (cb_.onStreamsChanged) cb_.onStreamsChanged(inbound, outbound);
+        };
+        in.onSenderDry = [this] {
+          if (cb_.onWritable) cb_.onWritable();
+        };
+        in.onDiagnostic = [this](const std::string& d) {
+          if (cb_.onDiagnostic) cb_.onDiagnostic(d);
+        };
+        return in;
+      }()) {
   std::lock_guard lock(g_registryMutex);
   id_ = g_nextId++;
-  g_registry[id_] = std::make_shared<Entry>(Entry{this, post_, onOwnerThread_});
+  auto entry = std::make_shared<Entry>();
+  entry->self = this;
+  entry->post = post_;
+  entry->onOwnerThread = onOwnerThread_;
+  g_registry[id_] = std::move(entry);
 }
 
 SctpTransport::~SctpTransport() {
@@ -99,14 +147,16 @@ SctpTransport::~SctpTransport() {
 
 bool SctpTransport::start(std::string& error) {
   usrsctp_register_address(reinterpret_cast<void*>(id_));
-  sock_ =
-      usrsctp_socket(AF_CONN, SOCK_STREAM, IPPROTO_SCTP, &SctpTransport::onReceive,
-                     &SctpTransport::onSendSpace, kBufferSize / 2, reinterpret_cast<void*>(id_));
+  // Pull mode (no receive callback): usrsctp keeps what we have not read in its receive buffer
+  // and shrinks the advertised window, which is the only way to push back on a fast sender. The
+  // upcall only says that something may be readable or writable.
+  sock_ = usrsctp_socket(AF_CONN, SOCK_STREAM, IPPROTO_SCTP, nullptr, nullptr, 0, nullptr);
   if (!sock_) {
     error = std::string("usrsctp_socket failed: ") + std::strerror(errno);
     return false;
   }
   usrsctp_set_non_blocking(sock_, 1);
+  usrsctp_set_upcall(sock_, &SctpTransport::onUpcall, reinterpret_cast<void*>(id_));
 
   struct linger lingerOpt {};
   lingerOpt.l_onoff = 1;
@@ -123,7 +173,7 @@ bool SctpTransport::start(std::string& error) {
   usrsctp_setsockopt(sock_, IPPROTO_SCTP, SCTP_NODELAY, &on, sizeof on);
 
   const uint16_t events[] = {SCTP_ASSOC_CHANGE, SCTP_SENDER_DRY_EVENT, SCTP_STREAM_RESET_EVENT,
-                             SCTP_STREAM_CHANGE_EVENT};
+                             SCTP_STREAM_CHANGE_EVENT, SCTP_PARTIAL_DELIVERY_EVENT};
   for (uint16_t type : events) {
     struct sctp_event ev {};
     ev.se_assoc_id = SCTP_ALL_ASSOC;
@@ -149,6 +199,13 @@ bool SctpTransport::start(std::string& error) {
   peer.spp_pathmtu = kPathMtu;
   usrsctp_setsockopt(sock_, IPPROTO_SCTP, SCTP_PEER_ADDR_PARAMS, &peer, sizeof peer);
 
+  // Streams take turns message by message, so one channel's bulk transfer inside usrsctp does
+  // not hold back another channel's small messages.
+  struct sctp_assoc_value scheduler {};
+  scheduler.assoc_id = SCTP_FUTURE_ASSOC;
+  scheduler.assoc_value = SCTP_SS_ROUND_ROBIN;
+  usrsctp_setsockopt(sock_, IPPROTO_SCTP, SCTP_PLUGGABLE_SS, &scheduler, sizeof scheduler);
+
   struct sockaddr_conn local {};
   local.sconn_family = AF_CONN;
   local.sconn_port = htons(localPort_);
@@ -167,12 +224,12 @@ bool SctpTransport::start(std::string& error) {
     error = std::string("usrsctp_connect failed: ") + std::strerror(err);
     return false;
   }
-  drain();
+  readAll();
   return true;
 }
 
 void SctpTransport::handlePacket(const uint8_t* data, std::size_t size) {
-  if (closed_) return;
+  if (closed_ || !sock_) return;
   if (fastCrc32cAvailable() && !sctpChecksumValid(data, size)) {
     if (cb_.onDiagnostic) cb_.onDiagnostic("dropped an SCTP packet with a bad checksum");
     return;
@@ -180,7 +237,7 @@ void SctpTransport::handlePacket(const uint8_t* data, std::size_t size) {
   ++depth_;
   usrsctp_conninput(reinterpret_cast<void*>(id_), data, size, 0);
   --depth_;
-  drain();
+  readAll();
   // Each packet in may be a SACK that freed send space; usrsctp's own space callback comes
   // much later (half the buffer), which left the pipe idle between refills.
   if (blocked_ && !closed_ && cb_.onWritable) {
@@ -214,7 +271,7 @@ SctpTransport::SendStatus SctpTransport::send(uint16_t sid, uint32_t ppid, const
   ssize_t rc = usrsctp_sendv(sock_, data, size, nullptr, 0, &spa, sizeof spa, SCTP_SENDV_SPA, 0);
   int err = errno;
   --depth_;
-  drain();
+  readAll();
   if (rc >= 0) return SendStatus::Sent;
   if (err == EWOULDBLOCK || err == EAGAIN || err == ENOBUFS) {
     blocked_ = true;
@@ -239,7 +296,7 @@ void SctpTransport::resetStreams(const std::vector<uint16_t>& sids) {
     cb_.onDiagnostic(std::string("stream reset refused: ") + std::strerror(errno));
   }
   --depth_;
-  drain();
+  readAll();
 }
 
 void SctpTransport::setNoDelay(bool on) {
@@ -248,16 +305,34 @@ void SctpTransport::setNoDelay(bool on) {
   usrsctp_setsockopt(sock_, IPPROTO_SCTP, SCTP_NODELAY, &v, sizeof v);
 }
 
+void SctpTransport::setReadPaused(bool paused) {
+  if (paused_ == paused) return;
+  paused_ = paused;
+  if (!paused) readAll();
+}
+
+std::optional<std::size_t> SctpTransport::bufferedBytes() const {
+  if (closed_ || !sock_) return std::nullopt;
+  SndbufUse use{};
+  socklen_t len = sizeof use;
+  if (usrsctp_getsockopt(sock_, IPPROTO_SCTP, kSctpGetSndbufUse, &use, &len) < 0)
+    return std::nullopt;
+  return use.totalSndbuf;
+}
+
 void SctpTransport::close() {
-  if (closed_) return;
-  closed_ = true;
+  if (closed_ || closing_) return;
+  closing_ = true;
   if (sock_) {
-    usrsctp_shutdown(sock_, SHUT_RDWR);
-    usrsctp_close(sock_);
+    // Output stays open until usrsctp_close returns: that is when the ABORT (SO_LINGER 0) leaves.
+    struct socket* sock = sock_;
     sock_ = nullptr;
+    ++depth_;
+    usrsctp_close(sock);
+    --depth_;
   }
+  closed_ = true;
   usrsctp_deregister_address(reinterpret_cast<void*>(id_));
-  inbox_.clear();
 }
 
 SctpTransport* SctpTransport::lookup(uintptr_t id) {
@@ -285,143 +360,73 @@ int SctpTransport::onOutput(void* addr, void* buffer, std::size_t length, uint8_
   return 0;
 }
 
-int SctpTransport::onReceive(struct socket*, union sctp_sockstore, void* data, std::size_t len,
-                             struct sctp_rcvinfo info, int flags, void* ulp) {
-  auto id = reinterpret_cast<uintptr_t>(ulp);
-  if (!data) return 1;  // usrsctp signals a socket event without data; nothing to read
-  Inbound in{(flags & MSG_NOTIFICATION) != 0, info.rcv_sid, ntohl(info.rcv_ppid),
-             (flags & MSG_EOR) != 0, std::string(static_cast<const char*>(data), len)};
-  std::free(data);
+void SctpTransport::onUpcall(struct socket*, void* arg, int) {
+  // Called from inside usrsctp (maybe holding its locks): never call back into it from here.
+  auto id = reinterpret_cast<uintptr_t>(arg);
   auto entry = findEntry(id);
-  if (!entry) return 1;
-  if (entry->onOwnerThread()) {
-    SctpTransport* self = entry->self;
-    if (self->closed_) return 1;
-    self->inbox_.push_back(std::move(in));
-    // Messages are handed out after usrsctp returns, never from inside it.
-    if (self->depth_ == 0 && !self->drainPosted_) {
-      self->drainPosted_ = true;
-      self->post_([id] {
-        if (SctpTransport* s = lookup(id)) {
-          s->drainPosted_ = false;
-          s->drain();
-        }
-      });
-    }
-    return 1;
+  if (!entry) return;
+  if (entry->onOwnerThread() && entry->self->depth_ > 0) {
+    entry->self->readAgain_ = true;  // our caller reads once usrsctp returns
+    return;
   }
-  entry->post([id, in = std::move(in)]() mutable {
-    if (SctpTransport* self = lookup(id); self && !self->closed_) {
-      self->inbox_.push_back(std::move(in));
-      self->drain();
-    }
-  });
-  return 1;
-}
-
-int SctpTransport::onSendSpace(struct socket*, uint32_t, void* ulp) {
-  auto id = reinterpret_cast<uintptr_t>(ulp);
-  auto entry = findEntry(id);
-  if (!entry) return 0;
+  // A timer (of this or another runtime) changed something: read from a fresh stack.
+  if (entry->readPosted.exchange(true)) return;
   entry->post([id] {
-    if (SctpTransport* self = lookup(id); self && !self->closed_ && self->cb_.onWritable)
+    auto e = findEntry(id);
+    if (!e) return;
+    e->readPosted = false;
+    SctpTransport* self = e->self;
+    if (self->closed_) return;
+    self->readAll();
+    if (self->blocked_ && !self->closed_ && self->cb_.onWritable) {
+      self->blocked_ = false;
       self->cb_.onWritable();
+    }
   });
-  return 0;
 }
 
-void SctpTransport::drain() {
-  if (depth_ > 0) return;
-  // Callbacks may send (and so receive more into the inbox) or close this transport.
-  while (!inbox_.empty() && !closed_) {
-    std::vector<Inbound> batch;
-    batch.swap(inbox_);
-    for (auto& in : batch) {
-      if (closed_) return;
-      if (in.notification)
-        processNotification(reinterpret_cast<const uint8_t*>(in.data.data()), in.data.size());
-      else
-        processData(in.sid, in.ppid, std::move(in.data), in.eor);
-    }
-  }
-}
-
-void SctpTransport::processData(uint16_t sid, uint32_t ppid, std::string&& data, bool eor) {
-  std::size_t size = data.size();
-  if (partial_.size() <= sid) partial_.resize(sid + 1);
-  auto& slot = partial_[sid];
-  if (eor && !slot) {
-    if (size > maxReceiveMessage_) {
-      if (cb_.onDiagnostic)
-        cb_.onDiagnostic("dropped a " + std::to_string(size) + "-byte message on stream " +
-                         std::to_string(sid) + ": larger than the advertised max-message-size of " +
-                         std::to_string(maxReceiveMessage_));
-      return;
-    }
-    cb_.onMessage(sid, ppid, std::move(data));
+void SctpTransport::readAll() {
+  if (depth_ > 0 || closed_ || !sock_) return;
+  if (reading_) {  // a callback of ours sent something; the outer loop reads on
+    readAgain_ = true;
     return;
   }
-  if (!slot) slot.emplace(Partial{ppid, {}, false});
-  if (!slot->oversize) {
-    if (slot->data.size() + size > maxReceiveMessage_) {
-      slot->oversize = true;
-      slot->data.clear();
-      slot->data.shrink_to_fit();
-    } else {
-      slot->data.append(data);
-    }
-  }
-  if (!eor) return;
-  Partial done = std::move(*slot);
-  slot.reset();
-  if (done.oversize) {
-    if (cb_.onDiagnostic)
-      cb_.onDiagnostic("dropped a message on stream " + std::to_string(sid) +
-                       ": larger than the advertised max-message-size of " +
-                       std::to_string(maxReceiveMessage_));
-    return;
-  }
-  cb_.onMessage(sid, done.ppid, std::move(done.data));
-}
-
-void SctpTransport::processNotification(const uint8_t* data, std::size_t size) {
-  auto* n = reinterpret_cast<const sctp_notification*>(data);
-  if (size < sizeof(n->sn_header)) return;
-  switch (n->sn_header.sn_type) {
-    case SCTP_ASSOC_CHANGE: {
-      const auto& ac = n->sn_assoc_change;
-      if (ac.sac_state == SCTP_COMM_UP) {
-        if (!connected_) {
-          connected_ = true;
-          if (cb_.onConnected) cb_.onConnected();
-        }
-      } else if (ac.sac_state == SCTP_COMM_LOST || ac.sac_state == SCTP_SHUTDOWN_COMP ||
-                 ac.sac_state == SCTP_CANT_STR_ASSOC) {
-        const char* why = ac.sac_state == SCTP_COMM_LOST       ? "SCTP association lost"
-                          : ac.sac_state == SCTP_SHUTDOWN_COMP ? "SCTP association shut down"
-                                                               : "SCTP association could not start";
-        connected_ = false;
-        if (cb_.onClosed) cb_.onClosed(why);
+  reading_ = true;
+  thread_local std::vector<uint8_t> buffer(kReadBuffer);
+  do {
+    readAgain_ = false;
+    while (!paused_ && !closed_ && sock_) {
+      struct sockaddr_conn from {};
+      socklen_t fromLen = sizeof from;
+      struct sctp_rcvinfo info {};
+      socklen_t infoLen = sizeof info;
+      unsigned int infoType = 0;
+      int flags = 0;
+      ++depth_;
+      ssize_t n =
+          usrsctp_recvv(sock_, buffer.data(), buffer.size(), reinterpret_cast<sockaddr*>(&from),
+                        &fromLen, &info, &infoLen, &infoType, &flags);
+      int err = errno;
+      --depth_;
+      if (n < 0) {
+        if (err != EWOULDBLOCK && err != EAGAIN && err != ENOTCONN && cb_.onDiagnostic)
+          cb_.onDiagnostic(std::string("SCTP read failed: ") + std::strerror(err));
+        break;
       }
-      break;
+      if (n == 0) break;
+      // The data is copied out before any callback runs: a callback may read again.
+      if (flags & MSG_NOTIFICATION) {
+        std::vector<uint8_t> note(buffer.begin(), buffer.begin() + n);
+        inbound_.notification(note.data(), note.size());
+      } else {
+        uint16_t sid = infoType == SCTP_RECVV_RCVINFO ? info.rcv_sid : 0;
+        uint32_t ppid = infoType == SCTP_RECVV_RCVINFO ? ntohl(info.rcv_ppid) : 0;
+        inbound_.data(sid, ppid, std::string(reinterpret_cast<const char*>(buffer.data()), n),
+                      (flags & MSG_EOR) != 0);
+      }
     }
-    case SCTP_SENDER_DRY_EVENT:
-      if (cb_.onWritable) cb_.onWritable();
-      break;
-    case SCTP_STREAM_RESET_EVENT: {
-      const auto& sr = n->sn_strreset_event;
-      if (sr.strreset_flags & (SCTP_STREAM_RESET_DENIED | SCTP_STREAM_RESET_FAILED)) break;
-      if (!(sr.strreset_flags & SCTP_STREAM_RESET_INCOMING_SSN)) break;
-      std::size_t count = (sr.strreset_length - sizeof(sctp_stream_reset_event)) / sizeof(uint16_t);
-      std::vector<uint16_t> sids(sr.strreset_stream_list, sr.strreset_stream_list + count);
-      for (uint16_t sid : sids)
-        if (sid < partial_.size()) partial_[sid].reset();
-      if (cb_.onIncomingReset) cb_.onIncomingReset(sids);
-      break;
-    }
-    default:
-      break;
-  }
+  } while (readAgain_ && !paused_ && !closed_ && sock_);
+  reading_ = false;
 }
 
 }  // namespace claynet::rtc

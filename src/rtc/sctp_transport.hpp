@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "rtc/sctp_inbound.hpp"
+
 namespace claynet::rtc {
 
 /// Partial reliability of one message (RFC 3758 / RFC 8831).
@@ -23,12 +25,16 @@ class SctpTransport {
  public:
   struct Callbacks {
     std::function<void(const uint8_t*, std::size_t)> sendPacket;  // to DTLS
-    std::function<void()> onConnected;
-    std::function<void(const std::string& reason)> onClosed;
+    /// The association is up, with this many streams each way.
+    std::function<void(uint16_t inbound, uint16_t outbound)> onConnected;
+    std::function<void(const SctpInbound::Ending&)> onClosed;
     std::function<void(uint16_t sid, uint32_t ppid, std::string&& data)> onMessage;
     /// The remote reset these incoming streams (it closed the channels).
     std::function<void(const std::vector<uint16_t>& sids)> onIncomingReset;
-    /// Send space became available again after a WouldBlock.
+    /// Our reset of these outgoing streams completed (`ok`) or was refused.
+    std::function<void(const std::vector<uint16_t>& sids, bool ok)> onOutgoingReset;
+    std::function<void(uint16_t inbound, uint16_t outbound)> onStreamsChanged;
+    /// Send space became available again after a WouldBlock (or everything was acknowledged).
     std::function<void()> onWritable;
     std::function<void(const std::string&)> onDiagnostic;
   };
@@ -61,49 +67,35 @@ class SctpTransport {
   /// Off lets usrsctp bundle queued messages into full packets; turning it back on sends
   /// whatever is queued with the next message.
   void setNoDelay(bool on);
-  /// Sends ABORT and releases the socket; no callbacks after this.
+  /// While paused, nothing is read from the association: what arrives stays in usrsctp's receive
+  /// buffer, the advertised window closes and the sender is held back. Resuming reads at once.
+  void setReadPaused(bool paused);
+  /// User data inside usrsctp (queued or sent and not yet acknowledged); empty when unknown.
+  std::optional<std::size_t> bufferedBytes() const;
+  /// Sends ABORT (it does leave) and releases the socket; no callbacks after this.
   void close();
-  bool connected() const { return connected_; }
+  bool connected() const { return inbound_.connected(); }
 
  private:
   static int onOutput(void* addr, void* buffer, std::size_t length, uint8_t tos, uint8_t setDf);
-  static int onReceive(struct socket* sock, union sctp_sockstore addr, void* data,
-                       std::size_t datalen, struct sctp_rcvinfo info, int flags, void* ulp);
-  static int onSendSpace(struct socket* sock, uint32_t sbFree, void* ulp);
+  static void onUpcall(struct socket* sock, void* arg, int flags);
   static SctpTransport* lookup(uintptr_t id);
 
-  void processNotification(const uint8_t* data, std::size_t size);
-  void processData(uint16_t sid, uint32_t ppid, std::string&& data, bool endOfRecord);
-  void drain();
-
-  struct Inbound {
-    bool notification;
-    uint16_t sid;
-    uint32_t ppid;
-    bool eor;
-    std::string data;
-  };
+  void readAll();
 
   uintptr_t id_;
   uint16_t localPort_, remotePort_;
-  std::size_t maxReceiveMessage_;
   Callbacks cb_;
   std::function<void(std::function<void()>)> post_;
   std::function<bool()> onOwnerThread_;
+  SctpInbound inbound_;
   struct socket* sock_ = nullptr;
-  bool connected_ = false;
+  bool closing_ = false;  // usrsctp_close is running: its ABORT still goes out
   bool closed_ = false;
   int depth_ = 0;  // > 0 while inside a usrsctp call made by this object
-  bool drainPosted_ = false;
+  bool reading_ = false, readAgain_ = false;
+  bool paused_ = false;
   bool blocked_ = false;  // the last send hit a full buffer
-  std::vector<Inbound> inbox_;
-  // Per-stream reassembly of messages that usrsctp delivers in pieces.
-  struct Partial {
-    uint32_t ppid = 0;
-    std::string data;
-    bool oversize = false;
-  };
-  std::vector<std::optional<Partial>> partial_;
 };
 
 }  // namespace claynet::rtc

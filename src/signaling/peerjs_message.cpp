@@ -3,6 +3,8 @@
 #include <array>
 #include <random>
 
+#include "signaling/bounded_json.hpp"
+
 namespace claynet::signaling {
 
 using nlohmann::json;
@@ -113,11 +115,8 @@ Result parseServerMessage(std::string_view text, ServerMessage& out) {
     return Result::failure("server frame of " + std::to_string(text.size()) +
                            " bytes is larger than the limit of " + std::to_string(kMaxServerFrame));
   json doc;
-  try {
-    doc = json::parse(text);
-  } catch (const json::exception& e) {
-    return Result::failure(std::string("server frame is not valid JSON: ") + e.what());
-  }
+  if (Result r = parseBoundedJson(text, doc); !r)
+    return Result::failure("server frame is not valid JSON: " + r.error());
   if (!doc.is_object()) return wrongType("a server frame", "a JSON object", doc);
   auto type = doc.find("type");
   if (type == doc.end()) return Result::failure("server frame has no \"type\"");

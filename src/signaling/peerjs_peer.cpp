@@ -70,6 +70,8 @@ class PeerJsPeerShared : public std::enable_shared_from_this<PeerJsPeerShared> {
   bool destroyed = false;
 
   signaling::EarlyCandidates early;  // network thread
+  std::atomic<std::uint64_t> refused{0};
+  std::map<std::string, std::uint64_t> refusedFrom;  // network thread; bounded by the report rule
 
   CallbackSlot<const std::string&> onOpen;
   CallbackSlot<std::shared_ptr<PeerJsConnection>> onConnection;
@@ -84,8 +86,46 @@ class PeerJsPeerShared : public std::enable_shared_from_this<PeerJsPeerShared> {
     return client;
   }
 
+  // A peer or a server can provoke errors without end (a CANDIDATE without a connectionId, over
+  // and over), and with Delivery::Poll each report waits for poll(). Past kMaxWaitingErrors
+  // waiting reports of one type the next ones of that type are only counted; once the application
+  // has taken the waiting ones, one more report says how many were left out and quotes the last.
+  // Each type has its own budget, so a flood of one kind cannot hide another.
+  static constexpr std::size_t kMaxWaitingErrors = 64;
+  struct ErrorBudget {
+    std::size_t waiting = 0;
+    std::uint64_t leftOut = 0;
+    std::string lastLeftOut;
+  };
+  std::mutex errorMutex;
+  std::map<PeerJsErrorType, ErrorBudget> errorBudgets;
+
   void deliverError(PeerJsError e) {
-    core->deliver([self = shared_from_this(), e] { self->onError(e); });
+    {
+      std::lock_guard lock(errorMutex);
+      auto& budget = errorBudgets[e.type];
+      if (budget.waiting >= kMaxWaitingErrors) {
+        ++budget.leftOut;
+        budget.lastLeftOut = std::move(e.message);
+        return;
+      }
+      ++budget.waiting;
+    }
+    core->deliver([self = shared_from_this(), e] {
+      self->onError(e);
+      PeerJsError summary{e.type, {}};
+      {
+        std::lock_guard lock(self->errorMutex);
+        auto& budget = self->errorBudgets[e.type];
+        if (--budget.waiting > 0 || budget.leftOut == 0) return;
+        summary.message = std::to_string(budget.leftOut) +
+                          " more errors were left out while the application did not poll; the "
+                          "last: " +
+                          budget.lastLeftOut;
+        budget.leftOut = 0;
+      }
+      self->onError(summary);
+    });
   }
 
   Result startClient(const std::string& id, const std::string& token) {
@@ -407,7 +447,9 @@ class PeerJsPeerShared : public std::enable_shared_from_this<PeerJsPeerShared> {
       std::lock_guard lock(mutex);
       if (destroyed || disconnected) return;
     }
-    if (auto existing = find(o.connectionId, src)) {
+    auto existing = find(o.connectionId, src);
+    if (!existing && refuseOffer(src)) return;
+    if (existing) {
       // A claynet peer restarting ICE on an open connection; anything else (PeerJS does this)
       // replaces the connection.
       auto pc = existing->peerConnection();
@@ -452,6 +494,43 @@ class PeerJsPeerShared : public std::enable_shared_from_this<PeerJsPeerShared> {
       return;
     }
     for (const auto& held : early.take(src, o.connectionId)) applyCandidate(conn, held);
+  }
+
+  // True (and counted, and reported) when an OFFER from `src` is over the limits of
+  // inbound connections that are still being set up.
+  bool refuseOffer(const std::string& src) {
+    std::size_t fromSrc = 0, total = 0;
+    {
+      std::lock_guard lock(mutex);
+      for (const auto& [id, c] : connections) {
+        if (c->originator() || c->isOpen()) continue;
+        ++total;
+        if (c->peer() == src) ++fromSrc;
+      }
+    }
+    std::string why;
+    if (options.maxPendingOffersPerPeer > 0 && fromSrc >= options.maxPendingOffersPerPeer) {
+      why = std::to_string(fromSrc) + " connections from it are still being set up (limit " +
+            std::to_string(options.maxPendingOffersPerPeer) + " per peer)";
+    } else if (options.maxPendingOffers > 0 && total >= options.maxPendingOffers) {
+      why = std::to_string(total) + " inbound connections are still being set up (limit " +
+            std::to_string(options.maxPendingOffers) + ")";
+    } else {
+      return false;
+    }
+    refused.fetch_add(1, std::memory_order_relaxed);
+    // One report per sender and order of magnitude, so a flood cannot flood the event queue.
+    // The map stays small: a sender enters it only by being refused, and it is cleared when full.
+    if (refusedFrom.size() >= 1024 && !refusedFrom.count(src)) refusedFrom.clear();
+    std::uint64_t n = ++refusedFrom[src];
+    bool report = true;
+    for (std::uint64_t v = n; v > 1; v /= 10)
+      if (v % 10 != 0) report = false;
+    if (report)
+      deliverError({PeerJsErrorType::OfferRefused,
+                    "refused an OFFER from " + src + ": " + why + "; " + std::to_string(n) +
+                        (n == 1 ? " OFFER" : " OFFERs") + " from it refused so far"});
+    return true;
   }
 
   void handleAnswer(const std::string& src, const json& payload) {
@@ -831,6 +910,10 @@ std::vector<std::shared_ptr<PeerJsConnection>> PeerJsPeer::connections() const {
   std::lock_guard lock(shared_->mutex);
   for (const auto& [id, c] : shared_->connections) out.push_back(c);
   return out;
+}
+
+std::uint64_t PeerJsPeer::refusedOffers() const {
+  return shared_->refused.load(std::memory_order_relaxed);
 }
 
 void PeerJsPeer::disconnect() {

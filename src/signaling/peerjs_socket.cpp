@@ -10,9 +10,10 @@ namespace claynet::signaling {
 
 namespace {
 
-// libsoup's I/O timeout for the handshake and the id request; the WebSocket itself has none
-// (libsoup clears it once the connection is a WebSocket).
+// The I/O timeout of the id request, and the time a WebSocket has to come up.
 constexpr guint kHandshakeTimeoutSeconds = 15;
+// An id is at most 256 characters; a server that sends much more is not answering the question.
+constexpr std::size_t kMaxIdBody = 4096;
 constexpr int kMaxDriveRounds = 64;
 
 struct AsyncBox {
@@ -34,6 +35,15 @@ std::string trim(std::string s) {
   s.erase(s.begin(), std::find_if(s.begin(), s.end(), notSpace));
   s.erase(std::find_if(s.rbegin(), s.rend(), notSpace).base(), s.end());
   return s;
+}
+
+// Frees `err` (may be null), keeping its message in `message`; true when it was a cancellation.
+bool takeError(GError*& err, std::string& message) {
+  if (!err) return false;
+  bool cancelled = g_error_matches(err, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  message = err->message;
+  g_clear_error(&err);
+  return cancelled;
 }
 
 std::string httpStatusText(SoupMessage* msg) {
@@ -80,10 +90,7 @@ SignalingClient::~SignalingClient() {
     g_source_destroy(timer_);
     g_source_unref(timer_);
   }
-  if (ws_) {
-    g_signal_handlers_disconnect_by_data(ws_, this);
-    g_object_unref(ws_);
-  }
+  if (ws_) ws_->close();
   if (cancellable_) {
     g_cancellable_cancel(cancellable_);
     g_object_unref(cancellable_);
@@ -178,27 +185,34 @@ bool SignalingClient::setupTls(SoupMessage* msg) {
 int SignalingClient::acceptCertificateThunk(SoupMessage*, void* cert, unsigned errors, void* data) {
   auto self = static_cast<SignalBox*>(data)->client.lock();
   if (!self || self->stopped_) return FALSE;
-  if (!self->options_.server.verifyCertificate) return TRUE;
+  return self->acceptCertificate(G_TLS_CERTIFICATE(cert), errors, self->certificateError_) ? TRUE
+                                                                                           : FALSE;
+}
+
+bool SignalingClient::acceptCertificate(GTlsCertificate* cert, unsigned errors,
+                                        std::string& problem) {
+  if (stopped_) return false;
+  if (!options_.server.verifyCertificate) return true;
   // Only called when the system's trust store refused the certificate: try the extra CAs.
-  if (self->extraCa_) {
+  if (extraCa_) {
     GSocketConnectable* identity =
-        g_network_address_new(self->options_.server.host.c_str(), self->options_.server.port);
+        g_network_address_new(options_.server.host.c_str(), options_.server.port);
     GError* err = nullptr;
-    GTlsCertificateFlags flags = g_tls_database_verify_chain(
-        self->extraCa_, G_TLS_CERTIFICATE(cert), G_TLS_DATABASE_PURPOSE_AUTHENTICATE_SERVER,
-        identity, nullptr, G_TLS_DATABASE_VERIFY_NONE, nullptr, &err);
+    GTlsCertificateFlags flags =
+        g_tls_database_verify_chain(extraCa_, cert, G_TLS_DATABASE_PURPOSE_AUTHENTICATE_SERVER,
+                                    identity, nullptr, G_TLS_DATABASE_VERIFY_NONE, nullptr, &err);
     g_object_unref(identity);
-    if (!err && flags == 0) return TRUE;
+    if (!err && flags == 0) return true;
     if (err) {
-      self->certificateError_ = std::string("checking it against ") + self->options_.server.caFile +
-                                " failed: " + err->message;
+      problem =
+          std::string("checking it against ") + options_.server.caFile + " failed: " + err->message;
       g_error_free(err);
-      return FALSE;
+      return false;
     }
     errors = flags;
   }
-  self->certificateError_ = self->certificateProblem(errors);
-  return FALSE;
+  problem = certificateProblem(errors);
+  return false;
 }
 
 std::string SignalingClient::certificateProblem(unsigned flags) const {
@@ -237,28 +251,65 @@ void SignalingClient::fetchId() {
   setupTls(msg);
   cancellable_ = g_cancellable_new();
   auto* box = new AsyncBox{weak_from_this(), G_CANCELLABLE(g_object_ref(cancellable_)), msg};
-  soup_session_send_and_read_async(
+  // The body is read in bounded steps (readIdBody), not with send_and_read: that would keep
+  // whatever a hostile server sends.
+  soup_session_send_async(
       session_, msg, G_PRIORITY_DEFAULT, cancellable_,
       [](GObject* source, GAsyncResult* res, gpointer data) {
         std::unique_ptr<AsyncBox> box(static_cast<AsyncBox*>(data));
         GError* err = nullptr;
-        GBytes* bytes = soup_session_send_and_read_finish(SOUP_SESSION(source), res, &err);
-        std::string body, error;
-        if (bytes) {
-          gsize size = 0;
-          const char* p = static_cast<const char*>(g_bytes_get_data(bytes, &size));
-          body.assign(p ? p : "", size);
-          g_bytes_unref(bytes);
-        }
-        bool cancelled = err && g_error_matches(err, G_IO_ERROR, G_IO_ERROR_CANCELLED);
-        if (err) {
-          error = err->message;
-          g_error_free(err);
-        }
+        GInputStream* stream = soup_session_send_finish(SOUP_SESSION(source), res, &err);
+        std::string error;
+        bool cancelled = takeError(err, error);
         auto self = box->client.lock();
-        if (!self || self->stopped_ || cancelled || box->cancellable != self->cancellable_) return;
+        if (!self || self->stopped_ || cancelled || box->cancellable != self->cancellable_) {
+          if (stream) g_object_unref(stream);
+          return;
+        }
+        if (!stream) {
+          g_clear_object(&self->cancellable_);
+          self->onIdFetched(box->msg, {}, std::move(error));
+          return;
+        }
+        self->readIdBody(stream, box->msg, {});
+      },
+      box);
+}
+
+void SignalingClient::readIdBody(GInputStream* stream, SoupMessage* msg, std::string body) {
+  struct ReadBox {
+    std::weak_ptr<SignalingClient> client;
+    GInputStream* stream;
+    SoupMessage* msg;
+    std::string body;
+    char buffer[1024];
+    ~ReadBox() {
+      g_object_unref(stream);
+      g_object_unref(msg);
+    }
+  };
+  auto* box =
+      new ReadBox{weak_from_this(), stream, SOUP_MESSAGE(g_object_ref(msg)), std::move(body), {}};
+  g_input_stream_read_async(
+      stream, box->buffer, sizeof box->buffer, G_PRIORITY_DEFAULT, cancellable_,
+      [](GObject*, GAsyncResult* res, gpointer data) {
+        std::unique_ptr<ReadBox> box(static_cast<ReadBox*>(data));
+        GError* err = nullptr;
+        gssize n = g_input_stream_read_finish(box->stream, res, &err);
+        std::string error;
+        bool cancelled = takeError(err, error);
+        auto self = box->client.lock();
+        if (!self || self->stopped_ || cancelled) return;
+        if (n > 0) box->body.append(box->buffer, static_cast<std::size_t>(n));
+        if (n > 0 && box->body.size() <= kMaxIdBody) {
+          self->readIdBody(G_INPUT_STREAM(g_object_ref(box->stream)), box->msg,
+                           std::move(box->body));
+          return;
+        }
         g_clear_object(&self->cancellable_);
-        self->onIdFetched(box->msg, std::move(body), std::move(error));
+        if (box->body.size() > kMaxIdBody)
+          error = "the answer is longer than " + std::to_string(kMaxIdBody) + " bytes";
+        self->onIdFetched(box->msg, std::move(box->body), std::move(error));
       },
       box);
 }
@@ -299,96 +350,54 @@ void SignalingClient::onIdFetched(SoupMessage* msg, std::string body, std::strin
 void SignalingClient::connectSocket() {
   const auto& s = options_.server;
   url_ = buildSocketUrl(s.secure, s.host, s.port, s.path, s.key, id(), options_.token);
-  SoupMessage* msg = soup_message_new("GET", url_.c_str());
-  if (!msg) {
-    core_->socketFailed(Clock::now(), "the URL " + url_ + " is invalid", true);
+  if (s.secure && !g_tls_backend_supports_tls(g_tls_backend_get_default())) {
+    core_->socketFailed(Clock::now(), "no TLS backend for wss://" + s.host, true);
     return;
   }
-  setupTls(msg);
-  lastSocketError_.clear();
-  if (cancellable_) {
-    g_cancellable_cancel(cancellable_);
-    g_clear_object(&cancellable_);
-  }
-  cancellable_ = g_cancellable_new();
-  auto* box = new AsyncBox{weak_from_this(), G_CANCELLABLE(g_object_ref(cancellable_)), msg};
-  soup_session_websocket_connect_async(
-      session_, msg, nullptr, nullptr, G_PRIORITY_DEFAULT, cancellable_,
-      [](GObject* source, GAsyncResult* res, gpointer data) {
-        std::unique_ptr<AsyncBox> box(static_cast<AsyncBox*>(data));
-        GError* err = nullptr;
-        SoupWebsocketConnection* ws =
-            soup_session_websocket_connect_finish(SOUP_SESSION(source), res, &err);
-        std::string error = err ? err->message : "";
-        bool cancelled = err && g_error_matches(err, G_IO_ERROR, G_IO_ERROR_CANCELLED);
-        if (err) g_error_free(err);
-        auto self = box->client.lock();
-        if (!self || self->stopped_ || cancelled || box->cancellable != self->cancellable_) {
-          if (ws) {
-            soup_websocket_connection_close(ws, SOUP_WEBSOCKET_CLOSE_NORMAL, nullptr);
-            g_object_unref(ws);
-          }
-          return;
-        }
-        g_clear_object(&self->cancellable_);
-        if (!ws) {
-          std::string status = httpStatusText(box->msg);
-          bool fatal = !self->certificateError_.empty();
-          std::string reason = "could not connect to " + self->url_ + ": " + error;
-          if (!status.empty() &&
-              soup_message_get_status(box->msg) != SOUP_STATUS_SWITCHING_PROTOCOLS)
-            reason += " (" + status + ")";
-          if (fatal) reason += " (" + self->certificateError_ + ")";
-          self->onSocketConnected(nullptr, reason, fatal);
-        } else {
-          self->onSocketConnected(ws, {}, false);
-        }
-      },
-      box);
+  certificateError_.clear();
+  WsClientSocket::Options o;
+  o.host = s.host;
+  o.port = s.port;
+  o.secure = s.secure;
+  // "ws://host:port/path..." -> "/path..."
+  auto slash = url_.find('/', url_.find("://") + 3);
+  o.resource = slash == std::string::npos ? "/" : url_.substr(slash);
+  o.maxMessage = kMaxServerFrame;
+  o.timeoutSeconds = kHandshakeTimeoutSeconds;
+  // Pings make a dead path show: a live server answers each with a pong (see silenceLimit).
+  if (options_.silenceLimit.count() > 0)
+    o.pingSeconds = std::max<unsigned>(1, static_cast<unsigned>(options_.silenceLimit.count() / 3000));
+  std::weak_ptr<SignalingClient> weak = weak_from_this();
+  WsClientSocket::Handlers h;
+  h.opened = [weak] {
+    if (auto self = weak.lock()) self->onSocketOpened();
+  };
+  h.message = [weak](std::string&& text) {
+    if (auto self = weak.lock()) self->onSocketText(std::move(text));
+  };
+  h.pong = [weak] {
+    if (auto self = weak.lock()) {
+      self->core_->socketHeard(Clock::now());
+      self->drive();
+    }
+  };
+  h.ended = [weak](const std::string& reason, bool wasOpen, bool fatal) {
+    if (auto self = weak.lock()) self->onSocketEnded(reason, wasOpen, fatal);
+  };
+  h.acceptCertificate = [weak](GTlsCertificate* cert, GTlsCertificateFlags errors,
+                               std::string& problem) {
+    auto self = weak.lock();
+    return self && self->acceptCertificate(cert, errors, problem);
+  };
+  if (ws_) ws_->close();
+  ws_ = std::make_shared<WsClientSocket>(rt_->context(), std::move(o), std::move(h));
+  ws_->start();
 }
 
-void SignalingClient::onSocketConnected(SoupWebsocketConnection* ws, std::string error,
-                                        bool fatal) {
+void SignalingClient::onSocketOpened() {
   auto self = shared_from_this();
-  if (!ws) {
-    core_->socketFailed(Clock::now(), error, fatal);
-    drive();
-    return;
-  }
-  ws_ = ws;
-  soup_websocket_connection_set_max_incoming_payload_size(ws_, kMaxServerFrame);
-  g_signal_connect(ws_, "message", G_CALLBACK(&SignalingClient::wsMessageThunk), this);
-  g_signal_connect(ws_, "closed", G_CALLBACK(&SignalingClient::wsClosedThunk), this);
-  g_signal_connect(ws_, "error", G_CALLBACK(&SignalingClient::wsErrorThunk), this);
-  // Pings make a dead path show: a live server answers each with a pong (see silenceLimit).
-  if (options_.silenceLimit.count() > 0) {
-    auto every = std::max<guint>(1, static_cast<guint>(options_.silenceLimit.count() / 3000));
-    soup_websocket_connection_set_keepalive_interval(ws_, every);
-    g_signal_connect(ws_, "pong", G_CALLBACK(&SignalingClient::wsPongThunk), this);
-  }
   core_->socketOpened(Clock::now());
   drive();
-}
-
-void SignalingClient::wsMessageThunk(SoupWebsocketConnection*, int, GBytes* data, void* p) {
-  auto* self = static_cast<SignalingClient*>(p);
-  gsize size = 0;
-  const char* bytes = static_cast<const char*>(g_bytes_get_data(data, &size));
-  self->onSocketText(std::string(bytes ? bytes : "", size));
-}
-
-void SignalingClient::wsPongThunk(SoupWebsocketConnection*, GBytes*, void* p) {
-  auto* self = static_cast<SignalingClient*>(p);
-  self->core_->socketHeard(Clock::now());
-  self->drive();
-}
-
-void SignalingClient::wsClosedThunk(SoupWebsocketConnection*, void* p) {
-  static_cast<SignalingClient*>(p)->onSocketClosed();
-}
-
-void SignalingClient::wsErrorThunk(SoupWebsocketConnection*, GError* error, void* p) {
-  static_cast<SignalingClient*>(p)->onSocketError(error ? error->message : "unknown error");
 }
 
 void SignalingClient::onSocketText(std::string text) {
@@ -397,35 +406,28 @@ void SignalingClient::onSocketText(std::string text) {
   drive();
 }
 
-void SignalingClient::onSocketError(const std::string& message) { lastSocketError_ = message; }
-
-void SignalingClient::onSocketClosed() {
+void SignalingClient::onSocketEnded(const std::string& reason, bool wasOpen, bool fatal) {
   auto self = shared_from_this();
-  std::string reason = "the connection to " + options_.server.host + ":" +
-                       std::to_string(options_.server.port) + " closed";
   if (ws_) {
-    gushort code = soup_websocket_connection_get_close_code(ws_);
-    const char* data = soup_websocket_connection_get_close_data(ws_);
-    if (code != 0)
-      reason += " (close code " + std::to_string(code) +
-                (data && *data ? std::string(": ") + data : std::string()) + ")";
+    // Released from a fresh stack: we are inside one of its handlers.
+    rt_->post([ws = std::move(ws_)] {});
   }
-  if (!lastSocketError_.empty()) reason += ": " + lastSocketError_;
-  dropSocket(false);
-  core_->socketClosed(Clock::now(), reason);
+  if (wasOpen) {
+    core_->socketClosed(Clock::now(), "the connection to " + options_.server.host + ":" +
+                                          std::to_string(options_.server.port) +
+                                          " ended: " + reason);
+  } else {
+    core_->socketFailed(Clock::now(), "could not connect to " + url_ + ": " + reason, fatal);
+  }
   drive();
 }
 
 void SignalingClient::dropSocket(bool sendClose) {
   if (!ws_) return;
-  SoupWebsocketConnection* ws = ws_;
-  ws_ = nullptr;
-  g_signal_handlers_disconnect_by_data(ws, this);
-  if (sendClose && soup_websocket_connection_get_state(ws) == SOUP_WEBSOCKET_STATE_OPEN)
-    soup_websocket_connection_close(ws, SOUP_WEBSOCKET_CLOSE_NORMAL, nullptr);
-  // We may be inside one of its signal handlers: release it from a fresh stack. (libsoup keeps
-  // the object alive by itself until its close has completed.)
-  rt_->post([ws] { g_object_unref(ws); });
+  auto ws = std::move(ws_);
+  if (sendClose) ws->close();
+  // We may be inside one of its handlers: release it from a fresh stack.
+  rt_->post([ws = std::move(ws)] {});
 }
 
 Result SignalingClient::send(std::string frame) {
@@ -448,8 +450,7 @@ void SignalingClient::drive() {
           connectSocket();
           break;
         case ClientAction::Kind::SendText:
-          if (ws_ && soup_websocket_connection_get_state(ws_) == SOUP_WEBSOCKET_STATE_OPEN)
-            soup_websocket_connection_send_text(ws_, a.text.c_str());
+          if (ws_ && ws_->isOpen()) ws_->sendText(a.text);
           break;
         case ClientAction::Kind::CloseSocket:
           if (cancellable_) {
@@ -522,12 +523,9 @@ void SignalingClient::stop() {
     g_clear_object(&cancellable_);
   }
   if (ws_) {
-    SoupWebsocketConnection* ws = ws_;
-    ws_ = nullptr;
-    g_signal_handlers_disconnect_by_data(ws, this);
-    if (soup_websocket_connection_get_state(ws) == SOUP_WEBSOCKET_STATE_OPEN)
-      soup_websocket_connection_close(ws, SOUP_WEBSOCKET_CLOSE_NORMAL, nullptr);
-    rt_->post([ws] { g_object_unref(ws); });
+    auto ws = std::move(ws_);
+    ws->close();
+    rt_->post([ws = std::move(ws)] {});
   }
   if (session_) {
     soup_session_abort(session_);

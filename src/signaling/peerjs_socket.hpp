@@ -1,6 +1,6 @@
-// The I/O side of the PeerJS client: a libsoup 3 WebSocket (and the HTTP id request) on the
-// Runtime's network thread, driven by the sans-IO ClientCore. Internal; the public faces are
-// PeerJsSignaling and PeerJsPeer.
+// The I/O side of the PeerJS client: the WebSocket (ws_client_socket.hpp) and the HTTP id
+// request (libsoup 3) on the Runtime's network thread, driven by the sans-IO ClientCore.
+// Internal; the public faces are PeerJsSignaling and PeerJsPeer.
 #pragma once
 
 #include <atomic>
@@ -14,13 +14,10 @@
 #include "rtc/runtime_core.hpp"
 #include "signaling/peerjs_client_core.hpp"
 #include "signaling/peerjs_message.hpp"
+#include "signaling/ws_client_socket.hpp"
 
 typedef struct _SoupSession SoupSession;
 typedef struct _SoupMessage SoupMessage;
-typedef struct _SoupWebsocketConnection SoupWebsocketConnection;
-typedef struct _GCancellable GCancellable;
-typedef struct _GTlsDatabase GTlsDatabase;
-typedef struct _GSource GSource;
 
 namespace claynet::signaling {
 
@@ -61,22 +58,21 @@ class SignalingClient : public std::enable_shared_from_this<SignalingClient> {
   void startCore();
   void fetchId();
   void onIdFetched(SoupMessage* msg, std::string body, std::string error);
+  void readIdBody(GInputStream* stream, SoupMessage* msg, std::string body);
   void connectSocket();
-  void onSocketConnected(SoupWebsocketConnection* ws, std::string error, bool fatal);
+  void onSocketOpened();
   void onSocketText(std::string text);
-  void onSocketClosed();
-  void onSocketError(const std::string& message);
+  void onSocketEnded(const std::string& reason, bool wasOpen, bool fatal);
   void drive();
   void rearmTimer();
   void dropSocket(bool sendClose);
   void updateState();
   bool setupTls(SoupMessage* msg);
   std::string certificateProblem(unsigned flags) const;
+  /// The system's trust store refused the server's certificate: true when verification is off or
+  /// the extra CA file vouches for it; otherwise `problem` says why.
+  bool acceptCertificate(GTlsCertificate* cert, unsigned errors, std::string& problem);
 
-  static void wsMessageThunk(SoupWebsocketConnection*, int type, struct _GBytes* data, void* self);
-  static void wsClosedThunk(SoupWebsocketConnection*, void* self);
-  static void wsPongThunk(SoupWebsocketConnection*, struct _GBytes* data, void* self);
-  static void wsErrorThunk(SoupWebsocketConnection*, struct _GError* error, void* self);
   static int acceptCertificateThunk(SoupMessage*, void* cert, unsigned errors, void* self);
   static int timerThunk(void* self);
 
@@ -93,9 +89,8 @@ class SignalingClient : public std::enable_shared_from_this<SignalingClient> {
   SoupSession* session_ = nullptr;
   GCancellable* cancellable_ = nullptr;  // the pending connect or id request
   GTlsDatabase* extraCa_ = nullptr;
-  SoupWebsocketConnection* ws_ = nullptr;
+  std::shared_ptr<WsClientSocket> ws_;
   GSource* timer_ = nullptr;
-  std::string lastSocketError_;
   std::string certificateError_;
   std::string url_;
 };

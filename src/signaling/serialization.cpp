@@ -4,6 +4,7 @@
 #include <string>
 #include <utility>
 
+#include "signaling/bounded_json.hpp"
 #include "signaling/utf8.hpp"
 
 namespace claynet {
@@ -51,80 +52,6 @@ bool containsBinary(const json& value) {
   return false;
 }
 
-// Builds the value like nlohmann's own DOM parser, and in addition stops at kJsonMaxDepth and
-// keeps the parser's message instead of throwing it.
-class BoundedDomBuilder {
- public:
-  explicit BoundedDomBuilder(json& root) : root_(root) {}
-
-  bool null() { return add(nullptr); }
-  bool boolean(bool v) { return add(v); }
-  bool number_integer(json::number_integer_t v) { return add(v); }
-  bool number_unsigned(json::number_unsigned_t v) { return add(v); }
-  bool number_float(json::number_float_t v, const json::string_t&) { return add(v); }
-  bool string(json::string_t& v) { return add(std::move(v)); }
-  bool binary(json::binary_t& v) { return add(json::binary(std::move(v))); }
-
-  bool start_object(std::size_t) { return open(json::object()); }
-  bool key(json::string_t& k) {
-    key_ = std::move(k);
-    return true;
-  }
-  bool end_object() { return close(); }
-  bool start_array(std::size_t) { return open(json::array()); }
-  bool end_array() { return close(); }
-
-  bool parse_error(std::size_t position, const std::string&, const json::exception& e) {
-    std::string what = e.what();
-    // "[json.exception.parse_error.101] parse error at line 1, column 5: ..." -> "parse error ..."
-    if (auto end = what.find("] "); what.rfind("[json.exception.", 0) == 0 && end != what.npos) {
-      what.erase(0, end + 2);
-    }
-    error_ = "invalid JSON (byte " + std::to_string(position) + "): " + what;
-    return false;
-  }
-
-  const std::string& error() const { return error_; }
-
- private:
-  // Places `v` where the parser is, returning it for containers that will be filled next.
-  json* place(json&& v) {
-    if (stack_.empty()) {
-      root_ = std::move(v);
-      return &root_;
-    }
-    json& parent = *stack_.back();
-    if (parent.is_array()) {
-      parent.push_back(std::move(v));
-      return &parent.back();
-    }
-    json& slot = parent[key_];
-    slot = std::move(v);
-    return &slot;
-  }
-  bool add(json&& v) {
-    place(std::move(v));
-    return true;
-  }
-  bool open(json&& container) {
-    if (stack_.size() >= kJsonMaxDepth) {
-      error_ = "JSON nests deeper than " + std::to_string(kJsonMaxDepth) + " levels";
-      return false;
-    }
-    stack_.push_back(place(std::move(container)));
-    return true;
-  }
-  bool close() {
-    stack_.pop_back();
-    return true;
-  }
-
-  json& root_;
-  std::vector<json*> stack_;
-  std::string key_;
-  std::string error_;
-};
-
 }  // namespace
 
 Result encodeJson(const json& value, std::vector<std::uint8_t>& out, JsonEncodeFailure* why) {
@@ -169,18 +96,8 @@ Result decodeJson(std::span<const std::uint8_t> bytes, json& out) {
     text = repairedText;
   }
   json result;
-  BoundedDomBuilder builder(result);
-  bool ok = false;
-  try {
-    ok = json::sax_parse(text, &builder, json::input_format_t::json, /*strict=*/true);
-  } catch (const std::exception& e) {
-    return Result::failure(std::string("json serialization: ") + e.what());
-  }
-  if (!ok) {
-    return Result::failure("json serialization: " + (builder.error().empty()
-                                                         ? std::string("invalid JSON")
-                                                         : builder.error()));
-  }
+  if (Result r = signaling::parseBoundedJson(text, result, kJsonMaxDepth); !r)
+    return Result::failure("json serialization: " + r.error());
   out = std::move(result);
   return {};
 }

@@ -1,7 +1,10 @@
 # Interop peer built on aiortc (Debian's python3-aiortc).
 #
 #   /usr/bin/python3 tests/interop/peer_aiortc.py --role offer|answer [--timeout SECONDS]
-#       [--verbose] [--max-message-size N]
+#       [--verbose] [--max-message-size N] [--scenario exchange|hostile]
+#
+# --scenario hostile (offers; see HostilePeer) is a peer that sends what no honest one would,
+# through aiortc's SCTP layer, for the `hostile` test interop_hostile_aiortc.
 #
 # Speaks the JSON-lines peer protocol of tests/interop (see run_pair.mjs): stdout
 # carries only protocol objects, everything else goes to stderr.
@@ -44,6 +47,7 @@ def parse_args():
     p.add_argument("--timeout", type=float, default=30.0)
     p.add_argument("--verbose", action="store_true")
     p.add_argument("--max-message-size", type=int, default=262144)
+    p.add_argument("--scenario", choices=["exchange", "hostile"], default="exchange")
     return p.parse_args()
 
 
@@ -236,6 +240,17 @@ class Peer:
                 log(f"ignoring input of type {t}")
 
     # ------------------------------------------------------------ main
+    def progress(self):
+        if not self.remote_set:
+            return "no remote description received"
+        if not self.channel_open:
+            return (f"channel never opened (connection {self.pc.connectionState}, "
+                    f"ice {self.pc.iceConnectionState})")
+        return f"received {self.received} of 4 messages"
+
+    async def open_channels(self):
+        self.attach(self.pc.createDataChannel("interop", ordered=True))
+
     async def run(self):
         try:
             from aiortc import RTCConfiguration, RTCPeerConnection
@@ -269,21 +284,14 @@ class Peer:
 
         sig = asyncio.ensure_future(self.signaling())
         if ARGS.role == "offer":
-            self.attach(self.pc.createDataChannel("interop", ordered=True))
+            await self.open_channels()
             await self.pc.setLocalDescription(await self.pc.createOffer())
             self.local_description()
 
         try:
             await asyncio.wait_for(self.closed.wait(), timeout=ARGS.timeout)
         except asyncio.TimeoutError:
-            if not self.remote_set:
-                detail = "no remote description received"
-            elif not self.channel_open:
-                detail = (f"channel never opened (connection {self.pc.connectionState}, "
-                          f"ice {self.pc.iceConnectionState})")
-            else:
-                detail = f"received {self.received} of 4 messages"
-            self.finish(False, f"timeout after {ARGS.timeout:g}s: {detail}")
+            self.finish(False, f"timeout after {ARGS.timeout:g}s: {self.progress()}")
             await self.closed.wait()
         log("closing")
         if self.result is None:
@@ -296,6 +304,98 @@ class Peer:
         except Exception as e:  # noqa: BLE001
             log(f"close error: {e!r}")
         return 0 if self.result[0] else 1
+
+
+class HostilePeer(Peer):
+    """--scenario hostile (offers). Opens "legit" and "junk"; once both are open it sends on the
+    junk stream FLOOD messages with a payload protocol id no one defines, BAD_DCEP messages with
+    the DCEP id that are not DCEP, and a DCEP OPEN for the stream, which is in use; then
+    "flooded <FLOOD> <BAD_DCEP> 1" on legit. It refuses (DENIED) the other side's reset of the
+    junk stream and echoes "echo <text>" for any other text on legit. When "abort <stats>" comes
+    it ABORTs the association with a protocol-violation cause, and is done (ok) if it has
+    refused a reset by then."""
+
+    FLOOD = 5000
+    BAD_DCEP = 100
+    PPID_UNDEFINED = 4242
+    PPID_DCEP = 50
+
+    def __init__(self, loop):
+        super().__init__(loop)
+        self.channels = {}
+        self.started = False
+        self.denied = 0
+
+    def attach(self, channel):
+        self.channels[channel.label] = channel
+        channel.on("open", lambda: asyncio.ensure_future(self.attack()))
+        channel.on("message", lambda m, ch=channel: self.on_hostile_message(ch, m))
+
+    def deny_junk_resets(self):
+        from aiortc.rtcsctptransport import (RTCSctpTransport, StreamResetOutgoingParam,
+                                             StreamResetResponseParam)
+
+        honest = RTCSctpTransport._receive_reconfig_param
+        peer = self
+
+        async def receive(transport, param):
+            junk = peer.channels.get("junk")
+            if isinstance(param, StreamResetOutgoingParam) and junk and junk.id in param.streams:
+                peer.denied += 1
+                log(f"refusing the reset of streams {param.streams}")
+                transport._reconfig_response_seq = param.request_sequence
+                await transport._send_reconfig_param(StreamResetResponseParam(
+                    response_sequence=param.request_sequence, result=2))  # 2: Denied (RFC 6525)
+                return
+            await honest(transport, param)
+
+        RTCSctpTransport._receive_reconfig_param = receive
+
+    async def attack(self):
+        legit, junk = self.channels.get("legit"), self.channels.get("junk")
+        if self.started or not legit or not junk:
+            return
+        if legit.readyState != "open" or junk.readyState != "open":
+            return
+        self.started = True
+        sctp = self.pc.sctp
+        for i in range(self.FLOOD):
+            await sctp._send(junk.id, self.PPID_UNDEFINED, f"junk {i}".encode())
+        for _ in range(self.BAD_DCEP):
+            await sctp._send(junk.id, self.PPID_DCEP, b"\x07 is no DCEP message type")
+        label = b"again"
+        again = bytes([3, 0, 0, 0, 0, 0, 0, 0, 0, len(label), 0, 0]) + label  # OPEN, reliable
+        await sctp._send(junk.id, self.PPID_DCEP, again)
+        log(f"sent {self.FLOOD} undefined, {self.BAD_DCEP} bad DCEP, 1 OPEN on stream {junk.id}")
+        legit.send(f"flooded {self.FLOOD} {self.BAD_DCEP} 1")
+
+    def on_hostile_message(self, channel, msg):
+        if channel.label != "legit" or not isinstance(msg, str):
+            return
+        if msg.startswith("abort"):
+            asyncio.ensure_future(self.abort(msg))
+        else:
+            channel.send("echo " + msg)
+
+    def progress(self):
+        opened = [label for label, ch in self.channels.items() if ch.readyState == "open"]
+        return (f"channels open: {opened}, attack {'sent' if self.started else 'not sent'}, "
+                f"{self.denied} reset(s) refused, no \"abort\" from the other side")
+
+    async def abort(self, msg):
+        from aiortc.rtcsctptransport import AbortChunk
+
+        chunk = AbortChunk()
+        chunk.params = [(13, b"claynet hostile test")]  # 13: Protocol Violation (RFC 4960)
+        await self.pc.sctp._send_chunk(chunk)
+        log("sent an ABORT (protocol violation)")
+        self.finish(self.denied > 0, f"the other side says {msg!r}; refused {self.denied} "
+                    "reset(s) of the junk stream, then aborted")
+
+    async def open_channels(self):
+        self.deny_junk_resets()
+        self.attach(self.pc.createDataChannel("legit"))
+        self.attach(self.pc.createDataChannel("junk"))
 
 
 def stdin_reader(loop, peer):
@@ -315,7 +415,7 @@ def stdin_reader(loop, peer):
 
 async def main():
     loop = asyncio.get_running_loop()
-    peer = Peer(loop)
+    peer = HostilePeer(loop) if ARGS.scenario == "hostile" else Peer(loop)
     threading.Thread(target=stdin_reader, args=(loop, peer), daemon=True).start()
     return await peer.run()
 

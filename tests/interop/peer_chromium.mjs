@@ -2,7 +2,14 @@
 // /usr/bin/chromium), driven by playwright-core.
 //
 //   node tests/interop/peer_chromium.mjs --role offer|answer [--timeout SECONDS] [--verbose]
-//       [--chromium /usr/bin/chromium]
+//       [--chromium /usr/bin/chromium] [--scenario exchange|lossy] [--loss PERCENT]
+//
+// Scenario "lossy" (offer only; the other side is `claynet-rtc-peer --scenario lossy-sink`):
+// Chromium opens an unordered maxRetransmits:0 channel, an unordered maxPacketLifeTime channel
+// and a reliable "control" channel; once they are open, loopback of the (sealed) namespace drops
+// PERCENT % of packets (a tc BPF filter, as the multiplayer tests make it), and Chromium sends
+// messages of 2-12 KiB on the lossy channels, so that fragmented messages are abandoned and
+// FORWARD-TSN skips them. Then "done" on control; the association must still be up to answer.
 //
 // Speaks the JSON-lines peer protocol of tests/interop (see run_pair.mjs): stdout
 // carries only protocol objects, everything else goes to stderr. The whole script
@@ -13,11 +20,14 @@
 
 import { launchChromium } from './chromium_common.mjs';
 import { parsePeerArgs, peerOutput, readProtocolLines } from './peer_common.mjs';
+import { execSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const opts = parsePeerArgs('peer_chromium', process.argv.slice(2), { chromium: '/usr/bin/chromium' }, { '--chromium': 'chromium' });
+const opts = parsePeerArgs('peer_chromium', process.argv.slice(2),
+  { chromium: '/usr/bin/chromium', scenario: 'exchange', loss: '15' },
+  { '--chromium': 'chromium', '--scenario': 'scenario', '--loss': 'loss' });
 const { t0, log, emit } = peerOutput('chromium', opts.role);
 
 let result = null;
@@ -30,7 +40,7 @@ function finish(ok, detail) {
 
 // ------------------------------------------------------------------ page side
 // Runs inside Chromium. `out(obj)` is the exposed node function.
-function pageMain({ role, timeoutMs, timeoutText, verbose }) {
+function pageMain({ role, timeoutMs, timeoutText, verbose, scenario }) {
   const out = (obj) => window.__peerOut(obj);
   const log = (msg) => out({ type: 'log', msg });
   const makeBinary = (len, fn) => {
@@ -206,6 +216,66 @@ function pageMain({ role, timeoutMs, timeoutText, verbose }) {
     finish(false, `timeout after ${timeoutText}s: ${why}`);
   }, timeoutMs);
 
+  // The lossy scenario: see the head of this file.
+  const lossy = () => {
+    const kPerChannel = 300;
+    const specs = [['rexmit0', { ordered: false, maxRetransmits: 0 }],
+      ['lifetime', { ordered: false, maxPacketLifeTime: 100 }],
+      ['control', { ordered: true }]];
+    const chans = {};
+    let opened = 0;
+    let sent = 0;
+    for (const [label, init] of specs) {
+      const c = pc.createDataChannel(label, init);
+      c.binaryType = 'arraybuffer';
+      chans[label] = c;
+      c.onopen = () => {
+        channelOpen = true;
+        if (++opened === specs.length) out({ type: 'ready' });
+      };
+      c.onclose = () => finish(false, `channel ${label} closed after ${sent} lossy messages: the association ended`);
+    }
+    chans.control.onmessage = (ev) => {
+      if (typeof ev.data !== 'string' || !ev.data.startsWith('stats ')) return;
+      const stats = JSON.parse(ev.data.slice(6));
+      finish(!!stats.ok, `sent ${sent} lossy messages; claynet: ${ev.data.slice(6)}`);
+    };
+    const message = (index) => {
+      const b = new Uint8Array(2048 + ((index * 997) % 10240));
+      b[0] = index >>> 24; b[1] = (index >>> 16) & 255; b[2] = (index >>> 8) & 255; b[3] = index & 255;
+      for (let j = 4; j < b.length; j++) b[j] = (index * 7 + j) & 255;
+      return b;
+    };
+    window.__startLossy = () => {
+      // Each lossy channel sends kPerChannel messages, as fast as its bufferedAmount allows, for
+      // at most 8 s (under heavy loss the congestion window keeps it small).
+      const next = { rexmit0: 0, lifetime: 0 };
+      const until = Date.now() + 8000;
+      const tick = () => {
+        if (done) return;
+        for (const label of ['rexmit0', 'lifetime']) {
+          const c = chans[label];
+          for (let k = 0; k < 4 && next[label] < kPerChannel && c.bufferedAmount < 262144; k++) {
+            try {
+              c.send(message(next[label]++));
+              sent++;
+            } catch (e) {
+              return finish(false, `send on ${label} failed: ${e.message}`);
+            }
+          }
+        }
+        if (Date.now() < until && (next.rexmit0 < kPerChannel || next.lifetime < kPerChannel)) {
+          return setTimeout(tick, 10);
+        }
+        log(`sent ${sent} lossy messages`);
+        setTimeout(() => chans.control.send(`done ${sent}`), 1000);
+      };
+      tick();
+    };
+    return pc.setLocalDescription().then(sendLocal);
+  };
+
+  if (role === 'offer' && scenario === 'lossy') return lossy();
   if (role === 'offer') {
     attach(pc.createDataChannel('interop', { ordered: true }));
     return pc.setLocalDescription().then(sendLocal);
@@ -214,6 +284,23 @@ function pageMain({ role, timeoutMs, timeoutText, verbose }) {
 }
 
 // ------------------------------------------------------------------ node side
+// Loss on loopback of the namespace (classic BPF in a tc filter: `ld rand; jge #threshold ->
+// pass; drop`, as in tests/multiplayer/test_lifetime.cpp; there is no netem here).
+let lossOn = false;
+function setLoss(on) {
+  const tc = (args) => execSync(`PATH="$PATH:/usr/sbin:/sbin" tc ${args}`, { stdio: 'pipe' });
+  if (on) {
+    const threshold = Math.floor(2 ** 32 * Number(opts.loss) / 100);
+    tc('qdisc add dev lo clsact');
+    tc(`filter add dev lo egress bpf da bytecode '4,32 0 0 4294963256,53 0 1 ${threshold},6 0 0 0,6 0 0 2'`);
+    lossOn = true;
+    log(`loopback now drops ${opts.loss} % of packets`);
+  } else if (lossOn) {
+    lossOn = false;
+    try { tc('qdisc del dev lo clsact'); } catch { /* gone with the namespace anyway */ }
+  }
+}
+
 let context = null;
 let page = null;
 let userDataDir = null;
@@ -251,11 +338,20 @@ async function start() {
   await page.exposeFunction('__peerOut', (obj) => {
     if (obj.type === 'log') log(obj.msg);
     else if (obj.type === 'result') finish(obj.ok, obj.detail);
-    else emit(obj);
+    else if (obj.type === 'ready') {
+      try {
+        setLoss(true);
+      } catch (e) {
+        finish(false, `cannot make loopback lossy: ${e.message}`);
+        return;
+      }
+      page.evaluate(() => window.__startLossy()).catch((e) => log(`start failed: ${e.message}`));
+    } else emit(obj);
   });
   await page.goto('about:blank');
   const remaining = Math.max(1000, opts.timeout * 1000 - (Date.now() - t0));
-  await page.evaluate(pageMain, { role: opts.role, timeoutMs: remaining, timeoutText: String(opts.timeout), verbose: opts.verbose });
+  await page.evaluate(pageMain, { role: opts.role, timeoutMs: remaining, timeoutText: String(opts.timeout),
+    verbose: opts.verbose, scenario: opts.scenario });
   pageReady = true;
   for (const m of inputQueue.splice(0)) toPage(m);
 }
@@ -270,6 +366,7 @@ async function shutdown(reason) {
   closing = true;
   log(`closing (${reason})`);
   clearTimeout(guard);
+  setLoss(false);
   if (!result) finish(false, `closed before completion (${reason})`);
   const code = result.ok ? 0 : 1;
   setTimeout(() => process.exit(code), 5000).unref();

@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstdint>
+
 #include "network/envelope.hpp"
 #include "network/relay.hpp"
 
@@ -143,4 +146,30 @@ TEST(NetworkRelay, SequenceGuardDropsStaleAndDuplicateUpdatesPerOrigin) {
   EXPECT_FALSE(guard.accept("c", 0xFFFFFFFFu));
   guard.forget("a");
   EXPECT_TRUE(guard.accept("a", 0));
+}
+
+// Issue 12, finding 1: an envelope from a data channel is parsed with the same depth limit, so
+// copying its "d" cannot recurse without bound.
+TEST(NetworkEnvelope, DeeplyNestedEnvelopeIsRefusedWhileParsing) {
+  constexpr int kDepth = 300000;
+  std::string text = R"({"t":"m","d":)" + std::string(kDepth, '[') + std::string(kDepth, ']') + "}";
+  std::string why = failure(text);
+  EXPECT_NE(why.find("nests deeper than 512"), std::string::npos) << why;
+  EXPECT_TRUE(decoded(R"({"t":"m","d":)" + std::string(300, '[') + std::string(300, ']') + "}")
+                  .data.is_array());
+}
+
+// Found by fuzz_network_envelope: a ping whose "ts" is NaN (BinaryPack carries any float64) or
+// beyond the range of a 64-bit integer was converted anyway (undefined behaviour).
+TEST(NetworkEnvelope, PingTimesMustBeFiniteAndInRange) {
+  for (double bad : {std::nan(""), 1e300, -1e300, 9.3e18}) {
+    Envelope e;
+    auto r = decodeEnvelope(json{{"t", "p"}, {"ts", bad}}, e);
+    ASSERT_FALSE(r) << bad;
+    EXPECT_NE(r.error().find("\"ts\""), std::string::npos) << r.error();
+  }
+  Envelope e;
+  EXPECT_FALSE(decodeEnvelope(json{{"t", "P"}, {"ts", std::uint64_t{1} << 63}}, e));
+  ASSERT_TRUE(decodeEnvelope(json{{"t", "P"}, {"ts", 1700000000123.7}}, e));
+  EXPECT_EQ(e.ts, 1700000000123);
 }

@@ -247,3 +247,28 @@ TEST(PeerJsMessage, IceUfragFromSdp) {
   EXPECT_EQ(iceUfragOf("v=0\na=ice-ufrag:Q\n"), "Q");
   EXPECT_EQ(iceUfragOf("v=0\r\n"), "");
 }
+
+// Issue 12, finding 1: an OFFER whose metadata nests 300 000 arrays (600 KB, inside the 1 MiB
+// frame limit) parsed fine and then overflowed the stack wherever the value was copied (the OFFER
+// payload, a held CANDIDATE). It must be refused while parsing, with the reason.
+TEST(PeerJsMessage, DeeplyNestedFrameIsRefusedWhileParsing) {
+  constexpr int kDepth = 300000;
+  std::string frame = R"({"type":"OFFER","src":"evil","dst":"host","payload":{"type":"data",)"
+                      R"("connectionId":"dc_1","sdp":{"type":"offer","sdp":"v=0"},"metadata":)";
+  frame += std::string(kDepth, '[') + std::string(kDepth, ']') + "}}";
+  ASSERT_LT(frame.size(), kMaxServerFrame);
+  ServerMessage m;
+  Result r = parseServerMessage(frame, m);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().find("nests deeper than 512"), std::string::npos) << r.error();
+  // What is refused never reaches the code that copies payloads.
+  OfferPayload offer;
+  EXPECT_FALSE(parseOfferPayload(m.payload, offer));
+
+  // 512 levels are still accepted and can be copied and written back.
+  std::string ok = R"({"type":"CANDIDATE","src":"a","payload":)" + std::string(511, '[') +
+                   std::string(511, ']') + "}";
+  ASSERT_TRUE(parseServerMessage(ok, m)) << parseServerMessage(ok, m).error();
+  json copy = m.payload;
+  EXPECT_EQ(copy.dump().size(), 1022u);
+}
