@@ -136,7 +136,7 @@ fuzz-soak: fuzz-build
 	    -max_len=$${maxlen:-65536} -timeout=10 -print_final_stats=1 \
 	    -artifact_prefix=$(FUZZ_DIR)/artifacts/$$target- $(FUZZ_DIR)/corpus/$$target \
 	    2>$(FUZZ_DIR)/$$target.soak.log || { crashes=1; failed=1; tail -n 40 $(FUZZ_DIR)/$$target.soak.log; }; \
-	  runs=$$(awk -F: '/^stat::number_of_executed_units/ { gsub(/ /, "", $$2); print $$2 }' $(FUZZ_DIR)/$$target.soak.log); \
+	  runs=$$(awk '/^stat::number_of_executed_units/ { print $$NF }' $(FUZZ_DIR)/$$target.soak.log); \
 	  printf '%-26s %12s %8s %8s\n' $$target "$${runs:-?}" $$(( $$(date +%s) - start )) $$crashes | tee -a $$summary; \
 	done; \
 	echo; cat $$summary; exit $$failed

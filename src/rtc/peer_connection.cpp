@@ -187,8 +187,11 @@ std::unique_ptr<rtc::IceTransport> PeerShared::createIce(bool controlling) {
     // A restart's pair counts once its agent has taken over (adoptRestartedIce).
     if (*holder == ice_.get()) publishPair(pair);
   };
-  cb.onDiagnostic = [this](const std::string& phase, const std::string& detail) {
-    diag(phase, detail);
+  // Weak: a closing agent keeps this callback until its TURN allocations are freed, which can be
+  // after the connection is gone (a raw `this` here deadlocked the runtime's shutdown on a freed
+  // mutex: nat_sym_sym_turn_claynet).
+  cb.onDiagnostic = [weak = weak_from_this()](const std::string& phase, const std::string& detail) {
+    if (auto self = weak.lock()) self->diag(phase, detail);
   };
   std::weak_ptr<RuntimeCore> weakCore = core;
   cb.onLingerBegin = [weakCore](void* key, std::function<void()> force) {

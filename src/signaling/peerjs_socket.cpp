@@ -366,7 +366,8 @@ void SignalingClient::connectSocket() {
   o.timeoutSeconds = kHandshakeTimeoutSeconds;
   // Pings make a dead path show: a live server answers each with a pong (see silenceLimit).
   if (options_.silenceLimit.count() > 0)
-    o.pingSeconds = std::max<unsigned>(1, static_cast<unsigned>(options_.silenceLimit.count() / 3000));
+    o.pingSeconds =
+        std::max<unsigned>(1, static_cast<unsigned>(options_.silenceLimit.count() / 3000));
   std::weak_ptr<SignalingClient> weak = weak_from_this();
   WsClientSocket::Handlers h;
   h.opened = [weak] {

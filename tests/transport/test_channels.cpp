@@ -301,7 +301,7 @@ TEST(Transport, BufferedAmountLowFires) {
   std::string chunk(65536, 'z');
   for (int i = 0; i < 64; ++i) ASSERT_TRUE(ch->send(chunk));
   EXPECT_GT(ch->bufferedAmount(), 1024u);
-  ASSERT_TRUE(test::pumpUntil(rt, [&] { return lows > 0 && ch->bufferedAmount() == 0; }));
+  ASSERT_TRUE(test::pumpUntil(rt, [&, &ch = ch] { return lows > 0 && ch->bufferedAmount() == 0; }));
 }
 
 TEST(Transport, DestroyingAConnectionMidTransfer) {

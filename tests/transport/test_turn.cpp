@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <thread>
 
 #include "pair.hpp"
@@ -153,4 +154,34 @@ TEST(TransportTurn, TurnServerGivenByNameIsUsed) {
   EXPECT_EQ(st.turnServers, 1);
   EXPECT_GE(st.localRelay, 1);
   EXPECT_TRUE(st.serverProblems.empty()) << st.serverProblems.front();
+}
+
+// A closing ICE agent frees its TURN allocations after the connection is gone and reports that
+// through the connection's diagnostics. That report once went to the destroyed connection (a raw
+// pointer): a use after free, and in the NAT lab a runtime shutdown deadlocked on a freed mutex.
+TEST(TransportTurn, AllocationsFreedAfterTheConnectionIsDestroyed) {
+  TurnServer turn;
+  ASSERT_TRUE(turn.started());
+  ASSERT_TRUE(turn.waitReady(10s));
+  std::atomic<int> diagnostics{0};
+  {
+    Runtime rt;
+    test::Pair p(rt, relayOnly("claynet-secret"), relayOnly("claynet-secret"));
+    for (auto* pc : {p.offerer.get(), p.answerer.get()})
+      pc->onDiagnostic([&](const std::string&, const std::string&) { ++diagnostics; });
+    auto ch = p.offerer->createDataChannel("brief");
+    ASSERT_TRUE(p.offerer->createOffer());
+    ASSERT_TRUE(test::pumpUntil(
+        rt, [&] { return ch->isOpen(); }, 20s))
+        << p.offerer->failureReason();
+    ch.reset();
+    // Destroyed at once: the deallocation (a Refresh with lifetime 0) is still on its way.
+    p.offerer.reset();
+    p.answerer.reset();
+    const int before = diagnostics.load();
+    test::pumpUntil(
+        rt, [] { return false; }, 1s);
+    // Nothing may reach the destroyed connections' callbacks.
+    EXPECT_EQ(diagnostics.load(), before);
+  }
 }
