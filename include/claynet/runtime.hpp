@@ -44,6 +44,10 @@ class Runtime {
     std::size_t maxUndeliveredUnreliableBytes = 256 * 1024;
   };
 
+  /// Starts the network thread. The first Runtime of a process also registers GIO's socket
+  /// address, task, resolver and TLS types and loads GIO's modules, before any thread of its
+  /// own exists: GLib 2.74 can deadlock when those types are first used on two threads at once
+  /// (a libsoup session on the network thread, an answer on a resolver thread).
   Runtime();
   explicit Runtime(Options options);
   ~Runtime();

@@ -2,6 +2,7 @@
 #include <future>
 #include <thread>
 
+#include "rtc/gio_types.hpp"
 #include "rtc/runtime_core.hpp"
 #include "rtc/sctp_transport.hpp"
 
@@ -38,6 +39,7 @@ constexpr guint kSctpTickMs = 10;
 
 RuntimeCore::RuntimeCore(const Runtime::Options& options)
     : options_(options), delivery_(options.delivery) {
+  rtc::registerGioTypes();  // before this runtime's thread, or any resolver thread, exists
   certificate_ = std::make_unique<rtc::Certificate>();
   rtc::SctpTransport::initGlobal();
   context_ = g_main_context_new();

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <random>
 
+#include "signaling/soup_types.hpp"
+
 namespace claynet::signaling {
 
 namespace {
@@ -132,6 +134,7 @@ void SignalingClient::updateState() {
 void SignalingClient::start() {
   if (stopped_ || session_) return;
   state_.store(PeerJsSignalingState::Connecting);
+  registerSoupTypes();
   session_ = soup_session_new();
   g_object_set(session_, "timeout", kHandshakeTimeoutSeconds, nullptr);
   if (options_.server.secure) {

@@ -22,6 +22,7 @@
 #include "signaling/redis_link.hpp"
 #include "signaling/signal_router.hpp"
 #include "signaling/signal_server_frames.hpp"
+#include "signaling/soup_types.hpp"
 
 namespace claynet {
 
@@ -277,6 +278,7 @@ Result SignalServer::Impl::start() {
     redis_->start();
   }
 
+  signaling::registerSoupTypes();
   soup_ = soup_server_new("server-header", "claynet-signal ", nullptr);
   soup_server_add_handler(soup_, nullptr, &Impl::onHttpRequest, this, nullptr);
 
