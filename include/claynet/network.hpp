@@ -196,7 +196,9 @@ class Network {
   void leave();
 
   /// Sends `data` to every other node, reliably and in order. Fails when not connected or when
-  /// the data is too large (see kMaxEnvelopeBytes).
+  /// the data is too large (see kMaxEnvelopeBytes). NaN and the infinities anywhere in `data`
+  /// go as null, as JSON.stringify does, whatever the connection's serialization; the same holds
+  /// for broadcastState(), sendTo() and what a host relays.
   Result broadcast(const nlohmann::json& data);
   /// Sends a state update to every other node over the lossy, unordered state channel; each
   /// receiver drops an update older than the last one it took from this node. Same failures as

@@ -50,6 +50,24 @@ Result requiredString(const json& j, const char* key, std::string& out) {
 
 }  // namespace
 
+std::size_t nullNonFiniteNumbers(json& value) {
+  std::size_t replaced = 0;
+  std::vector<json*> todo{&value};
+  while (!todo.empty()) {
+    json* v = todo.back();
+    todo.pop_back();
+    if (v->is_number_float()) {
+      if (!std::isfinite(v->get<double>())) {
+        *v = nullptr;
+        ++replaced;
+      }
+    } else if (v->is_structured()) {
+      for (auto& item : *v) todo.push_back(&item);
+    }
+  }
+  return replaced;
+}
+
 std::string encodeEnvelope(const Envelope& e) {
   // Invalid UTF-8 inside user strings is replaced rather than thrown on: the caller validated
   // nothing, and a send must not throw.

@@ -39,6 +39,12 @@ struct Envelope {
   std::string nodeId;              ///< "nodeId" (node_joined, node_left)
 };
 
+/// Replaces NaN and the infinities anywhere in `value` with null, as JSON.stringify and Qt's
+/// JSON writer do, so that the JSON text and BinaryPack carry the same value (BinaryPack could
+/// hold them, and a browser would then read NaN where a Clayground node reads null). Returns
+/// how many it replaced. Iterative: any depth.
+std::size_t nullNonFiniteNumbers(nlohmann::json& value);
+
 /// The compact JSON text of `e`, as bytes.
 std::string encodeEnvelope(const Envelope& e);
 /// `e` as a JSON object (what encodeEnvelope() prints).

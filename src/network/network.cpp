@@ -89,6 +89,7 @@ struct Outgoing {
 
 Result prepare(const Envelope& e, Outgoing& out, bool checkSize) {
   out.value = envelopeToJson(e);
+  nullNonFiniteNumbers(out.value);  // the same value over json and BinaryPack (relays too)
   JsonEncodeFailure why = JsonEncodeFailure::None;
   if (Result r = encodeJson(out.value, out.bytes, &why); !r) {
     return Result::failure(std::string(why == JsonEncodeFailure::TooLarge

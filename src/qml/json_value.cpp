@@ -18,10 +18,19 @@ namespace {
 // wire format of a browser's JSON.stringify ("10", not "10.0").
 constexpr double kMaxSafeInteger = 9007199254740992.0;  // 2^53
 
-std::optional<nlohmann::json> fromNumber(double d, QString& error) {
+// As JSON.stringify and Qt's JSON writer (Clayground's two backends) do: NaN and the infinities
+// go out as null, and the rest of the value with them.
+nlohmann::json fromNumber(double d, JsonConversionNotes* notes) {
   if (!std::isfinite(d)) {
-    error = QStringLiteral("data contains a number that is not finite (%1)").arg(d);
-    return std::nullopt;
+    if (notes) {
+      if (std::isnan(d))
+        notes->nan = true;
+      else if (d > 0)
+        notes->infinity = true;
+      else
+        notes->negativeInfinity = true;
+    }
+    return nlohmann::json(nullptr);
   }
   if (std::trunc(d) == d && std::fabs(d) <= kMaxSafeInteger)
     return nlohmann::json(static_cast<std::int64_t>(d));
@@ -30,9 +39,11 @@ std::optional<nlohmann::json> fromNumber(double d, QString& error) {
 
 std::string utf8(const QString& s) { return s.toStdString(); }
 
-std::optional<nlohmann::json> fromVariant(const QVariant& v, int depth, QString& error);
+std::optional<nlohmann::json> fromVariant(const QVariant& v, int depth, QString& error,
+                                          JsonConversionNotes* notes);
 
-std::optional<nlohmann::json> fromJs(const QJSValue& v, int depth, QString& error) {
+std::optional<nlohmann::json> fromJs(const QJSValue& v, int depth, QString& error,
+                                     JsonConversionNotes* notes) {
   if (depth > kMaxJsonDepth) {
     error = QStringLiteral("data is nested deeper than %1 levels (or contains itself)")
                 .arg(kMaxJsonDepth);
@@ -40,7 +51,7 @@ std::optional<nlohmann::json> fromJs(const QJSValue& v, int depth, QString& erro
   }
   if (v.isNull()) return nlohmann::json(nullptr);
   if (v.isBool()) return nlohmann::json(v.toBool());
-  if (v.isNumber()) return fromNumber(v.toNumber(), error);
+  if (v.isNumber()) return fromNumber(v.toNumber(), notes);
   if (v.isString()) return nlohmann::json(utf8(v.toString()));
   if (v.isUndefined()) {
     error = QStringLiteral("data is undefined");
@@ -59,14 +70,14 @@ std::optional<nlohmann::json> fromJs(const QJSValue& v, int depth, QString& erro
         out.push_back(nullptr);
         continue;
       }
-      auto j = fromJs(item, depth + 1, error);
+      auto j = fromJs(item, depth + 1, error, notes);
       if (!j) return std::nullopt;
       out.push_back(std::move(*j));
     }
     return out;
   }
   if (v.isVariant() || v.isQObject() || v.isDate() || v.isRegExp() || v.isUrl())
-    return fromVariant(v.toVariant(), depth, error);
+    return fromVariant(v.toVariant(), depth, error, notes);
   if (v.isObject()) {
     // A list property (QStringList, list<T>) reads as a sequence wrapper, which isArray() does
     // not count; unconverted it would go out as {"0": ..}. Only those have a length, which
@@ -75,7 +86,7 @@ std::optional<nlohmann::json> fromJs(const QJSValue& v, int depth, QString& erro
       const QVariant variant = v.toVariant();
       if (variant.metaType() != QMetaType::fromType<QVariantMap>() &&
           variant.canConvert<QSequentialIterable>())
-        return fromVariant(variant, depth, error);
+        return fromVariant(variant, depth, error, notes);
     }
     auto out = nlohmann::json::object();
     QJSValueIterator it(v);
@@ -83,7 +94,7 @@ std::optional<nlohmann::json> fromJs(const QJSValue& v, int depth, QString& erro
       it.next();
       const QJSValue item = it.value();
       if (item.isUndefined() || item.isCallable()) continue;  // as JSON.stringify
-      auto j = fromJs(item, depth + 1, error);
+      auto j = fromJs(item, depth + 1, error, notes);
       if (!j) return std::nullopt;
       out[utf8(it.name())] = std::move(*j);
     }
@@ -93,13 +104,14 @@ std::optional<nlohmann::json> fromJs(const QJSValue& v, int depth, QString& erro
   return std::nullopt;
 }
 
-std::optional<nlohmann::json> fromVariant(const QVariant& v, int depth, QString& error) {
+std::optional<nlohmann::json> fromVariant(const QVariant& v, int depth, QString& error,
+                                          JsonConversionNotes* notes) {
   if (depth > kMaxJsonDepth) {
     error = QStringLiteral("data is nested deeper than %1 levels").arg(kMaxJsonDepth);
     return std::nullopt;
   }
   if (v.metaType() == QMetaType::fromType<QJSValue>())
-    return fromJs(v.value<QJSValue>(), depth, error);
+    return fromJs(v.value<QJSValue>(), depth, error, notes);
   if (!v.isValid()) {
     error = QStringLiteral("data is undefined");
     return std::nullopt;
@@ -121,14 +133,14 @@ std::optional<nlohmann::json> fromVariant(const QVariant& v, int depth, QString&
       return nlohmann::json(v.toULongLong());
     case QMetaType::Double:
     case QMetaType::Float:
-      return fromNumber(v.toDouble(), error);
+      return fromNumber(v.toDouble(), notes);
     case QMetaType::QString:
       return nlohmann::json(utf8(v.toString()));
     case QMetaType::QVariantList:
     case QMetaType::QStringList: {
       auto out = nlohmann::json::array();
       for (const QVariant& item : v.toList()) {
-        auto j = fromVariant(item, depth + 1, error);
+        auto j = fromVariant(item, depth + 1, error, notes);
         if (!j) return std::nullopt;
         out.push_back(std::move(*j));
       }
@@ -138,7 +150,7 @@ std::optional<nlohmann::json> fromVariant(const QVariant& v, int depth, QString&
       auto out = nlohmann::json::object();
       const QVariantMap map = v.toMap();
       for (auto it = map.cbegin(); it != map.cend(); ++it) {
-        auto j = fromVariant(it.value(), depth + 1, error);
+        auto j = fromVariant(it.value(), depth + 1, error, notes);
         if (!j) return std::nullopt;
         out[utf8(it.key())] = std::move(*j);
       }
@@ -150,7 +162,7 @@ std::optional<nlohmann::json> fromVariant(const QVariant& v, int depth, QString&
     case QMetaType::QJsonObject:
     case QMetaType::QJsonArray:
     case QMetaType::QJsonDocument:
-      return fromVariant(v.toJsonValue().toVariant(), depth, error);
+      return fromVariant(v.toJsonValue().toVariant(), depth, error, notes);
     default:
       break;
   }
@@ -159,7 +171,7 @@ std::optional<nlohmann::json> fromVariant(const QVariant& v, int depth, QString&
     auto out = nlohmann::json::object();
     const QAssociativeIterable map = v.value<QAssociativeIterable>();
     for (auto it = map.begin(); it != map.end(); ++it) {
-      auto j = fromVariant(it.value(), depth + 1, error);
+      auto j = fromVariant(it.value(), depth + 1, error, notes);
       if (!j) return std::nullopt;
       out[utf8(it.key().toString())] = std::move(*j);
     }
@@ -169,7 +181,7 @@ std::optional<nlohmann::json> fromVariant(const QVariant& v, int depth, QString&
     auto out = nlohmann::json::array();
     const QSequentialIterable list = v.value<QSequentialIterable>();
     for (const QVariant& item : list) {
-      auto j = fromVariant(item, depth + 1, error);
+      auto j = fromVariant(item, depth + 1, error, notes);
       if (!j) return std::nullopt;
       out.push_back(std::move(*j));
     }
@@ -182,12 +194,14 @@ std::optional<nlohmann::json> fromVariant(const QVariant& v, int depth, QString&
 
 }  // namespace
 
-std::optional<nlohmann::json> jsonFromJs(const QJSValue& value, QString& error) {
-  return fromJs(value, 0, error);
+std::optional<nlohmann::json> jsonFromJs(const QJSValue& value, QString& error,
+                                         JsonConversionNotes* notes) {
+  return fromJs(value, 0, error, notes);
 }
 
-std::optional<nlohmann::json> jsonFromVariant(const QVariant& value, QString& error) {
-  return fromVariant(value, 0, error);
+std::optional<nlohmann::json> jsonFromVariant(const QVariant& value, QString& error,
+                                              JsonConversionNotes* notes) {
+  return fromVariant(value, 0, error, notes);
 }
 
 QVariant variantFromJson(const nlohmann::json& value) {

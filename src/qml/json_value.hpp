@@ -13,15 +13,25 @@ namespace claynet::qml {
 /// Deepest nesting accepted from QML; also what stops a JavaScript object that contains itself.
 inline constexpr int kMaxJsonDepth = 128;
 
+/// What a conversion changed on the way: numbers JSON cannot hold, written as null.
+struct JsonConversionNotes {
+  bool nan = false;
+  bool infinity = false;
+  bool negativeInfinity = false;
+  bool any() const { return nan || infinity || negativeInfinity; }
+};
+
 /// A JavaScript value as JSON: objects, arrays, numbers, strings, booleans and null. A number
 /// with an integral value (within +-2^53) becomes a JSON integer, so 10 stays "10" on the wire.
-/// undefined and functions inside objects are left out, as JSON.stringify() does. Returns
-/// nullopt and sets `error` for undefined at the top, a non-finite number, a function at the top
-/// or nesting deeper than kMaxJsonDepth.
-std::optional<nlohmann::json> jsonFromJs(const QJSValue& value, QString& error);
+/// As JSON.stringify() does: undefined and functions inside objects are left out, and NaN and
+/// the infinities become null (noted in `notes` when given). Returns nullopt and sets `error`
+/// for undefined at the top, a function at the top or nesting deeper than kMaxJsonDepth.
+std::optional<nlohmann::json> jsonFromJs(const QJSValue& value, QString& error,
+                                         JsonConversionNotes* notes = nullptr);
 
 /// The same for a QVariant (as a `var` property holds it); a QJSValue inside is unwrapped.
-std::optional<nlohmann::json> jsonFromVariant(const QVariant& value, QString& error);
+std::optional<nlohmann::json> jsonFromVariant(const QVariant& value, QString& error,
+                                              JsonConversionNotes* notes = nullptr);
 
 /// JSON as a QVariant that QML sees as the matching JavaScript value (QVariantMap as an object,
 /// QVariantList as an array, null as null).

@@ -272,10 +272,20 @@ void NetworkItem::join(const QString& networkId) {
 
 void NetworkItem::leave() { network_->leave(); }
 
-std::optional<nlohmann::json> NetworkItem::toJson(const char* method, const QJSValue& data) const {
+std::optional<nlohmann::json> NetworkItem::toJson(const char* method, const QJSValue& data) {
   QString error;
-  auto json = jsonFromJs(data, error);
-  if (!json) warn(method, error.toStdString());
+  JsonConversionNotes notes;
+  auto json = jsonFromJs(data, error, &notes);
+  if (!json) {
+    warn(method, error.toStdString());
+    return json;
+  }
+  for (auto [seen, kind] : {std::pair{notes.nan, "NaN"}, std::pair{notes.infinity, "Infinity"},
+                            std::pair{notes.negativeInfinity, "-Infinity"}}) {
+    if (!seen || !nonFiniteWarned_.insert(std::string(method) + " " + kind).second) continue;
+    qWarning().noquote() << "Network:" << method << "data contains" << kind
+                         << "- sent as null, as JSON.stringify does (said once per call and kind)";
+  }
   return json;
 }
 

@@ -15,6 +15,8 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
+#include <string>
 
 namespace claynet::qml {
 
@@ -202,14 +204,17 @@ class NetworkItem : public QObject {
   void pollRuntime();
   /// Reports a failed configuration change or call as a QML warning.
   void warn(const char* what, const std::string& why) const;
-  /// `data` as JSON, or nullopt after a warning saying why it cannot be sent.
-  std::optional<nlohmann::json> toJson(const char* method, const QJSValue& data) const;
+  /// `data` as JSON, or nullopt after a warning saying why it cannot be sent. NaN and the
+  /// infinities go as null, with one warning per method and kind for the item's lifetime: a
+  /// 20 Hz update that divides by zero must neither be dropped nor flood the log.
+  std::optional<nlohmann::json> toJson(const char* method, const QJSValue& data);
 
   std::unique_ptr<claynet::Runtime> runtime_;
   std::shared_ptr<PollWaker> waker_;
   std::unique_ptr<claynet::Network> network_;
   int lastNodeCount_ = 0;
-  QList<QPointer<QObject>> data_;  // a child destroyed by hand reads as null
+  std::set<std::string> nonFiniteWarned_;  // "method kind" pairs already warned about
+  QList<QPointer<QObject>> data_;          // a child destroyed by hand reads as null
 };
 
 }  // namespace claynet::qml

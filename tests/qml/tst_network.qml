@@ -249,6 +249,34 @@ TestCase {
         alice.broadcast(undefined)
     }
 
+    // Clayground's own network demo (February 2026) divides a position by a play-area size that
+    // can be 0. As JSON.stringify and Qt's JSON writer do, NaN and the infinities go as null and
+    // the rest of the update arrives; the warning comes once per method and kind, not per call.
+    function test_07b_nonFiniteNumbersGoAsNull() {
+        aliceMessages.clear()
+        aliceStates.clear()
+        ignoreWarning(/^Network: broadcast\(\) data contains NaN - sent as null/)
+        ignoreWarning(/^Network: broadcast\(\) data contains Infinity - sent as null/)
+        ignoreWarning(/^Network: broadcast\(\) data contains -Infinity - sent as null/)
+        ignoreWarning(/^Network: broadcastState\(\) data contains NaN - sent as null/)
+        failOnWarning(/data contains/)  // any further one: the once-per-kind rule is broken
+        var width = 0
+        for (var i = 0; i < 5; ++i)
+            host.broadcast({x: i / width, y: -1 / width, z: 0 / width, list: [NaN, i], ok: "yes"})
+        tryVerify(function() { return from(aliceMessages, host.nodeId).length === 5 }, timeoutMs)
+        var got = from(aliceMessages, host.nodeId)
+        compare(JSON.stringify(got[0]), '{"list":[null,0],"ok":"yes","x":null,"y":null,"z":null}')
+        compare(got[4].x, null)
+        compare(got[4].list[1], 4)
+        for (i = 0; i < 100 && from(aliceStates, host.nodeId).length === 0; ++i) {
+            host.broadcastState({px: 10 / width * 0, seq: i})
+            wait(20)
+        }
+        var states = from(aliceStates, host.nodeId)
+        verify(states.length > 0, "a state update with NaN arrived")
+        compare(states[0].px, null)
+    }
+
     function test_08_leave() {
         var bobId = bob.nodeId
         bob.leave()

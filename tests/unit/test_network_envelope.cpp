@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <limits>
 
 #include "network/envelope.hpp"
 #include "network/relay.hpp"
@@ -172,4 +173,26 @@ TEST(NetworkEnvelope, PingTimesMustBeFiniteAndInRange) {
   EXPECT_FALSE(decodeEnvelope(json{{"t", "P"}, {"ts", std::uint64_t{1} << 63}}, e));
   ASSERT_TRUE(decodeEnvelope(json{{"t", "P"}, {"ts", 1700000000123.7}}, e));
   EXPECT_EQ(e.ts, 1700000000123);
+}
+
+// As JSON.stringify does, so that BinaryPack (which could carry NaN) and the json text agree.
+TEST(NetworkEnvelope, NonFiniteNumbersBecomeNullAtAnyDepth) {
+  const double inf = std::numeric_limits<double>::infinity();
+  json data = {{"x", std::nan("")},
+               {"y", inf},
+               {"ok", 1.5},
+               {"n", 3},
+               {"list", json::array({-inf, "text", json::array({std::nan("")})})}};
+  EXPECT_EQ(nullNonFiniteNumbers(data), 4u);
+  EXPECT_EQ(data.dump(), R"({"list":[null,"text",[null]],"n":3,"ok":1.5,"x":null,"y":null})");
+  EXPECT_EQ(nullNonFiniteNumbers(data), 0u);
+
+  // No recursion: a value nested deeper than any stack (nlohmann's destructor is iterative too).
+  json deep = std::nan("");
+  for (int i = 0; i < 200000; ++i) {
+    json outer = json::array();
+    outer.push_back(std::move(deep));
+    deep = std::move(outer);
+  }
+  EXPECT_EQ(nullNonFiniteNumbers(deep), 1u);
 }
