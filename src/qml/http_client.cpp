@@ -61,10 +61,26 @@ void HttpClient::setEndpoints(const QVariant& endpoints) {
   regenerateMethods();
 }
 
+void HttpClient::setText(QString& field, const QString& value, void (HttpClient::*changed)()) {
+  if (value == field) return;
+  field = value;
+  emit(this->*changed)();
+}
+
 void HttpClient::setBearerToken(const QString& token) {
-  if (token == bearerToken_) return;
-  bearerToken_ = token;
-  emit bearerTokenChanged();
+  setText(credentials_.bearerToken, token, &HttpClient::bearerTokenChanged);
+}
+void HttpClient::setBasicAuthUser(const QString& user) {
+  setText(credentials_.basicAuthUser, user, &HttpClient::basicAuthUserChanged);
+}
+void HttpClient::setBasicAuthPassword(const QString& password) {
+  setText(credentials_.basicAuthPassword, password, &HttpClient::basicAuthPasswordChanged);
+}
+void HttpClient::setApiKey(const QString& key) {
+  setText(credentials_.apiKey, key, &HttpClient::apiKeyChanged);
+}
+void HttpClient::setApiKeyHeader(const QString& header) {
+  setText(credentials_.apiKeyHeader, header, &HttpClient::apiKeyHeaderChanged);
 }
 
 void HttpClient::setTimeout(int ms) {
@@ -179,16 +195,17 @@ int HttpClient::invokeEndpoint(const QString& name, const QJSValue& args) {
                       .arg(name, url.toString(), baseUrl_));
     return id;
   }
-  QString tokenError;
-  const auto token = resolveBearerToken(bearerToken_, tokenError);
-  if (!token) {  // nothing is sent without the credentials the user asked for
-    failLater(id, tokenError);
+  QString authError;
+  const auto auth = buildHttpAuthHeaders(credentials_, authError);
+  if (!auth) {  // nothing is sent without the credentials the user asked for
+    failLater(id, authError);
     return id;
   }
 
   QNetworkRequest request(url);
   request.setRawHeader("Accept", "application/json");
-  if (!token->isEmpty()) request.setRawHeader("Authorization", "Bearer " + token->toUtf8());
+  if (!auth->authorization.isEmpty()) request.setRawHeader("Authorization", auth->authorization);
+  if (!auth->apiKeyName.isEmpty()) request.setRawHeader(auth->apiKeyName, auth->apiKeyValue);
   if (!contentType.isEmpty()) request.setHeader(QNetworkRequest::ContentTypeHeader, contentType);
   const int timeoutMs = timeoutMs_;
   request.setTransferTimeout(timeoutMs);

@@ -41,10 +41,22 @@ class HttpClient : public QQmlPropertyMap, public QQmlParserStatus {
   Q_PROPERTY(QString baseUrl READ baseUrl WRITE setBaseUrl NOTIFY baseUrlChanged)
   /// {"methodName": "VERB path [{body}]"}; VERB is GET, POST, PUT, PATCH or DELETE.
   Q_PROPERTY(QVariant endpoints READ endpoints WRITE setEndpoints NOTIFY endpointsChanged)
-  /// Sent as "Authorization: Bearer <token>": the token itself, "env:NAME" (an environment
-  /// variable) or "file:///path" (a file's content, trimmed). Read at each request. Empty: no
-  /// Authorization header.
+  /// Every credential below is the value itself, "env.NAME" or "env:NAME" (an environment
+  /// variable) or "file:///path" (a file's content, trimmed), read at each request. One that
+  /// cannot be read fails the request with error(id, 0, "<property>: ...") and sends nothing.
+  ///
+  /// Sent as "Authorization: Bearer <token>"; wins over basicAuthUser. Empty: none.
   Q_PROPERTY(QString bearerToken READ bearerToken WRITE setBearerToken NOTIFY bearerTokenChanged)
+  /// With no bearerToken, a non-empty user sends "Authorization: Basic base64(user:password)".
+  Q_PROPERTY(
+      QString basicAuthUser READ basicAuthUser WRITE setBasicAuthUser NOTIFY basicAuthUserChanged)
+  Q_PROPERTY(QString basicAuthPassword READ basicAuthPassword WRITE setBasicAuthPassword NOTIFY
+                 basicAuthPasswordChanged)
+  /// Sent as "<apiKeyHeader>: <apiKey>" when both are non-empty, beside any Authorization.
+  Q_PROPERTY(QString apiKey READ apiKey WRITE setApiKey NOTIFY apiKeyChanged)
+  /// Default "X-API-Key".
+  Q_PROPERTY(
+      QString apiKeyHeader READ apiKeyHeader WRITE setApiKeyHeader NOTIFY apiKeyHeaderChanged)
   /// claynet extension: milliseconds a request may go without progress before it fails with
   /// code 0. Default 30000; 0 disables.
   Q_PROPERTY(int timeout READ timeout WRITE setTimeout NOTIFY timeoutChanged)
@@ -63,8 +75,16 @@ class HttpClient : public QQmlPropertyMap, public QQmlParserStatus {
   void setBaseUrl(const QString& url);
   QVariant endpoints() const { return endpoints_; }
   void setEndpoints(const QVariant& endpoints);
-  QString bearerToken() const { return bearerToken_; }
+  QString bearerToken() const { return credentials_.bearerToken; }
   void setBearerToken(const QString& token);
+  QString basicAuthUser() const { return credentials_.basicAuthUser; }
+  void setBasicAuthUser(const QString& user);
+  QString basicAuthPassword() const { return credentials_.basicAuthPassword; }
+  void setBasicAuthPassword(const QString& password);
+  QString apiKey() const { return credentials_.apiKey; }
+  void setApiKey(const QString& key);
+  QString apiKeyHeader() const { return credentials_.apiKeyHeader; }
+  void setApiKeyHeader(const QString& header);
   int timeout() const { return timeoutMs_; }
   void setTimeout(int ms);
   QObject* api() { return this; }
@@ -86,17 +106,23 @@ class HttpClient : public QQmlPropertyMap, public QQmlParserStatus {
   void baseUrlChanged();
   void endpointsChanged();
   void bearerTokenChanged();
+  void basicAuthUserChanged();
+  void basicAuthPasswordChanged();
+  void apiKeyChanged();
+  void apiKeyHeaderChanged();
   void timeoutChanged();
 
  private:
   void regenerateMethods();
+  /// Sets one property and notifies, only on change.
+  void setText(QString& field, const QString& value, void (HttpClient::*changed)());
   /// Emits error() from the event loop, so the caller has the request id before it arrives.
   void failLater(int requestId, const QString& message);
   void finished(int requestId, int timeoutMs, QNetworkReply* networkReply);
 
   QString baseUrl_;
   QVariant endpoints_;
-  QString bearerToken_;
+  HttpCredentials credentials_{{}, {}, {}, {}, QStringLiteral("X-API-Key")};
   int timeoutMs_ = kDefaultTimeoutMs;
   bool complete_ = false;
   int nextRequestId_ = 1;

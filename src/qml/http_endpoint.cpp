@@ -59,32 +59,91 @@ QString buildHttpUrl(const QString& baseUrl, const HttpEndpoint& endpoint,
   return baseUrl + path;
 }
 
-std::optional<QString> resolveBearerToken(const QString& bearerToken, QString& error) {
-  if (bearerToken.startsWith(QLatin1String("env:"))) {
-    const QString name = bearerToken.mid(4);
-    const QString value = qEnvironmentVariable(name.toLocal8Bit().constData());
-    if (value.trimmed().isEmpty()) {
-      error = QStringLiteral("bearerToken: environment variable %1 is not set or empty").arg(name);
+std::optional<QString> resolveCredential(const char* property, const QString& value,
+                                         QString& error) {
+  const QString what = QLatin1String(property);
+  if (value.startsWith(QLatin1String("env:")) || value.startsWith(QLatin1String("env."))) {
+    const QString name = value.mid(4);
+    const QString resolved = qEnvironmentVariable(name.toLocal8Bit().constData());
+    if (resolved.trimmed().isEmpty()) {
+      error = QStringLiteral("%1: environment variable %2 is not set or empty").arg(what, name);
       return std::nullopt;
     }
-    return value.trimmed();
+    return resolved.trimmed();
   }
-  if (bearerToken.startsWith(QLatin1String("file://"))) {
-    const QString path = QUrl(bearerToken).toLocalFile();
-    QFile file(path);
-    if (path.isEmpty() || !file.open(QIODevice::ReadOnly)) {
-      error = QStringLiteral("bearerToken: cannot read token file %1: %2")
-                  .arg(path.isEmpty() ? bearerToken : path, file.errorString());
+  if (value.startsWith(QLatin1String("file://"))) {
+    const QString file = what == QLatin1String("bearerToken") ? QStringLiteral("token file")
+                                                              : QStringLiteral("file");
+    const QString path = QUrl(value).toLocalFile();
+    QFile f(path);
+    if (path.isEmpty() || !f.open(QIODevice::ReadOnly)) {
+      error = QStringLiteral("%1: cannot read %2 %3: %4")
+                  .arg(what, file, path.isEmpty() ? value : path, f.errorString());
       return std::nullopt;
     }
-    const QString token = QString::fromUtf8(file.readAll()).trimmed();
-    if (token.isEmpty()) {
-      error = QStringLiteral("bearerToken: token file %1 is empty").arg(path);
+    const QString content = QString::fromUtf8(f.readAll()).trimmed();
+    if (content.isEmpty()) {
+      error = QStringLiteral("%1: %2 %3 is empty").arg(what, file, path);
       return std::nullopt;
     }
-    return token;
+    return content;
   }
-  return bearerToken;
+  return value;
+}
+
+namespace {
+
+// RFC 9110 token: what a header name may be made of.
+bool isHeaderName(const QString& s) {
+  static const QRegularExpression kToken(QStringLiteral("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"));
+  return kToken.match(s).hasMatch();
+}
+
+// The resolved value of one property, refused with a line break (it would start a header).
+std::optional<QString> headerValue(const char* property, const QString& value, QString& error) {
+  auto v = resolveCredential(property, value, error);
+  if (v && (v->contains(QLatin1Char('\r')) || v->contains(QLatin1Char('\n')) ||
+            v->contains(QChar(u'\0')))) {
+    error = QStringLiteral("%1: the value contains a line break").arg(QLatin1String(property));
+    return std::nullopt;
+  }
+  return v;
+}
+
+}  // namespace
+
+std::optional<HttpAuthHeaders> buildHttpAuthHeaders(const HttpCredentials& c, QString& error) {
+  // Only what is sent is resolved: an unset variable behind a credential that a bearer token
+  // overrides is no error.
+  HttpAuthHeaders h;
+  if (!c.bearerToken.isEmpty()) {
+    auto token = headerValue("bearerToken", c.bearerToken, error);
+    if (!token) return std::nullopt;
+    h.authorization = "Bearer " + token->toUtf8();
+  } else if (!c.basicAuthUser.isEmpty()) {
+    auto user = headerValue("basicAuthUser", c.basicAuthUser, error);
+    if (!user) return std::nullopt;
+    if (user->contains(QLatin1Char(':'))) {
+      error = QStringLiteral(
+          "basicAuthUser: a user name for basic authentication cannot contain "
+          "a colon (RFC 7617)");
+      return std::nullopt;
+    }
+    auto password = headerValue("basicAuthPassword", c.basicAuthPassword, error);
+    if (!password) return std::nullopt;
+    h.authorization = "Basic " + (*user + QLatin1Char(':') + *password).toUtf8().toBase64();
+  }
+  if (!c.apiKey.isEmpty() && !c.apiKeyHeader.isEmpty()) {
+    if (!isHeaderName(c.apiKeyHeader)) {
+      error = QStringLiteral("apiKeyHeader: \"%1\" is not an HTTP header name").arg(c.apiKeyHeader);
+      return std::nullopt;
+    }
+    auto key = headerValue("apiKey", c.apiKey, error);
+    if (!key) return std::nullopt;
+    h.apiKeyName = c.apiKeyHeader.toLatin1();
+    h.apiKeyValue = key->toUtf8();
+  }
+  return h;
 }
 
 }  // namespace claynet::qml

@@ -1,5 +1,5 @@
 // ClayHttpClient's endpoint descriptions ("GET users/{userId}", "POST posts {postData}") and
-// bearer token forms, without I/O.
+// credentials (bearer, basic, API key), without network I/O.
 #pragma once
 
 #include <QByteArray>
@@ -30,9 +30,35 @@ std::optional<HttpEndpoint> parseHttpEndpoint(const QString& spec, QString& erro
 QString buildHttpUrl(const QString& baseUrl, const HttpEndpoint& endpoint,
                      const QStringList& pathArgs);
 
-/// The token a bearerToken property names: the text itself, the environment variable of
-/// "env:NAME", or the trimmed content of the file of "file:///path". Empty for an empty property.
-/// Returns nullopt and sets `error` when the variable is unset or empty or the file unreadable.
-std::optional<QString> resolveBearerToken(const QString& bearerToken, QString& error);
+/// The value a credential property names: the text itself, an environment variable ("env.NAME",
+/// Clayground's form, or "env:NAME", the seeds'), or the trimmed content of a file
+/// ("file:///path"). Empty for an empty property. Returns nullopt and sets `error` (starting
+/// with `property`) when the variable is unset or empty, or the file unreadable or empty.
+std::optional<QString> resolveCredential(const char* property, const QString& value,
+                                         QString& error);
+
+/// ClayHttpClient's credential properties, as set (unresolved).
+struct HttpCredentials {
+  QString bearerToken;
+  QString basicAuthUser;
+  QString basicAuthPassword;
+  QString apiKey;
+  QString apiKeyHeader;
+};
+
+/// The headers credentials make. Empty fields: no such header.
+struct HttpAuthHeaders {
+  QByteArray authorization;  ///< "Bearer <token>", else "Basic base64(user:password)"
+  QByteArray apiKeyName;     ///< apiKeyHeader, when it and apiKey are both non-empty
+  QByteArray apiKeyValue;
+};
+
+/// As Clayground builds them: a bearer token wins over basic (one Authorization header), and
+/// the API key header goes beside either. Each value is resolved with resolveCredential().
+/// nullopt, with `error` naming the property, for a value that cannot be resolved, a line break
+/// in a header value (it would start a header of its own), a colon in basicAuthUser (RFC 7617)
+/// or an apiKeyHeader that is not an HTTP header name.
+std::optional<HttpAuthHeaders> buildHttpAuthHeaders(const HttpCredentials& credentials,
+                                                    QString& error);
 
 }  // namespace claynet::qml

@@ -62,6 +62,8 @@ class Handler(BaseHTTPRequestHandler):
                 "authorization": self.headers.get("Authorization", ""),
                 "contentType": self.headers.get("Content-Type", ""),
                 "body": body,
+                "headers": {k.lower(): v for k, v in self.headers.items()},
+                "authorizationCount": len(self.headers.get_all("Authorization") or []),
             }))
         return self.answer(404, "no such path " + self.path, "text/plain")
 

@@ -36,6 +36,8 @@ if [ "${1:-}" = "--http-server" ]; then
     done
     # What tst_http_client.qml reads through bearerToken: "env:CLAYNET_QML_TEST_TOKEN".
     export CLAYNET_QML_TEST_TOKEN=tok-env-456
+    # ... and basicAuthPassword as "env.CLAY_TEST_BASIC_PASSWORD" (Clayground's own test's name).
+    export CLAY_TEST_BASIC_PASSWORD=s3cret
 fi
 
 # ctest looks at the exit status only (no PASS_REGULAR_EXPRESSION, which would hide a crash at

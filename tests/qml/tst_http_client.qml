@@ -190,6 +190,85 @@ TestCase {
         compare(requestCount(), before)  // the server saw neither request
     }
 
+    // Clayground's ClayHttpClient (clayground-wire.md §6.3): basic and API-key credentials; every
+    // value literal, env.NAME (Clayground's form), env:NAME (the seeds') or file://; a bearer
+    // token wins over basic, with one Authorization header; the API key goes beside either.
+    function test_basicAndApiKeyCredentials() {
+        compare(api.basicAuthUser, "")
+        compare(api.basicAuthPassword, "")
+        compare(api.apiKey, "")
+        compare(api.apiKeyHeader, "X-API-Key")
+        var e = echoed(api.echoGet(1, 2))
+        compare(e.authorization, "")
+        compare(e.headers["x-api-key"], undefined)
+
+        api.basicAuthUser = "alice"
+        api.basicAuthPassword = "s3cret"
+        compare(echoed(api.echoGet(1, 2)).authorization, "Basic YWxpY2U6czNjcmV0")
+        api.basicAuthPassword = "env.CLAY_TEST_BASIC_PASSWORD"  // set by run-qml-test.sh
+        compare(echoed(api.echoGet(1, 2)).authorization, "Basic YWxpY2U6czNjcmV0")
+        api.bearerToken = "tok-123"
+        e = echoed(api.echoGet(1, 2))
+        compare(e.authorization, "Bearer tok-123")
+        compare(e.authorizationCount, 1)
+        api.bearerToken = "env.CLAYNET_QML_TEST_TOKEN"
+        compare(echoed(api.echoGet(1, 2)).authorization, "Bearer tok-env-456")
+        api.bearerToken = ""
+        api.basicAuthUser = ""
+        api.basicAuthPassword = ""
+
+        api.apiKey = "abc123"
+        e = echoed(api.echoGet(1, 2))
+        compare(e.headers["x-api-key"], "abc123")
+        compare(e.authorization, "")
+        api.apiKeyHeader = "X-Custom-Key"
+        e = echoed(api.echoGet(1, 2))
+        compare(e.headers["x-custom-key"], "abc123")
+        compare(e.headers["x-api-key"], undefined)
+        api.bearerToken = "tok-123"
+        api.apiKey = Qt.resolvedUrl("data/token.txt").toString()  // "  tok-file-123 \n\n"
+        e = echoed(api.echoGet(1, 2))
+        compare(e.authorization, "Bearer tok-123")
+        compare(e.headers["x-custom-key"], "tok-file-123")
+        api.apiKeyHeader = ""  // no header name: no API key header
+        e = echoed(api.echoGet(1, 2))
+        compare(e.headers["x-custom-key"], undefined)
+        api.bearerToken = ""
+        api.apiKey = ""
+        api.apiKeyHeader = "X-API-Key"
+    }
+
+    function test_badCredentialsSendNothing() {
+        var before = requestCount()
+        var r
+        api.basicAuthUser = "alice"
+        api.basicAuthPassword = "env.CLAYNET_QML_TEST_NO_SUCH_VARIABLE"
+        r = answer(api.echoGet(1, 2))
+        compare(r.ok, false)
+        compare(r.code, 0)
+        compare(r.text, "basicAuthPassword: environment variable CLAYNET_QML_TEST_NO_SUCH_VARIABLE is not set or empty")
+        api.basicAuthUser = "ali:ce"  // RFC 7617: the user-id cannot contain a colon
+        api.basicAuthPassword = "s3cret"
+        r = answer(api.echoGet(1, 2))
+        compare(r.code, 0)
+        verify(r.text.indexOf("basicAuthUser") === 0 && r.text.indexOf("colon") > 0, r.text)
+        api.basicAuthUser = ""
+        api.basicAuthPassword = ""
+
+        api.apiKey = "abc\r\nX-Injected: 1"
+        r = answer(api.echoGet(1, 2))
+        compare(r.code, 0)
+        verify(r.text.indexOf("apiKey") === 0 && r.text.indexOf("line break") > 0, r.text)
+        api.apiKey = "abc123"
+        api.apiKeyHeader = "X API: Key"
+        r = answer(api.echoGet(1, 2))
+        compare(r.code, 0)
+        verify(r.text.indexOf("apiKeyHeader") === 0, r.text)
+        api.apiKey = ""
+        api.apiKeyHeader = "X-API-Key"
+        compare(requestCount(), before)  // the server saw none of them
+    }
+
     function test_api() {
         compare(api.api, api)
         compare(typeof api.api.status, "function")
