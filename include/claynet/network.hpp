@@ -146,6 +146,14 @@ class Network {
   const std::string& iceCaFile() const;
   Result setIceCaFile(std::string path);
 
+  /// Clayground's verifySignalingCertificate: with a wss:// signalingUrl, check the server's
+  /// certificate against the system's CAs and its name (default true). false accepts any
+  /// certificate, e.g. a LAN server with a self-signed one. Anyone on the path can then read
+  /// and change the signaling, and with it the DTLS fingerprints in the offers, so the data
+  /// too. Fails while in a network.
+  bool verifySignalingCertificate() const;
+  Result setVerifySignalingCertificate(bool on);
+
   // ---- state (read-only) ----
 
   Status status() const;

@@ -172,6 +172,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
   std::string localAddress_;
   std::vector<std::string> iceLocalAddresses_;
   std::string iceCaFile_;
+  bool verifySignalingCertificate_ = true;
 
   // ---- state ----
   Network::Status status_ = Network::Status::Disconnected;
@@ -497,7 +498,9 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
   }
 
   PeerJsServer cloudServer() const {
-    return signalingUrl_.empty() ? PeerJsServer{} : signalingServer_;
+    PeerJsServer s = signalingUrl_.empty() ? PeerJsServer{} : signalingServer_;
+    s.verifyCertificate = verifySignalingCertificate_;
+    return s;
   }
 
   Configuration rtcConfiguration() const {
@@ -1671,6 +1674,13 @@ const std::string& Network::iceCaFile() const { return impl_->iceCaFile_; }
 Result Network::setIceCaFile(std::string path) {
   if (Result r = impl_->configurable("iceCaFile"); !r) return r;
   impl_->iceCaFile_ = std::move(path);
+  return {};
+}
+
+bool Network::verifySignalingCertificate() const { return impl_->verifySignalingCertificate_; }
+Result Network::setVerifySignalingCertificate(bool on) {
+  if (Result r = impl_->configurable("verifySignalingCertificate"); !r) return r;
+  impl_->verifySignalingCertificate_ = on;
   return {};
 }
 

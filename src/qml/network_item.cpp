@@ -214,6 +214,16 @@ void NetworkItem::setIceCaFile(const QString& path) {
   emit iceCaFileChanged();
 }
 
+bool NetworkItem::verifySignalingCertificate() const {
+  return network_->verifySignalingCertificate();
+}
+void NetworkItem::setVerifySignalingCertificate(bool on) {
+  if (on == verifySignalingCertificate()) return;
+  if (auto r = network_->setVerifySignalingCertificate(on); !r)
+    return warn("verifySignalingCertificate", r.error());
+  emit verifySignalingCertificateChanged();
+}
+
 // ---- state ----
 
 bool NetworkItem::connected() const { return network_->connected(); }

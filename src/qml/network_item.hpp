@@ -72,6 +72,10 @@ class NetworkItem : public QObject {
   Q_PROPERTY(QStringList iceLocalAddresses READ iceLocalAddresses WRITE setIceLocalAddresses NOTIFY
                  iceLocalAddressesChanged)
   Q_PROPERTY(QString iceCaFile READ iceCaFile WRITE setIceCaFile NOTIFY iceCaFileChanged)
+  /// Clayground's: check a wss:// signaling server's certificate (default true). false accepts
+  /// any certificate (a LAN server with a self-signed one). Set before host()/join().
+  Q_PROPERTY(bool verifySignalingCertificate READ verifySignalingCertificate WRITE
+                 setVerifySignalingCertificate NOTIFY verifySignalingCertificateChanged)
 
   // ---- state (read-only) ----
   /// True while status is Connected.
@@ -133,6 +137,8 @@ class NetworkItem : public QObject {
   void setIceLocalAddresses(const QStringList& addresses);
   QString iceCaFile() const;
   void setIceCaFile(const QString& path);
+  bool verifySignalingCertificate() const;
+  void setVerifySignalingCertificate(bool on);
 
   bool connected() const;
   Status status() const;
@@ -186,6 +192,7 @@ class NetworkItem : public QObject {
   void localAddressChanged();
   void iceLocalAddressesChanged();
   void iceCaFileChanged();
+  void verifySignalingCertificateChanged();
   void statusChanged();
   void connectionPhaseChanged();
   void phaseTimingChanged();

@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <functional>
+#include <string>
+#include <vector>
 
 #include "claynet/lan_code.hpp"
 #include "claynet/network.hpp"
@@ -228,4 +231,56 @@ TEST(NetworkCodes, ATakenCodeIsReplaced) {
       runtime, [&] { return !errors.empty(); }, std::chrono::seconds(30)));
   EXPECT_EQ(m.status(), Network::Status::Error);
   EXPECT_NE(errors[0].find("could not find a free network code"), std::string::npos) << errors[0];
+}
+
+// Clayground's verifySignalingCertificate: a wss:// server whose certificate no trusted CA signed
+// is refused by default, with the reason; with verification off it is used.
+TEST(NetworkSignalingTls, VerifySignalingCertificate) {
+  char tmpl[] = "/tmp/claynet-network-tls-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  const std::string cmd =
+      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout " + dir +
+      "/key.pem -out " + dir +
+      "/cert.pem -days 2 -subj /CN=localhost -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+
+  Runtime runtime;
+  SignalServerOptions so;
+  so.host = "127.0.0.1";
+  so.port = 0;
+  so.tlsCertFile = dir + "/cert.pem";
+  so.tlsKeyFile = dir + "/key.pem";
+  SignalServer server(runtime, so);
+  ASSERT_TRUE(server.start());
+  const std::string url = "wss://127.0.0.1:" + std::to_string(server.port()) + "/peerjs";
+
+  Network strict(runtime);
+  EXPECT_TRUE(strict.verifySignalingCertificate());
+  ASSERT_TRUE(strict.setSignalingUrl(url));
+  std::vector<std::string> errors;
+  std::string created;
+  strict.onErrorOccurred([&](const std::string& e) { errors.push_back(e); });
+  strict.onNetworkCreated([&](const std::string& id) { created = id; });
+  ASSERT_TRUE(strict.host());
+  ASSERT_TRUE(pollUntil(
+      runtime, [&] { return !errors.empty(); }, std::chrono::seconds(30)));
+  EXPECT_NE(errors[0].find("not signed by a trusted CA"), std::string::npos) << errors[0];
+  EXPECT_TRUE(created.empty());
+  strict.leave();
+
+  Network lax(runtime);
+  ASSERT_TRUE(lax.setVerifySignalingCertificate(false));
+  EXPECT_FALSE(lax.verifySignalingCertificate());
+  ASSERT_TRUE(lax.setSignalingUrl(url));
+  lax.onNetworkCreated([&](const std::string& id) { created = id; });
+  ASSERT_TRUE(lax.host());
+  ASSERT_TRUE(pollUntil(
+      runtime, [&] { return !created.empty(); }, std::chrono::seconds(30)));
+  EXPECT_EQ(lax.networkId(), created);
+  Result late = lax.setVerifySignalingCertificate(true);
+  EXPECT_FALSE(late);
+  EXPECT_NE(late.error().find("while in a network"), std::string::npos) << late.error();
+  lax.leave();
+  std::system(("rm -rf " + dir).c_str());
 }

@@ -71,6 +71,13 @@ TestCase {
         n.iceCaFile = "/etc/ssl/certs/ca-certificates.crt"
         compare(caSpy.count, 1)  // NOTIFY only on change
         compare(n.iceCaFile, "/etc/ssl/certs/ca-certificates.crt")
+        compare(n.verifySignalingCertificate, true)
+        var verifySpy = createTemporaryObject(signalSpyComponent, testCase,
+                                              {target: n, signalName: "verifySignalingCertificateChanged"})
+        n.verifySignalingCertificate = false
+        n.verifySignalingCertificate = false
+        compare(verifySpy.count, 1)
+        compare(n.verifySignalingCertificate, false)
         var servers = ["stun:stun.example.org:3478",
                        {urls: "turn:turn.example.org:3478", username: "u", credential: "p"}]
         var iceSpy = createTemporaryObject(signalSpyComponent, testCase,
