@@ -650,16 +650,28 @@ TEST_P(NetworkNodes, VerboseReportsEveryStepOfALink) {
   for (Node* n : {js[0], &host}) {
     const std::string other = n == &host ? js[0]->id : host.id;
     std::vector<std::string> lines;
-    for (const auto& e : n->events("diagnosticMessage")) {
-      const std::string detail = e["detail"];
-      if (detail.rfind(other + ": ", 0) == 0)
-        lines.push_back(e["phase"].get<std::string>() + " " + detail.substr(other.size() + 2));
-    }
+    auto read = [&] {
+      lines.clear();
+      for (const auto& e : n->events("diagnosticMessage")) {
+        const std::string detail = e["detail"];
+        if (detail.rfind(other + ": ", 0) == 0)
+          lines.push_back(e["phase"].get<std::string>() + " " + detail.substr(other.size() + 2));
+      }
+    };
     auto first = [&](const std::string& prefix) {
       for (std::size_t i = 0; i < lines.size(); ++i)
         if (lines[i].rfind(prefix, 0) == 0) return static_cast<long>(i);
       return -1L;
     };
+    // The link may form before the other side's candidates arrive: the host learns the joiner's
+    // address from its checks (prflx) while the joiner's candidates still wait, up to 200 ms, for
+    // the STUN names. They are reported when they come, not before the roster is complete.
+    waitUntil(
+        [&] {
+          read();
+          return first("ice remote candidate ") >= 0;
+        },
+        10s);
     const bool dialer = n != &host;
     const long local = first("ice local candidate ");
     const long remoteDescription =
