@@ -85,11 +85,11 @@ std::string serverText(const PeerJsServer& s) {
 struct Outgoing {
   json value;
   std::vector<std::uint8_t> bytes;
+  bool valueNulled = false;  // value's NaN/infinities already null (see sendOn)
 };
 
 Result prepare(const Envelope& e, Outgoing& out, bool checkSize) {
   out.value = envelopeToJson(e);
-  nullNonFiniteNumbers(out.value);  // the same value over json and BinaryPack (relays too)
   JsonEncodeFailure why = JsonEncodeFailure::None;
   if (Result r = encodeJson(out.value, out.bytes, &why); !r) {
     return Result::failure(std::string(why == JsonEncodeFailure::TooLarge
@@ -106,12 +106,18 @@ Result prepare(const Envelope& e, Outgoing& out, bool checkSize) {
   return {};
 }
 
-Result sendOn(const std::shared_ptr<PeerJsConnection>& conn, const Outgoing& out) {
+Result sendOn(const std::shared_ptr<PeerJsConnection>& conn, Outgoing& out) {
   if (!conn || !conn->isOpen()) return Result::failure("the connection is not open");
   if (conn->serialization() == Serialization::Json) {
     auto ch = conn->dataChannel();
     if (!ch) return Result::failure("the connection is not open");
     return ch->sendBinary(out.bytes.data(), out.bytes.size());
+  }
+  // The JSON text already says null for NaN and the infinities; BinaryPack would carry them.
+  // Made the same once per message, and only when a BinaryPack link sends it (relays too).
+  if (!out.valueNulled) {
+    nullNonFiniteNumbers(out.value);
+    out.valueNulled = true;
   }
   return conn->send(out.value);
 }
@@ -1244,7 +1250,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
 
   // ---- sending ----
 
-  Result sendState(Link& link, const Outgoing& out) {
+  Result sendState(Link& link, Outgoing& out) {
     ++link.stateSent;
     if (link.state && link.state->isOpen()) return sendOn(link.state, out);
     if (link.nativeState && link.nativeState->isOpen())

@@ -18,7 +18,6 @@ struct JsonConversionNotes {
   bool nan = false;
   bool infinity = false;
   bool negativeInfinity = false;
-  bool any() const { return nan || infinity || negativeInfinity; }
 };
 
 /// A JavaScript value as JSON: objects, arrays, numbers, strings, booleans and null. A number
