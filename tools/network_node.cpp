@@ -1,11 +1,12 @@
 // claynet-network-node: one claynet::Network node in its own process, driven by JSON lines.
 //
 //   claynet-network-node --host [--mode local|cloud] [--signaling-url URL] [--topology star|mesh]
-//                        [--max-nodes N] [--no-relay] [--verbose] [--timeout MS] ...
+//                        [--max-nodes N] [--no-relay] [--verbose] [--timeout MS]
+//                        [--app-id S] [--password S] [--client-token S] ...
 //   claynet-network-node --join CODE [...]
 //
 // stdin, one JSON object per line:
-//   {"cmd":"broadcast","data":V}           {"cmd":"state","data":V}
+//   {"cmd":"broadcast","data":V}           {"cmd":"state","data":V[,"key":K]}   {"cmd":"flush"}
 //   {"cmd":"sendTo","node":ID,"data":V}    {"cmd":"leave"}   {"cmd":"status"}   {"cmd":"quit"}
 //   {"cmd":"host"}   {"cmd":"join","code":C}
 //   {"cmd":"raw","node":ID,"envelope":E,"state":bool}   (a test hook: E goes on the wire as is)
@@ -13,10 +14,11 @@
 //
 // stdout, one JSON object per line: every signal of the Network as
 //   {"event":"<signal name>", ...arguments by name}
-// ("networkCreated" networkId, "nodeJoined"/"nodeLeft" nodeId, "messageReceived"/"stateReceived"
-// from + data, "errorOccurred" message, "diagnosticMessage" phase + detail, "connectionTimedOut",
-// "statusChanged" status + phase), {"event":"result","cmd":C,"ok":bool,"error":...} for each
-// command, and {"event":"status",...every property} for "status".
+// ("networkCreated" networkId, "nodeJoined"/"nodeLeft" nodeId, "messageReceived" from + data +
+// sentAt, "stateReceived" from + data + sentAt + key, "errorOccurred" message, "diagnosticMessage"
+// phase + detail, "connectionTimedOut", "statusChanged" status + phase, "joinRefused" reason +
+// message), {"event":"result","cmd":C,"ok":bool,"error":...} for each command, and
+// {"event":"status",...every property} for "status".
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <deque>
@@ -43,6 +45,18 @@ std::mutex g_mutex;
 std::deque<std::string> g_lines;
 std::atomic<bool> g_eof{false};
 
+json transits(Network& n) {
+  json out = json::object();
+  for (const auto& id : n.nodes()) out[id] = n.transitMs(id);  // NaN prints as null
+  return out;
+}
+
+json ages(Network& n) {
+  json out = json::object();
+  for (const auto& id : n.nodes()) out[id] = n.stateAgeMs(id);
+  return out;
+}
+
 json statusOf(Network& n) {
   return {{"event", "status"},
           {"status", toString(n.status())},
@@ -59,6 +73,15 @@ json statusOf(Network& n) {
           {"maxNodes", n.maxNodes()},
           {"topology", toString(n.topology())},
           {"autoRelay", n.autoRelay()},
+          {"hostId", n.hostId()},
+          {"wireVersion", Network::kWireVersion},
+          {"clientTokens", n.clientTokens()},
+          {"hostLostReason", n.hostLostReason()},
+          {"gracePeriod", n.gracePeriod()},
+          {"sessionTime", n.sessionTime()},
+          {"sessionTimeSynced", n.sessionTimeSynced()},
+          {"transitMs", transits(n)},
+          {"stateAgeMs", ages(n)},
           {"links", network::NetworkTesting::directLinks(n)}};
 }
 
@@ -74,7 +97,8 @@ int main(int argc, char** argv) {
   CLI::App app{"one claynet::Network node (JSON lines on stdin and stdout)"};
   bool host = false, noRelay = false, verbose = false;
   std::string join, mode = "cloud", url, topology = "star", localAddress, iceServers;
-  int maxNodes = 8, timeout = 15000;
+  std::string appId, password, clientToken;
+  int maxNodes = 8, timeout = 15000, gracePeriod = Network::kDefaultGracePeriodMs;
   std::vector<std::string> iceLocal;
   app.add_flag("--host", host, "host a network");
   app.add_option("--join", join, "join the network with this code");
@@ -89,6 +113,10 @@ int main(int argc, char** argv) {
   app.add_option("--local-address", localAddress, "the address of the LAN code (local mode)");
   app.add_option("--ice-local", iceLocal, "restrict ICE host candidates to these addresses");
   app.add_option("--ice-servers", iceServers, "iceServers as JSON");
+  app.add_option("--app-id", appId, "appId (the handshake's app)");
+  app.add_option("--grace-period", gracePeriod, "gracePeriod in ms (0: no silence check)");
+  app.add_option("--password", password, "password (a host's to check, a joiner's to give)");
+  app.add_option("--client-token", clientToken, "clientToken (a joiner's, for the host)");
   CLI11_PARSE(app, argc, argv);
 
   std::thread reader([] {
@@ -120,6 +148,10 @@ int main(int argc, char** argv) {
   if (!url.empty()) configure("signalingUrl", net.setSignalingUrl(url));
   if (!localAddress.empty()) configure("localAddress", net.setLocalAddress(localAddress));
   if (!iceLocal.empty()) configure("iceLocalAddresses", net.setIceLocalAddresses(iceLocal));
+  configure("appId", net.setAppId(appId));
+  configure("gracePeriod", net.setGracePeriod(gracePeriod));
+  configure("password", net.setPassword(password));
+  configure("clientToken", net.setClientToken(clientToken));
   if (!iceServers.empty()) {
     json servers = json::parse(iceServers, nullptr, false);
     configure("iceServers", net.setIceServers(servers));
@@ -130,12 +162,17 @@ int main(int argc, char** argv) {
   });
   net.onNodeJoined([](const std::string& id) { emit({{"event", "nodeJoined"}, {"nodeId", id}}); });
   net.onNodeLeft([](const std::string& id) { emit({{"event", "nodeLeft"}, {"nodeId", id}}); });
-  net.onMessageReceived([](const std::string& from, const json& data) {
-    emit({{"event", "messageReceived"}, {"from", from}, {"data", data}});
+  net.onMessageReceived([](const std::string& from, const json& data, double sentAt) {
+    emit({{"event", "messageReceived"}, {"from", from}, {"data", data}, {"sentAt", sentAt}});
   });
-  net.onStateReceived([](const std::string& from, const json& data) {
-    emit({{"event", "stateReceived"}, {"from", from}, {"data", data}});
-  });
+  net.onStateReceived(
+      [](const std::string& from, const json& data, double sentAt, const std::string& key) {
+        emit({{"event", "stateReceived"},
+              {"from", from},
+              {"data", data},
+              {"sentAt", sentAt},
+              {"key", key}});
+      });
   net.onErrorOccurred([](const std::string& message) {
     emit({{"event", "errorOccurred"}, {"message", message}});
   });
@@ -143,6 +180,12 @@ int main(int argc, char** argv) {
     emit({{"event", "diagnosticMessage"}, {"phase", phase}, {"detail", detail}});
   });
   net.onConnectionTimedOut([] { emit({{"event", "connectionTimedOut"}}); });
+  net.onHostLost([](const std::string& reason, const std::string& message) {
+    emit({{"event", "hostLost"}, {"reason", reason}, {"message", message}});
+  });
+  net.onJoinRefused([](const std::string& reason, const std::string& message) {
+    emit({{"event", "joinRefused"}, {"reason", reason}, {"message", message}});
+  });
   net.onStatusChanged([&net] {
     emit({{"event", "statusChanged"},
           {"status", toString(net.status())},
@@ -176,7 +219,12 @@ int main(int argc, char** argv) {
       if (cmd == "broadcast") {
         result(cmd, net.broadcast(data));
       } else if (cmd == "state") {
-        result(cmd, net.broadcastState(data));
+        result(cmd, c.contains("key") && c["key"].is_string()
+                        ? net.broadcastState(data, c["key"].get<std::string>())
+                        : net.broadcastState(data));
+      } else if (cmd == "flush") {
+        net.flushState();
+        result(cmd, {});
       } else if (cmd == "sendTo") {
         result(cmd, net.sendTo(c.value("node", ""), data));
       } else if (cmd == "raw") {

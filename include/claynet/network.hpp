@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -61,14 +62,21 @@ class Network {
   /// broadcastState() and sendTo() accept: PeerJS's json serialization refuses messages of 16300
   /// bytes or more, and a relay through the host adds the origin's id, so some room is kept.
   static constexpr std::size_t kMaxEnvelopeBytes = 16300 - 128;
+  /// Clayground's wire version that this Network speaks (clayground-wire.md). It also takes
+  /// nodes of the seeds' protocol, which has no handshake; see the README's Network section.
+  static constexpr int kWireVersion = 5;
 
   /// The error a joiner gets when the host's network already has maxNodes nodes.
   static constexpr const char* kNetworkFullMessage = "Network full";
-  /// The error every joiner gets when the host calls leave() (status becomes Disconnected).
-  static constexpr const char* kHostLeftMessage = "Host left the network";
-  /// The error every joiner gets when the host disappears without leaving (a crash, a lost
-  /// link: nothing heard from it for 6 s); status becomes Error.
-  static constexpr const char* kHostLostMessage = "Lost the connection to the host";
+  static constexpr int kDefaultGracePeriodMs = 5000;
+  /// Clayground's texts of a host loss (hostLost(), then errorOccurred(); status Disconnected):
+  /// the host said goodbye (reason "host-left")...
+  static constexpr const char* kHostLeftMessage = "The host left the network";
+  /// ... its connection closed or failed without one ("connection-lost") ...
+  static constexpr const char* kHostLostMessage = "The connection to the host failed";
+  /// ... or it left a ping unanswered for gracePeriod ("host-timeout"): this, then the
+  /// gracePeriod in ms and " ms".
+  static constexpr const char* kHostTimeoutMessagePrefix = "The host did not answer for ";
 
   explicit Network(Runtime& runtime);
   /// Leaves the network (as leave()) and stops every callback.
@@ -154,20 +162,53 @@ class Network {
   bool verifySignalingCertificate() const;
   Result setVerifySignalingCertificate(bool on);
 
+  /// Clayground's appId: a host admits only joiners with the same app id (exact comparison;
+  /// empty equals empty); others are refused with joinRefused("incompatible-app", ...). Default
+  /// empty. Fails while in a network.
+  const std::string& appId() const;
+  Result setAppId(std::string appId);
+  /// Clayground's password: a host with one admits only joiners that give the same (compared in
+  /// constant time), others get joinRefused("wrong-password", "Wrong password"); a joiner sends
+  /// its own. Empty (default): a host takes any. A host with an app id or a password refuses
+  /// nodes of the seeds' protocol, which cannot present them. Fails while in a network.
+  const std::string& password() const;
+  Result setPassword(std::string password);
+  /// Clayground's clientToken: any text a joiner hands the host in its hello (a player name, a
+  /// session ticket); the host reads it in clientTokens(). Fails while in a network.
+  const std::string& clientToken() const;
+  Result setClientToken(std::string token);
+
+  /// Clayground's gracePeriod: a linked node that leaves a ping unanswered this long (with
+  /// nothing else heard from it meanwhile) is gone. Pings go every 2 s, and at once to a link
+  /// silent for 0.5 s, so a dead node is noticed within about gracePeriod + 0.75 s, and a link
+  /// that blinks for less loses nobody. 0 disables the check (only a closed connection then
+  /// ends a link). Default 5000. Fails on a negative value; may change at any time.
+  int gracePeriod() const;
+  Result setGracePeriod(int ms);
+
   // ---- state (read-only) ----
 
   Status status() const;
   /// status() == Connected.
   bool connected() const;
   /// While connecting: "signaling" (registering, offer/answer), "ice" (ICE checks and the DTLS
-  /// handshake), "datachannel" (SCTP, the channel opening, and for a joiner the host's roster);
-  /// "" otherwise.
+  /// handshake), "datachannel" (SCTP and the channel opening), "handshake" (a joiner: from its
+  /// hello to the host's welcome and roster); "" otherwise.
   const std::string& connectionPhase() const;
   /// Milliseconds spent in each phase of the last connection, measured:
-  /// {"signaling", "ice", "datachannel", "total"}. A host has only registration to do, so its
-  /// ice and datachannel are 0 and total equals signaling. Empty object before the first one.
+  /// {"signaling", "ice", "datachannel", "handshake", "total"}. A host has only registration to
+  /// do, so its other phases are 0 and total equals signaling. Empty object before the first one.
   const nlohmann::json& phaseTiming() const;
   bool isHost() const;
+  /// The host's node id: this node's on a host, the host's on a joiner (the code it joined, which
+  /// the host's welcome confirms); "" when not in a network. Changes with networkId().
+  const std::string& hostId() const;
+  /// Why this joiner's last network ended with its host: "host-left", "host-timeout" or
+  /// "connection-lost"; "" before, after host()/join(), and when it left by itself.
+  const std::string& hostLostReason() const;
+  /// Host: the clientToken of each joiner admitted after a hello, by node id (a node of the
+  /// seeds' protocol has none); a node's entry goes when it leaves. Empty on a joiner.
+  const std::map<std::string, std::string>& clientTokens() const;
   /// The code of the network (the one to share, for a host); "" when not in a network.
   const std::string& networkId() const;
   /// This node's id: for a host its code, for a joiner a random 12-character id; "" when not in
@@ -177,6 +218,21 @@ class Network {
   const std::vector<std::string>& nodes() const;
   /// nodes().size() + 1 when connected; 0 otherwise.
   int nodeCount() const;
+  /// Clayground's session clock: the host's monotonic milliseconds since it created the network.
+  /// A joiner estimates it from the welcome and its pings to a wire-5 host (the first 64 pings go
+  /// 50 ms apart); it never goes back. -1 when not in a network, or when a joiner's host gave no
+  /// session time (a seed-era host). Read it when needed: it changes continuously.
+  double sessionTime() const;
+  /// True on a host, and on a joiner once 32 clock samples are in (onSessionTimeSyncedChanged).
+  bool sessionTimeSynced() const;
+  /// The one-way delay of state from `nodeId` in session ms: the fastest of the last 3 s,
+  /// a relayed state counting both hops. NaN when none came with a send time.
+  double transitMs(const std::string& nodeId) const;
+  /// Milliseconds since the newest state (unkeyed or keyed) from `nodeId` was accepted; -1
+  /// when none (or the node left).
+  double stateAgeMs(const std::string& nodeId) const;
+  /// The same for one key ("" is the unkeyed state).
+  double stateAgeMs(const std::string& nodeId, const std::string& key) const;
   /// Best smoothed round-trip time over the directly linked nodes, in ms; -1 if unknown.
   /// Pings go every 2 s.
   int latency() const;
@@ -212,6 +268,14 @@ class Network {
   /// receiver drops an update older than the last one it took from this node. Same failures as
   /// broadcast().
   Result broadcastState(const nlohmann::json& data);
+  /// Keyed state (Clayground's broadcastState(data, key)): the newest update per key is queued
+  /// and sent when the application's current turn of the event loop ends (the next poll()), in
+  /// batches of at most about 1200 bytes over the state channel; receivers keep a sequence per
+  /// sender and key, so one key's update never makes another's stale. Fails as broadcast() does
+  /// (too large: one entry must fit kMaxEnvelopeBytes with a relay's "from").
+  Result broadcastState(const nlohmann::json& data, const std::string& key);
+  /// Sends the keyed state queued so far now.
+  void flushState();
   /// Sends `data` to one node (reliable, ordered): directly when linked, else through the host.
   /// Fails when not connected, on a node not in nodes(), or when too large.
   Result sendTo(const std::string& nodeId, const nlohmann::json& data);
@@ -221,15 +285,34 @@ class Network {
   void onNetworkCreated(std::function<void(const std::string& networkId)> callback);
   void onNodeJoined(std::function<void(const std::string& nodeId)> callback);
   void onNodeLeft(std::function<void(const std::string& nodeId)> callback);
+  /// With the sender's session time: sentAt is -1 when the message carried none.
+  using MessageCallback =
+      std::function<void(const std::string& fromId, const nlohmann::json& data, double sentAt)>;
+  /// With the sender's session time (-1 when unknown) and the key ("" for unkeyed state).
+  using StateCallback = std::function<void(const std::string& fromId, const nlohmann::json& data,
+                                           double sentAt, const std::string& key)>;
   void onMessageReceived(
       std::function<void(const std::string& fromId, const nlohmann::json& data)> callback);
+  void onMessageReceived(MessageCallback callback);
   void onStateReceived(
       std::function<void(const std::string& fromId, const nlohmann::json& data)> callback);
+  void onStateReceived(StateCallback callback);
   void onErrorOccurred(std::function<void(const std::string& message)> callback);
   /// Only when verbose.
   void onDiagnosticMessage(
       std::function<void(const std::string& phase, const std::string& detail)> callback);
   void onConnectionTimedOut(std::function<void()> callback);
+  /// A joiner's host refused it (Clayground's joinRefused): reason is "incompatible-version",
+  /// "incompatible-app", "wrong-password", "handshake-failed" or "refused" (e.g. "Network
+  /// full"); message is the host's text. errorOccurred(message) follows and the status is Error.
+  /// A joiner lost its host (Clayground's hostLost): reason is "host-left", "host-timeout" or
+  /// "connection-lost" (treat unknown future reasons as the last), message one of the
+  /// kHost...Message texts. Status is already Disconnected and nodeLeft came for every node;
+  /// errorOccurred(message) follows.
+  void onHostLost(
+      std::function<void(const std::string& reason, const std::string& message)> callback);
+  void onJoinRefused(
+      std::function<void(const std::string& reason, const std::string& message)> callback);
 
   // ---- change notifications (for property bindings) ----
 
@@ -242,6 +325,9 @@ class Network {
   void onNodesChanged(std::function<void()> callback);  ///< nodes and nodeCount
   void onLatencyChanged(std::function<void()> callback);
   void onPeerStatsChanged(std::function<void()> callback);
+  void onClientTokensChanged(std::function<void()> callback);
+  void onSessionTimeSyncedChanged(std::function<void()> callback);
+  void onHostLostReasonChanged(std::function<void()> callback);
 
  private:
   friend struct network::NetworkTesting;

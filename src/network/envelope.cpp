@@ -24,12 +24,35 @@ char kindLetter(EnvelopeKind k) {
       return 'R';
     case EnvelopeKind::System:
       return 'y';
+    case EnvelopeKind::Batch:
+      return 'b';
   }
   return 'm';
 }
 
 Result fieldError(const char* field, const char* want) {
   return Result::failure(std::string("envelope field \"") + field + "\" must be " + want);
+}
+
+// An optional finite number (a session time); anything else there counts as absent, as
+// Clayground reads a missing or odd ts as -1.
+std::optional<double> optionalNumber(const json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_number()) return std::nullopt;
+  const double v = it->get<double>();
+  if (!std::isfinite(v)) return std::nullopt;
+  return v;
+}
+
+Result sequenceField(const json& j, std::uint32_t& out) {
+  auto q = j.find("q");
+  // A value built in C++ holds a non-negative integer as signed; parsed text as unsigned.
+  const bool nonNegative = q != j.end() && q->is_number_integer() &&
+                           (q->is_number_unsigned() || q->get<std::int64_t>() >= 0);
+  if (!nonNegative || q->get<std::uint64_t>() > 0xFFFFFFFFu)
+    return fieldError("q", "an unsigned 32-bit integer");
+  out = static_cast<std::uint32_t>(q->get<std::uint64_t>());
+  return {};
 }
 
 // Reads an optional string member; fails if present with another type.
@@ -80,14 +103,30 @@ json envelopeToJson(const Envelope& e) {
   switch (e.kind) {
     case EnvelopeKind::Message:
       j["d"] = e.data;
+      if (e.sentAt) j["ts"] = *e.sentAt;
       break;
     case EnvelopeKind::State:
       j["q"] = e.seq;
       j["d"] = e.data;
+      if (e.sentAt) j["ts"] = *e.sentAt;
+      break;
+    case EnvelopeKind::Batch:
+      j["q"] = e.seq;
+      // Clayground writes a batch's ts as an integer.
+      if (e.sentAt) j["ts"] = static_cast<std::int64_t>(std::floor(*e.sentAt));
+      if (!e.rawEntries.is_null()) {
+        j["e"] = e.rawEntries;
+      } else {
+        j["e"] = json::array();
+        for (const auto& entry : e.entries) j["e"].push_back({{"k", entry.key}, {"d", entry.data}});
+      }
       break;
     case EnvelopeKind::Ping:
+      j["ts"] = e.ts;
+      break;
     case EnvelopeKind::Pong:
       j["ts"] = e.ts;
+      if (e.sessionMs) j["st"] = *e.sessionMs;
       break;
     case EnvelopeKind::Reject:
       j["r"] = e.reason;
@@ -96,7 +135,7 @@ json envelopeToJson(const Envelope& e) {
       j["sys"] = e.sys;
       if (e.sys == "roster") {
         j["nodes"] = e.nodes;
-      } else {
+      } else if (e.sys != "bye") {
         j["nodeId"] = e.nodeId;
       }
       break;
@@ -134,19 +173,32 @@ Result decodeEnvelope(const json& j, Envelope& out) {
       e.kind = EnvelopeKind::Message;
       if (!j.contains("d")) return fieldError("d", "present");
       e.data = j.at("d");
+      e.sentAt = optionalNumber(j, "ts");
       break;
     case 's': {
       e.kind = EnvelopeKind::State;
-      auto q = j.find("q");
-      // A value built in C++ holds a non-negative integer as signed; parsed text as unsigned.
-      const bool nonNegative = q != j.end() && q->is_number_integer() &&
-                               (q->is_number_unsigned() || q->get<std::int64_t>() >= 0);
-      if (!nonNegative || q->get<std::uint64_t>() > 0xFFFFFFFFu) {
-        return fieldError("q", "an unsigned 32-bit integer");
-      }
-      e.seq = static_cast<std::uint32_t>(q->get<std::uint64_t>());
+      if (auto r = sequenceField(j, e.seq); !r) return r;
       if (!j.contains("d")) return fieldError("d", "present");
       e.data = j.at("d");
+      e.sentAt = optionalNumber(j, "ts");
+      break;
+    }
+    case 'b': {
+      e.kind = EnvelopeKind::Batch;
+      if (auto r = sequenceField(j, e.seq); !r) return r;
+      e.sentAt = optionalNumber(j, "ts");
+      auto entries = j.find("e");
+      if (entries == j.end() || !entries->is_array()) return fieldError("e", "an array");
+      e.rawEntries = *entries;
+      // Object entries ({"o": id, "d"}) belong to replicated objects: relayed, not delivered.
+      // Entries of any other form are skipped, as Clayground skips them.
+      for (const auto& entry : *entries) {
+        if (!entry.is_object()) continue;
+        auto k = entry.find("k");
+        auto d = entry.find("d");
+        if (k == entry.end() || !k->is_string() || d == entry.end()) continue;
+        e.entries.push_back({k->get<std::string>(), *d});
+      }
       break;
     }
     case 'p':
@@ -167,6 +219,7 @@ Result decodeEnvelope(const json& j, Envelope& out) {
       } else {
         e.ts = ts->get<std::int64_t>();
       }
+      if (e.kind == EnvelopeKind::Pong) e.sessionMs = optionalNumber(j, "st");
       break;
     }
     case 'R':
@@ -185,7 +238,7 @@ Result decodeEnvelope(const json& j, Envelope& out) {
         }
       } else if (e.sys == "node_joined" || e.sys == "node_left") {
         if (auto r = requiredString(j, "nodeId", e.nodeId); !r) return r;
-      } else {
+      } else if (e.sys != "bye") {
         return Result::failure("unknown system message \"" + e.sys + "\"");
       }
       break;
@@ -253,6 +306,21 @@ Envelope makeNodeJoined(std::string nodeId) {
 Envelope makeNodeLeft(std::string nodeId) {
   Envelope e = makeNodeJoined(std::move(nodeId));
   e.sys = "node_left";
+  return e;
+}
+
+Envelope makeBatch(std::uint32_t seq, std::vector<BatchEntry> entries) {
+  Envelope e;
+  e.kind = EnvelopeKind::Batch;
+  e.seq = seq;
+  e.entries = std::move(entries);
+  return e;
+}
+
+Envelope makeGoodbye() {
+  Envelope e;
+  e.kind = EnvelopeKind::System;
+  e.sys = "bye";
   return e;
 }
 

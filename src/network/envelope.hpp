@@ -21,7 +21,14 @@ enum class EnvelopeKind {
   Ping,     ///< "p"
   Pong,     ///< "P"
   Reject,   ///< "R": the host refuses a joiner (e.g. "Network full")
-  System,   ///< "y": roster, node_joined, node_left
+  System,   ///< "y": roster, node_joined, node_left, bye
+  Batch,    ///< "b": keyed state entries, sequenced per origin and key (wire version 2+)
+};
+
+/// One keyed entry of a batch: {"k": key, "d": data}.
+struct BatchEntry {
+  std::string key;
+  nlohmann::json data;
 };
 
 struct Envelope {
@@ -32,11 +39,19 @@ struct Envelope {
   /// "to": claynet's extension for sendTo through the host in Star (a node the sender has no
   /// direct channel to). Absent on everything else, so Clayground nodes never see it.
   std::optional<std::string> to;
-  std::int64_t ts = 0;             ///< "ts" (Ping, Pong)
-  std::string reason;              ///< "r" (Reject)
-  std::string sys;                 ///< "sys" (System): "roster", "node_joined", "node_left"
-  std::vector<std::string> nodes;  ///< "nodes" (roster)
-  std::string nodeId;              ///< "nodeId" (node_joined, node_left)
+  std::int64_t ts = 0;  ///< "ts" (Ping, Pong)
+  /// "ts" on Message, State and Batch: the sender's session time in ms (wire version 3+);
+  /// absent, or negative, when the sender's clock is not valid.
+  std::optional<double> sentAt;
+  /// "st" on a Pong: the responder's session time in ms.
+  std::optional<double> sessionMs;
+  /// "e" of a Batch as it came (object entries of replicated objects included): relayed as is.
+  nlohmann::json rawEntries;
+  std::vector<BatchEntry> entries;  ///< the keyed entries of "e" (Batch)
+  std::string reason;               ///< "r" (Reject)
+  std::string sys;                  ///< "sys" (System): "roster", "node_joined", "node_left", "bye"
+  std::vector<std::string> nodes;   ///< "nodes" (roster)
+  std::string nodeId;               ///< "nodeId" (node_joined, node_left)
 };
 
 /// Replaces NaN and the infinities anywhere in `value` with null, as JSON.stringify and Qt's
@@ -60,11 +75,15 @@ Result decodeEnvelope(const nlohmann::json& value, Envelope& out);
 
 Envelope makeMessage(nlohmann::json data);
 Envelope makeState(std::uint32_t seq, nlohmann::json data);
+/// A batch of keyed entries, each {"k","d"}.
+Envelope makeBatch(std::uint32_t seq, std::vector<BatchEntry> entries);
 Envelope makePing(std::int64_t ts);
 Envelope makePong(std::int64_t ts);
 Envelope makeReject(std::string reason);
 Envelope makeRoster(std::vector<std::string> nodes);
 Envelope makeNodeJoined(std::string nodeId);
 Envelope makeNodeLeft(std::string nodeId);
+/// Clayground's goodbye (wire version 5): {"t":"y","sys":"bye"}.
+Envelope makeGoodbye();
 
 }  // namespace claynet::network

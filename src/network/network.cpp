@@ -25,9 +25,12 @@
 #include "claynet/serialization.hpp"
 #include "claynet/signal_server.hpp"
 #include "network/envelope.hpp"
+#include "network/handshake.hpp"
 #include "network/network_config.hpp"
 #include "network/network_testing.hpp"
 #include "network/relay.hpp"
+#include "network/session_clock.hpp"
+#include "network/state_batch.hpp"
 #include "rtc/runtime_core.hpp"
 #include "signaling/bounded_json.hpp"
 
@@ -46,8 +49,10 @@ constexpr auto kTickInterval = 200ms;
 // A tick this late means the process itself did not run for a while.
 constexpr auto kStallThreshold = 1000ms;
 constexpr auto kPingInterval = 2000ms;
-// Three missed pings: a peer that sent nothing at all for this long is gone.
+// A joiner that has not finished its handshake and sends nothing for this long is dropped.
 constexpr auto kSilenceLimit = 6000ms;
+// Clayground's quiet probe: a link silent this long gets a ping of its own.
+constexpr auto kQuietProbe = 500ms;
 // After leave(), goodbyes get this long to leave before the connections close.
 constexpr auto kLingerTime = 400ms;
 // A refused joiner gets this long to read the refusal before its connection closes.
@@ -65,10 +70,12 @@ constexpr const char* kDataLabel = "data";
 constexpr const char* kStateLabel = "clay_state";
 constexpr const char* kNativeStateLabel = "state";
 
-std::int64_t epochMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
+// Local monotonic milliseconds: what pings carry and the session clock counts from.
+double localMs() {
+  return static_cast<double>(
+             std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch())
+                 .count()) /
+         1000.0;
 }
 
 std::int64_t msBetween(Clock::time_point a, Clock::time_point b) {
@@ -122,6 +129,20 @@ Result sendOn(const std::shared_ptr<PeerJsConnection>& conn, Outgoing& out) {
   return conn->send(out.value);
 }
 
+// Why a link ended.
+enum class Loss {
+  Goodbye,  // the node said so ("bye", or node_left naming itself)
+  Closed,   // the connection closed or failed without a goodbye
+  Silent,   // a ping unanswered for gracePeriod
+};
+
+// What a link speaks, as the handshake showed.
+enum class Wire {
+  Unknown,  // not decided yet (host: the joiner is pending; joiner: no reply from the host yet)
+  V5,       // Clayground's wire version 5: welcomed, or admitted after a hello
+  Seed,     // the seeds' protocol (no handshake), and Mesh links between joiners
+};
+
 struct Link {
   std::string peer;
   std::shared_ptr<PeerJsConnection> data;
@@ -131,7 +152,11 @@ struct Link {
   bool member = false;     // a node of the network as this node sees it
   bool rejecting = false;  // host: refused ("Network full"); closes at rejectDeadline
   bool dialed = false;     // we opened it
+  Wire wire = Wire::Unknown;
   Clock::time_point created, opened, lastHeard, lastPing, rejectDeadline;
+  // The oldest ping not answered by anything since (Clayground's liveness): the link is gone
+  // when it is gracePeriod old.
+  std::optional<Clock::time_point> unansweredSince;
   RttEstimator rtt;
   std::string lastError;
   std::uint64_t stateSent = 0, stateRecv = 0;
@@ -151,11 +176,14 @@ struct Lingering {
 
 struct Callbacks {
   std::function<void(const std::string&)> networkCreated, nodeJoined, nodeLeft, errorOccurred;
-  std::function<void(const std::string&, const json&)> messageReceived, stateReceived;
-  std::function<void(const std::string&, const std::string&)> diagnosticMessage;
+  std::function<void(const std::string&, const json&, double)> messageReceived;
+  std::function<void(const std::string&, const json&, double, const std::string&)> stateReceived;
+  std::function<void(const std::string&, const std::string&)> diagnosticMessage, joinRefused,
+      hostLost;
   std::function<void()> connectionTimedOut, statusChanged, connectionPhaseChanged,
       phaseTimingChanged, isHostChanged, networkIdChanged, nodeIdChanged, nodesChanged,
-      latencyChanged, peerStatsChanged;
+      latencyChanged, peerStatsChanged, clientTokensChanged, sessionTimeSyncedChanged,
+      hostLostReasonChanged;
 };
 
 }  // namespace
@@ -179,6 +207,8 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
   std::vector<std::string> iceLocalAddresses_;
   std::string iceCaFile_;
   bool verifySignalingCertificate_ = true;
+  std::string appId_, password_, clientToken_;
+  int gracePeriodMs_ = Network::kDefaultGracePeriodMs;
 
   // ---- state ----
   Network::Status status_ = Network::Status::Disconnected;
@@ -188,6 +218,8 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
   std::string networkId_, nodeId_;
   std::vector<std::string> nodes_;
   int latency_ = -1;
+  std::map<std::string, std::string> clientTokens_;  // host: joiner -> the token of its hello
+  std::string hostLostReason_;
 
   Callbacks cb_;
 
@@ -211,7 +243,11 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
                              "; call leave() first");
     if (Result r = checkRuntime(); !r) return r;
     resetSession();
+    clock_.start(localMs());
+    notify(&Callbacks::sessionTimeSyncedChanged);
     setIsHost(true);
+    // A seed-era node can present neither an app id nor a password.
+    gate_.configure(appId_, password_, appId_.empty() && password_.empty());
     beginAttempt();
     if (mode_ == Network::SignalingMode::Local) return hostLocal();
     hostTries_ = 0;
@@ -272,6 +308,9 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
       return Result::failure(std::string(state ? "broadcastState" : "broadcast") +
                              "(): not connected to a network");
     Envelope e = state ? makeState(stateSeq_ + 1, data) : makeMessage(data);
+    // Clayground: a state always says when it was sent (-1 without a clock), a message only
+    // with a clock.
+    if (clock_.valid() || state) e.sentAt = clock_.sessionTime(localMs());
     Outgoing out;
     if (Result r = prepare(e, out, true); !r) return r;
     if (state) ++stateSeq_;
@@ -285,6 +324,46 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     return {};
   }
 
+  // Keyed state: queued, the newest per key winning, and sent in batches when the application's
+  // current turn of the event loop ends (or at flushState()).
+  Result broadcastKeyed(const json& data, const std::string& key) {
+    Entry entry(*this);
+    if (status_ != Network::Status::Connected)
+      return Result::failure("broadcastState(): not connected to a network");
+    Envelope probe = makeBatch(0, {{key, data}});
+    probe.from = std::string(64, 'x');
+    Outgoing out;
+    if (Result r = prepare(probe, out, true); !r) return r;
+    batcher_.queue(key, data, StateBatcher::entryBytes(key, data));
+    if (!flushScheduled_) {
+      flushScheduled_ = true;
+      std::weak_ptr<NetworkImpl> w = weak_from_this();
+      core_->deliver([w] {
+        if (auto s = w.lock()) {
+          Entry e(*s);
+          s->flushScheduled_ = false;
+          s->flushState();
+        }
+      });
+    }
+    return {};
+  }
+
+  void flushState() {
+    Entry entry(*this);
+    if (batcher_.empty()) return;
+    if (status_ != Network::Status::Connected) {
+      batcher_.clear();
+      return;
+    }
+    for (auto& batch : batcher_.flush(stateSeq_, clock_.sessionTime(localMs()))) {
+      Outgoing out;
+      if (!prepare(batch, out, false)) continue;
+      for (auto& [id, link] : links_)
+        if (link.member && link.dataOpen) (void)sendState(link, out);
+    }
+  }
+
   Result sendTo(const std::string& target, const json& data) {
     Entry entry(*this);
     if (status_ != Network::Status::Connected)
@@ -294,6 +373,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
       return Result::failure("sendTo(): unknown node \"" + target +
                              "\" (not in nodes; it may have left)");
     Envelope e = makeMessage(data);
+    if (clock_.valid()) e.sentAt = clock_.sessionTime(localMs());
     // Addressed even on a direct link: to a host, a message without `to` is a broadcast to relay.
     e.to = target;
     Link* direct = find(target);
@@ -307,6 +387,20 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     Outgoing out;
     if (Result r = prepare(e, out, true); !r) return r;
     return sendOn(direct->data, out);
+  }
+
+  const std::string& hostId() const { return isHost_ ? nodeId_ : hostId_; }
+
+  double sessionTime() { return inNetwork() ? clock_.sessionTime(localMs()) : -1; }
+  bool sessionTimeSynced() const { return inNetwork() && clock_.synced(); }
+  double transitMs(const std::string& node) {
+    return transit_.transitMs(node, localMs(), clock_.valid() ? clock_.offsetAt(localMs()) : 0);
+  }
+  double stateAgeMs(const std::string& node, const std::optional<std::string>& key) const {
+    double newest = -1;
+    for (const auto& [which, at] : stateSeen_)
+      if (which.first == node && (!key || which.second == *key)) newest = std::max(newest, at);
+    return newest < 0 ? -1 : localMs() - newest;
   }
 
   json peerStats() const {
@@ -353,10 +447,14 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
   }
 
   void sendGoodbyes() {
-    Outgoing out;
-    if (nodeId_.empty() || !prepare(makeNodeLeft(nodeId_), out, false)) return;
-    for (auto& [id, link] : links_)
-      if (link.dataOpen && !link.rejecting) (void)sendOn(link.data, out);
+    Outgoing seed, current;
+    if (nodeId_.empty() || !prepare(makeNodeLeft(nodeId_), seed, false) ||
+        !prepare(makeGoodbye(), current, false))
+      return;
+    for (auto& [id, link] : links_) {
+      if (!link.dataOpen || link.rejecting || link.wire == Wire::Unknown) continue;
+      (void)sendOn(link.data, link.wire == Wire::V5 ? current : seed);
+    }
   }
 
   // ---- test hooks ----
@@ -422,11 +520,17 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     });
   }
 
-  void emitData(std::function<void(const std::string&, const json&)> Callbacks::*which,
-                std::string from, json data) {
-    queue([this, which, from = std::move(from), data = std::move(data)] {
-      auto f = cb_.*which;
-      if (f) f(from, data);
+  void emitMessage(std::string from, json data, double sentAt) {
+    queue([this, from = std::move(from), data = std::move(data), sentAt] {
+      auto f = cb_.messageReceived;
+      if (f) f(from, data, sentAt);
+    });
+  }
+
+  void emitState(std::string from, json data, double sentAt, std::string key) {
+    queue([this, from = std::move(from), data = std::move(data), sentAt, key = std::move(key)] {
+      auto f = cb_.stateReceived;
+      if (f) f(from, data, sentAt, key);
     });
   }
 
@@ -521,6 +625,12 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     teardown(false);
     guard_.clear();
     stateSeq_ = 0;
+    if (clock_.synced()) notify(&Callbacks::sessionTimeSyncedChanged);
+    clock_.reset();
+    setHostLostReason("");
+    transit_.clear();
+    stateSeen_.clear();
+    batcher_.clear();
   }
 
   void beginAttempt() {
@@ -652,7 +762,8 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
       diag("signaling", "registered as " + id + " (" + std::to_string(ms) + " ms)");
       setNodeId(id);
       setNetworkId(id);
-      setPhaseTiming({{"signaling", ms}, {"ice", 0}, {"datachannel", 0}, {"total", ms}});
+      setPhaseTiming(
+          {{"signaling", ms}, {"ice", 0}, {"datachannel", 0}, {"handshake", 0}, {"total", ms}});
       setPhase("");
       setStatus(Network::Status::Connected);
       emitText(&Callbacks::networkCreated, id);
@@ -756,19 +867,47 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     link.data = data;
     wireData(id, data);
     diag("signaling", "connecting to " + id);
-    PeerJsConnectOptions s = d;
+    // To the host, the state link waits for the handshake: a current host takes an in-band
+    // "state" channel, a seed-era one a second connection.
+    if (id != hostId_) {
+      link.wire = Wire::Seed;
+      openStateConnection(link);
+    }
+    return true;
+  }
+
+  // The seeds' lossy state link: a second PeerJS connection labelled clay_state.
+  void openStateConnection(Link& link) {
+    if (!peer_ || link.state) return;
+    PeerJsConnectOptions s;
     s.label = kStateLabel;
+    s.serialization = Serialization::Json;
+    s.metadata = json{{"claynet", 1}};
     s.reliable = false;
     s.maxRetransmits = 0;  // lossy: a lost state update is never sent again
     std::shared_ptr<PeerJsConnection> state;
-    if (Result r = peer_->connect(id, s, state); !r) {
+    if (Result r = peer_->connect(link.peer, s, state); !r) {
       // State then goes on the data link.
-      diag("signaling", "could not open the state connection to " + id + ": " + r.error());
-    } else {
-      link.state = state;
-      wireState(id, state);
+      diag("signaling", "could not open the state connection to " + link.peer + ": " + r.error());
+      return;
     }
-    return true;
+    link.state = state;
+    wireState(link.peer, state);
+  }
+
+  // Wire version 5: the "state" channel on the same peer connection as the data channel.
+  void openStateChannel(Link& link) {
+    auto pc = link.data ? link.data->peerConnection() : nullptr;
+    if (!pc || link.nativeState) return;
+    DataChannelInit init;
+    init.ordered = false;
+    init.maxRetransmits = 0;
+    std::shared_ptr<DataChannel> ch;
+    if (Result r = pc->createDataChannel(kNativeStateLabel, init, ch); !r) {
+      diag("datachannel", link.peer + ": could not open the state channel: " + r.error());
+      return;
+    }
+    extraChannel(link, std::move(ch));
   }
 
   // Mesh: the nodes of the roster are dialed one per turn of the event queue, not all in one go:
@@ -826,6 +965,9 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
       if (link.state) link.state->close();
       link.state = conn;
       wireState(from, conn);
+      // Only a seed-era node opens a clay_state connection.
+      if (isHost_ && !link.member)
+        if (auto d = gate_.legacySign(from)) decide(*d);
       return;
     }
     Link* existing = find(from);
@@ -846,6 +988,8 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     }
     link.data = conn;
     link.rejecting = reject;
+    // A joiner's links from other joiners (Mesh) have no handshake.
+    link.wire = isHost_ ? Wire::Unknown : Wire::Seed;
     if (reject) diag("signaling", "refusing " + from + ": the network is full");
     wireData(from, conn);
   }
@@ -860,7 +1004,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     conn->onClose(guarded([peer, raw](NetworkImpl& s) {
       // A failure (ICE, DTLS, SCTP) reports an error first; a close without one was asked for.
       Link* link = s.find(peer);
-      if (link && link->data.get() == raw) s.linkLost(peer, link->lastError.empty());
+      if (link && link->data.get() == raw) s.linkLost(peer, Loss::Closed);
     }));
     conn->onError(guarded([peer, raw](NetworkImpl& s, const PeerJsError& err) {
       s.diag("datachannel", peer + ": " + err.text());
@@ -980,37 +1124,116 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
         link->rejectDeadline = now + kRejectCloseDelay;
         return;
       }
-      ping(*link);
-      if (link->member) {
-        // A node already in the network came back on a new connection: no second nodeJoined.
-        Outgoing roster;
-        std::vector<std::string> others;
-        for (const auto& id : nodes_)
-          if (id != peer) others.push_back(id);
-        if (prepare(makeRoster(others), roster, false)) (void)sendOn(link->data, roster);
-        return;
+      // Nothing goes to a joiner before the handshake decided about it.
+      if (auto d = gate_.opened(peer, now)) decide(*d);
+      return;
+    }
+    if (peer == hostId_) {
+      if (status_ == Network::Status::Connecting && phase_ != "handshake") {
+        if (phase_ == "datachannel") {
+          timing_["datachannel"] = msBetween(phaseMark_, now);
+        } else {
+          // The transport's state events were not seen (they always come first): time it here.
+          if (!timing_.contains("signaling")) timing_["signaling"] = msBetween(phaseMark_, now);
+          if (!timing_.contains("ice")) timing_["ice"] = 0;
+          timing_["datachannel"] = 0;
+        }
+        phaseMark_ = now;
+        setPhase("handshake");
       }
-      admit(*link);
+      // The hello goes first: a current host judges the first message it gets.
+      sendJson(*link, makeHello(appId_, password_, clientToken_));
       return;
     }
     ping(*link);
-    if (peer == hostId_) {
-      if (status_ == Network::Status::Connecting && phase_ != "datachannel") {
-        // The transport's state events were not seen (they always come first): time it here.
-        if (!timing_.contains("signaling")) timing_["signaling"] = msBetween(phaseMark_, now);
-        if (!timing_.contains("ice")) timing_["ice"] = 0;
-        phaseMark_ = now;
-        setPhase("datachannel");
-      }
-      if (std::find(nodes_.begin(), nodes_.end(), hostId_) == nodes_.end())
-        nodes_.insert(nodes_.begin(), hostId_);
-      link->member = true;
-      maybeJoined();
-      return;
-    }
     // Mesh: another node.
     if (announced_.count(peer)) makeMember(*link);
     if (pendingDials_.erase(peer)) maybeJoined();
+  }
+
+  void sendJson(Link& link, json value) {
+    Outgoing out;
+    out.value = std::move(value);
+    if (encodeJson(out.value, out.bytes)) (void)sendOn(link.data, out);
+  }
+
+  // Host: what the handshake decided about a pending joiner.
+  void decide(const PendingJoiners::Decision& d) {
+    Link* link = find(d.id);
+    if (!link || !link->dataOpen) return;
+    using Kind = PendingJoiners::Decision::Kind;
+    if (d.kind == Kind::Refuse) {
+      diag("datachannel",
+           "refused " + d.id + ": " + toString(d.refusal.reason) + ": " + d.refusal.message);
+      sendJson(*link, makeRefusal(d.refusal));
+      link->rejecting = true;
+      link->rejectDeadline = Clock::now() + kRefusalCloseDelay;
+      if (link->member) linkLost(d.id, Loss::Goodbye);  // it was in already, on another link
+      return;
+    }
+    if (d.kind == Kind::Admit) {
+      link->wire = Wire::V5;
+      sendJson(*link, makeWelcome(nodeId_, clock_.sessionTime(localMs())));
+      auto token = clientTokens_.find(d.id);
+      if (token == clientTokens_.end() || token->second != d.clientToken) {
+        clientTokens_[d.id] = d.clientToken;
+        notify(&Callbacks::clientTokensChanged);
+      }
+    } else {
+      link->wire = Wire::Seed;
+      diag("datachannel", d.id + " sent no hello: a node of the seeds' protocol");
+    }
+    ping(*link);
+    if (link->member) {
+      // A node already in the network came back on a new connection: no second nodeJoined.
+      Outgoing roster;
+      std::vector<std::string> others;
+      for (const auto& id : nodes_)
+        if (id != d.id) others.push_back(id);
+      if (prepare(makeRoster(others), roster, false)) (void)sendOn(link->data, roster);
+      return;
+    }
+    admit(*link);
+  }
+
+  // Joiner: the host's first message on the data channel.
+  void hostReplied(Link& link, const json& value) {
+    Reply reply = judgeReply(value, hostId_);
+    if (reply.kind == Reply::Kind::Refused) {
+      const Refusal refusal = reply.refusal;
+      diag("datachannel", "the host refused us: " + std::string(toString(refusal.reason)) + ": " +
+                              refusal.message);
+      teardown(false);
+      queue([this, refusal] {
+        auto f = cb_.joinRefused;
+        if (f) f(toString(refusal.reason), refusal.message);
+      });
+      error(refusal.message);
+      setStatus(Network::Status::Error);
+      return;
+    }
+    const bool current = reply.kind == Reply::Kind::Welcome;
+    link.wire = current ? Wire::V5 : Wire::Seed;
+    diag("datachannel", current ? "welcomed by " + hostId_
+                                : "the host sent no welcome: a host of the seeds' protocol");
+    if (current) {
+      if (reply.sessionMs >= 0) clock_.seed(reply.sessionMs, localMs());
+      openStateChannel(link);
+      // The clock's burst: 64 pings 50 ms apart, the first now.
+      burstLeft_ = static_cast<int>(SessionClock::kWindow);
+      burstTick();
+      startTimer(burst_,
+                 std::chrono::milliseconds(static_cast<int>(SessionClock::kBurstIntervalMs)),
+                 &NetworkImpl::burstTick);
+    } else {
+      openStateConnection(link);
+      ping(link);
+    }
+    if (std::find(nodes_.begin(), nodes_.end(), hostId_) == nodes_.end())
+      nodes_.insert(nodes_.begin(), hostId_);
+    link.member = true;
+    if (!current) received(link, value, false);  // its first message counts too
+    maybeJoined();
   }
 
   void admit(Link& link) {
@@ -1050,12 +1273,15 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
   void maybeJoined() {
     if (isHost_ || status_ != Network::Status::Connecting) return;
     Link* hostLink = find(hostId_);
-    if (!hostLink || !hostLink->dataOpen || !rosterReceived_ || !pendingDials_.empty()) return;
+    if (!hostLink || !hostLink->dataOpen || hostLink->wire == Wire::Unknown || !rosterReceived_ ||
+        !pendingDials_.empty())
+      return;
     const auto now = Clock::now();
-    timing_["datachannel"] = msBetween(phaseMark_, now);
+    timing_["handshake"] = msBetween(phaseMark_, now);
     timing_["total"] = msBetween(attemptStart_, now);
     if (!timing_.contains("signaling")) timing_["signaling"] = 0;
     if (!timing_.contains("ice")) timing_["ice"] = 0;
+    if (!timing_.contains("datachannel")) timing_["datachannel"] = 0;
     diag("datachannel", "joined " + hostId_ + " in " +
                             std::to_string(timing_["total"].get<std::int64_t>()) + " ms (" +
                             timing_.dump() + ")");
@@ -1070,6 +1296,29 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
 
   void received(Link& link, const json& value, bool viaState) {
     link.lastHeard = Clock::now();
+    link.unansweredSince.reset();  // anything heard answers the ping
+    if (link.wire == Wire::Unknown) {
+      if (viaState) return;  // nothing counts before the handshake
+      if (!isHost_) {
+        if (link.peer == hostId_) hostReplied(link, value);
+        return;
+      }
+      if (!gate_.pending(link.peer)) return;  // refused, or its channel is not open
+      const PendingJoiners::Decision d = gate_.firstMessage(link.peer, value);
+      decide(d);
+      // A seed-era node's first message is one of the network's.
+      if (d.kind != PendingJoiners::Decision::Kind::AdmitLegacy) return;
+    }
+    if (isHandshakeMessage(value)) {
+      // Clayground: a refusal after the welcome is only reported.
+      if (!isHost_ && link.peer == hostId_ && value.value("t", "") == "R") {
+        auto r = value.find("r");
+        error(r != value.end() && r->is_string() && !r->get<std::string>().empty()
+                  ? r->get<std::string>()
+                  : std::string("Connection rejected"));
+      }
+      return;
+    }
     Envelope env;
     if (Result r = decodeEnvelope(value, env); !r) {
       diag("datachannel", "ignored a message from " + link.peer + ": " + r.error());
@@ -1078,31 +1327,39 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     switch (env.kind) {
       case EnvelopeKind::Ping: {
         json pong = {{"t", "P"}, {"ts", value.at("ts")}};
+        // Clayground's session time: a joiner's clock follows the host's pongs.
+        if (clock_.valid()) pong["st"] = clock_.sessionTime(localMs());
         Outgoing out;
         out.value = pong;
         if (encodeJson(pong, out.bytes)) (void)sendOn(link.data, out);
         return;
       }
       case EnvelopeKind::Pong: {
-        const auto rtt = epochMs() - env.ts;
+        const double now = localMs();
+        const double sent = value.at("ts").get<double>();
+        const double rtt = now - sent;
         if (rtt < 0 || rtt > 60000) return;  // not one of ours
-        link.rtt.sample(static_cast<double>(rtt));
+        link.rtt.sample(rtt);
+        if (!isHost_ && link.peer == hostId_ && link.wire == Wire::V5 && env.sessionMs) {
+          const bool wasSynced = clock_.synced();
+          clock_.sample(sent, now, *env.sessionMs);
+          if (clock_.synced() != wasSynced) notify(&Callbacks::sessionTimeSyncedChanged);
+        }
         updateLatency();
         if (verbose_) notify(&Callbacks::peerStatsChanged);
         return;
       }
       case EnvelopeKind::Reject:
-        if (!isHost_ && link.peer == hostId_ && status_ == Network::Status::Connecting)
-          fatal(env.reason.empty() ? "Connection rejected by the host" : env.reason);
-        return;
+        return;  // handled with the handshake above
       case EnvelopeKind::System:
         system(link, env);
         return;
       case EnvelopeKind::Message:
       case EnvelopeKind::State:
+      case EnvelopeKind::Batch:
         break;
     }
-    if (viaState || env.kind == EnvelopeKind::State) ++link.stateRecv;
+    if (viaState || env.kind != EnvelopeKind::Message) ++link.stateRecv;
     if (isHost_) {
       if (link.member) route(link, env);
       return;
@@ -1132,18 +1389,17 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
            "dropped a message from " + link.peer + " for unknown node " + env.to.value_or(""));
       return;
     }
-    if (env.kind == EnvelopeKind::State && !guard_.accept(r.origin, env.seq)) {
-      staleDropped(r.origin, env.seq);
-      return;
-    }
-    if (r.deliverLocally) emitDelivery(r.origin, env);
+    // A stale state, or a batch with nothing new, goes no further.
+    const auto fresh = acceptState(r.origin, env);
+    if (!fresh) return;
+    if (r.deliverLocally) emitDelivery(r.origin, env, *fresh);
     if (r.forwardTo.empty()) return;
     Outgoing out;
     if (!prepare(r.forwarded, out, false)) return;
     for (const auto& id : r.forwardTo) {
       Link* target = find(id);
       if (!target || !target->dataOpen) continue;
-      if (env.kind == EnvelopeKind::State) {
+      if (env.kind != EnvelopeKind::Message) {
         (void)sendState(*target, out);
       } else {
         (void)sendOn(target->data, out);
@@ -1152,17 +1408,51 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
   }
 
   void deliver(const std::string& origin, const Envelope& env) {
-    if (env.kind == EnvelopeKind::State && !guard_.accept(origin, env.seq)) {
-      staleDropped(origin, env.seq);
-      return;
-    }
-    emitDelivery(origin, env);
+    if (const auto fresh = acceptState(origin, env)) emitDelivery(origin, env, *fresh);
   }
 
-  void emitDelivery(const std::string& origin, const Envelope& env) {
-    emitData(
-        env.kind == EnvelopeKind::State ? &Callbacks::stateReceived : &Callbacks::messageReceived,
-        origin, env.data);
+  // The sequence check of a state or a batch from `origin`: nullopt when nothing in it is new,
+  // else the indices of the batch entries that are (empty for anything but a batch).
+  std::optional<std::vector<std::size_t>> acceptState(const std::string& origin,
+                                                      const Envelope& env) {
+    std::vector<std::size_t> fresh;
+    if (env.kind == EnvelopeKind::Message) return fresh;
+    const double now = localMs();
+    if (env.kind == EnvelopeKind::State) {
+      if (!guard_.accept(origin, env.seq)) {
+        staleDropped(origin, env.seq);
+        return std::nullopt;
+      }
+      stateSeen_[{origin, ""}] = now;
+    } else {
+      for (std::size_t i = 0; i < env.entries.size(); ++i) {
+        if (!guard_.accept(origin, env.entries[i].key, env.seq)) continue;
+        fresh.push_back(i);
+        stateSeen_[{origin, env.entries[i].key}] = now;
+      }
+      if (fresh.empty()) {
+        staleDropped(origin, env.seq);
+        return std::nullopt;
+      }
+    }
+    transit_.arrived(origin, env.sentAt.value_or(-1), now);
+    return fresh;
+  }
+
+  void emitDelivery(const std::string& origin, const Envelope& env,
+                    const std::vector<std::size_t>& fresh) {
+    const double sentAt = env.sentAt.value_or(-1);
+    switch (env.kind) {
+      case EnvelopeKind::Message:
+        emitMessage(origin, env.data, sentAt);
+        return;
+      case EnvelopeKind::State:
+        emitState(origin, env.data, sentAt, "");
+        return;
+      default:
+        for (std::size_t i : fresh)
+          emitState(origin, env.entries[i].data, sentAt, env.entries[i].key);
+    }
   }
 
   void staleDropped(const std::string& origin, std::uint32_t seq) {
@@ -1171,14 +1461,19 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
   }
 
   void system(Link& link, const Envelope& env) {
+    // A goodbye: Clayground's "bye", or the seeds' node_left naming the sender itself (a node
+    // may only say that it leaves itself).
+    const bool goodbye = env.sys == "bye" || (env.sys == "node_left" && env.nodeId == link.peer);
     if (isHost_) {
-      // A joiner may only say that it leaves itself.
-      if (env.sys == "node_left" && env.nodeId == link.peer && link.member)
-        linkLost(link.peer, true);
+      if (goodbye && link.member) linkLost(link.peer, Loss::Goodbye);
       return;
     }
     if (link.peer != hostId_) {
-      if (env.sys == "node_left" && env.nodeId == link.peer) linkLost(link.peer, true);
+      if (goodbye) linkLost(link.peer, Loss::Goodbye);
+      return;
+    }
+    if (env.sys == "bye") {
+      hostGone(Loss::Goodbye);
       return;
     }
     if (env.sys == "roster") {
@@ -1216,12 +1511,12 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     if (env.sys == "node_left") {
       const std::string& id = env.nodeId;
       if (id == hostId_) {
-        hostGone(Network::kHostLeftMessage, Network::Status::Disconnected);
+        hostGone(Loss::Goodbye);
         return;
       }
       announced_.erase(id);
       if (find(id)) {
-        linkLost(id, true);
+        linkLost(id, Loss::Goodbye);
       } else {
         removeNode(id);
       }
@@ -1237,8 +1532,15 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     }
   }
 
-  void removeNode(const std::string id) {
+  // What is kept about the state of a node that left.
+  void forgetState(const std::string& id) {
     guard_.forget(id);
+    transit_.forget(id);
+    std::erase_if(stateSeen_, [&](const auto& e) { return e.first.first == id; });
+  }
+
+  void removeNode(const std::string id) {
+    forgetState(id);
     auto it = std::find(nodes_.begin(), nodes_.end(), id);
     if (it == nodes_.end()) return;
     nodes_.erase(it);
@@ -1260,8 +1562,9 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
 
   void ping(Link& link) {
     link.lastPing = Clock::now();
-    Outgoing out;
-    if (prepare(makePing(epochMs()), out, false)) (void)sendOn(link.data, out);
+    if (!link.unansweredSince) link.unansweredSince = link.lastPing;
+    // Local monotonic ms, to the microsecond: only this node reads it back (RTT, clock samples).
+    sendJson(link, {{"t", "p"}, {"ts", std::round(localMs() * 1000) / 1000}});
   }
 
   void updateLatency() {
@@ -1283,7 +1586,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
 
   // The data link to `peer` closed (or went silent, or the node said goodbye).
   // By value: callers pass the link's own name, and the link goes away in here.
-  void linkLost(const std::string peer, bool clean) {
+  void linkLost(const std::string peer, Loss loss) {
     Link* link = find(peer);
     if (!link) return;
     const std::string why = link->lastError;
@@ -1293,20 +1596,25 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
               (phase_.empty() ? "signaling" : phase_) +
               (why.empty() ? ": the connection closed" : ": " + why));
       } else if (status_ == Network::Status::Connected) {
-        hostGone(clean ? Network::kHostLeftMessage : Network::kHostLostMessage,
-                 clean ? Network::Status::Disconnected : Network::Status::Error);
+        hostGone(loss);
       }
       return;
     }
     const bool wasMember = link->member;
     closeLink(*link);
     links_.erase(peer);
-    diag("datachannel", peer + (clean ? ": link closed" : ": silent for too long; dropped"));
+    gate_.forget(peer);
+    diag("datachannel",
+         peer + (loss == Loss::Goodbye ? ": said goodbye"
+                 : loss == Loss::Closed
+                     ? ": link closed"
+                     : ": did not answer for " + std::to_string(gracePeriodMs_) + " ms; dropped"));
     if (isHost_) {
       if (!wasMember) return;
       auto it = std::find(nodes_.begin(), nodes_.end(), peer);
       if (it != nodes_.end()) nodes_.erase(it);
-      guard_.forget(peer);
+      forgetState(peer);
+      if (clientTokens_.erase(peer)) notify(&Callbacks::clientTokensChanged);
       Outgoing out;
       if (prepare(makeNodeLeft(peer), out, false)) {
         for (auto& [id, l] : links_)
@@ -1326,14 +1634,42 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     updateLatency();
   }
 
-  void hostGone(const std::string& reason, Network::Status status) {
+  // Clayground's host loss (#376): the reason first, then the teardown (Disconnected), nodeLeft
+  // for every node, hostLost and errorOccurred.
+  void hostGone(Loss loss) {
+    std::string reason, message;
+    switch (loss) {
+      case Loss::Goodbye:
+        reason = "host-left";
+        message = Network::kHostLeftMessage;
+        break;
+      case Loss::Silent:
+        reason = "host-timeout";
+        message = "The host did not answer for " + std::to_string(gracePeriodMs_) + " ms";
+        break;
+      case Loss::Closed:
+        reason = "connection-lost";
+        message = Network::kHostLostMessage;
+        break;
+    }
     std::vector<std::string> gone = nodes_;
     const bool wasConnected = status_ == Network::Status::Connected;
+    setHostLostReason(reason);
     teardown(false);
+    setStatus(Network::Status::Disconnected);
     if (wasConnected)
       for (const auto& id : gone) emitText(&Callbacks::nodeLeft, id);
-    error(reason);
-    setStatus(status);
+    queue([this, reason, message] {
+      auto f = cb_.hostLost;
+      if (f) f(reason, message);
+    });
+    error(message);
+  }
+
+  void setHostLostReason(std::string reason) {
+    if (hostLostReason_ == reason) return;
+    hostLostReason_ = std::move(reason);
+    notify(&Callbacks::hostLostReasonChanged);
   }
 
   void fatal(const std::string& message) {
@@ -1391,8 +1727,18 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     }
     announced_.clear();
     pendingDials_.clear();
+    gate_.clear();
+    if (!clientTokens_.empty()) {
+      clientTokens_.clear();
+      notify(&Callbacks::clientTokensChanged);
+    }
     dialQueue_.clear();
     rosterReceived_ = false;
+    burstLeft_ = 0;
+    stopTimer(burst_);
+    transit_.clear();
+    stateSeen_.clear();
+    batcher_.clear();
     hostId_.clear();
     if (!nodes_.empty()) {
       nodes_.clear();
@@ -1425,6 +1771,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     std::weak_ptr<NetworkImpl> network;
     std::weak_ptr<impl::RuntimeCore> core;
     std::shared_ptr<std::atomic<bool>> queued;
+    void (NetworkImpl::*handler)();
   };
 
   static gboolean onTick(gpointer data) {
@@ -1432,11 +1779,11 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     if (t->queued->exchange(true)) return G_SOURCE_CONTINUE;  // the last one has not run yet
     auto core = t->core.lock();
     if (!core) return G_SOURCE_REMOVE;
-    core->deliver([w = t->network, q = t->queued] {
+    core->deliver([w = t->network, q = t->queued, h = t->handler] {
       q->store(false);
       if (auto s = w.lock()) {
         Entry e(*s);
-        s->tick();
+        ((*s).*h)();
       }
     });
     return G_SOURCE_CONTINUE;
@@ -1445,19 +1792,43 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
   void startTicker() {
     if (ticker_) return;
     lastTick_ = Clock::now();
-    ticker_ = g_timeout_source_new(static_cast<guint>(kTickInterval.count()));
-    auto* data =
-        new TickSource{weak_from_this(), core_, std::make_shared<std::atomic<bool>>(false)};
-    g_source_set_callback(ticker_, &NetworkImpl::onTick, data,
+    startTimer(ticker_, kTickInterval, &NetworkImpl::tick);
+  }
+
+  // A repeating GLib timeout on the network thread that runs `handler` inside poll().
+  void startTimer(GSource*& source, std::chrono::milliseconds interval,
+                  void (NetworkImpl::*handler)()) {
+    if (source) return;
+    source = g_timeout_source_new(static_cast<guint>(interval.count()));
+    auto* data = new TickSource{weak_from_this(), core_, std::make_shared<std::atomic<bool>>(false),
+                                handler};
+    g_source_set_callback(source, &NetworkImpl::onTick, data,
                           [](gpointer p) { delete static_cast<TickSource*>(p); });
-    g_source_attach(ticker_, core_->context());
+    g_source_attach(source, core_->context());
+  }
+
+  static void stopTimer(GSource*& source) {
+    if (!source) return;
+    g_source_destroy(source);
+    g_source_unref(source);
+    source = nullptr;
   }
 
   void stopTicker() {
-    if (!ticker_) return;
-    g_source_destroy(ticker_);
-    g_source_unref(ticker_);
-    ticker_ = nullptr;
+    stopTimer(ticker_);
+    stopTimer(burst_);
+  }
+
+  // Joiner: one ping of the session clock's burst to the host.
+  void burstTick() {
+    Link* h = isHost_ ? nullptr : find(hostId_);
+    if (burstLeft_ <= 0 || !h || !h->dataOpen || !inNetwork()) {
+      burstLeft_ = 0;
+      stopTimer(burst_);
+      return;
+    }
+    --burstLeft_;
+    ping(*h);
   }
 
   // What the transport has received on a link (counted on the network thread, so it also
@@ -1479,7 +1850,11 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
       const auto stall = now - lastTick_ - kTickInterval;
       diag("datachannel", "this node did not run for " + std::to_string(msBetween(lastTick_, now)) +
                               " ms; not counted as silence of the others");
-      for (auto& [id, link] : links_) link.lastHeard = std::min(now, link.lastHeard + stall);
+      for (auto& [id, link] : links_) {
+        link.lastHeard = std::min(now, link.lastHeard + stall);
+        if (link.unansweredSince)
+          link.unansweredSince = std::min(now, *link.unansweredSince + stall);
+      }
     }
     lastTick_ = now;
     for (auto& [id, link] : links_) {
@@ -1487,6 +1862,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
       if (received != link.receivedAtTick) {
         link.receivedAtTick = received;
         link.lastHeard = now;
+        link.unansweredSince.reset();
       }
     }
     closeLingering(false);
@@ -1502,7 +1878,17 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
         continue;
       }
       if (!link.dataOpen) continue;
-      if (now - link.lastHeard >= kSilenceLimit) {
+      // Nothing but the handshake goes to a link whose handshake is not done.
+      if (link.wire == Wire::Unknown) {
+        if (now - link.lastHeard >= kSilenceLimit) {
+          if (isHost_) gate_.forget(id);
+          silent.push_back(id);
+        }
+        continue;
+      }
+      // Clayground's liveness: gone when a ping is gracePeriod old with nothing heard since.
+      if (gracePeriodMs_ > 0 && link.unansweredSince &&
+          now - *link.unansweredSince >= std::chrono::milliseconds(gracePeriodMs_)) {
         silent.push_back(id);
         continue;
       }
@@ -1510,22 +1896,27 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
         unwanted.push_back(id);
         continue;
       }
-      if (now - link.lastPing >= kPingInterval) ping(link);
+      if (now - link.lastPing >= kPingInterval ||
+          (!link.unansweredSince && now - link.lastHeard >= kQuietProbe))
+        ping(link);
     }
+    if (isHost_)
+      for (const auto& d : gate_.due(now)) decide(d);
     for (const auto& id : unwanted) {
       if (Link* l = find(id)) {
         closeLink(*l);
         links_.erase(id);
       }
+      gate_.forget(id);
     }
     for (const auto& id : silent) {
       if (!inNetwork()) break;  // gone with the host
-      linkLost(id, false);
+      linkLost(id, Loss::Silent);
     }
     // A host that sends no roster (not claynet): the join completes without it.
     if (!isHost_ && status_ == Network::Status::Connecting && !rosterReceived_) {
       Link* h = find(hostId_);
-      if (h && h->dataOpen && now - h->opened >= kRosterWait) {
+      if (h && h->dataOpen && h->wire != Wire::Unknown && now - h->opened >= kRosterWait) {
         diag("datachannel", "the host sent no roster; going on without it");
         rosterReceived_ = true;
         maybeJoined();
@@ -1548,6 +1939,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
   std::map<std::string, Link> links_;
   std::vector<Lingering> lingering_;
   GSource* ticker_ = nullptr;
+  GSource* burst_ = nullptr;  // joiner: the session clock's burst of pings
 
   std::string hostId_;  // joiner: the host's id (the normalized code)
   PeerJsServer joinServer_;
@@ -1562,7 +1954,14 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
   json timing_ = json::object();
 
   SequenceGuard guard_;
-  std::uint32_t stateSeq_ = 0;
+  std::uint32_t stateSeq_ = 0;  // shared by unkeyed state and batches, as Clayground's
+  SessionClock clock_;
+  TransitTracker transit_;
+  std::map<std::pair<std::string, std::string>, double> stateSeen_;  // (origin, key) -> local ms
+  StateBatcher batcher_;
+  bool flushScheduled_ = false;
+  int burstLeft_ = 0;    // joiner: pings of the clock's burst still to send
+  PendingJoiners gate_;  // host: joiners whose channel is open, not yet admitted or refused
 };
 
 // ---- test hooks ----
@@ -1693,6 +2092,58 @@ Result Network::setVerifySignalingCertificate(bool on) {
 Network::Status Network::status() const { return impl_->status_; }
 bool Network::connected() const { return impl_->status_ == Status::Connected; }
 const std::string& Network::connectionPhase() const { return impl_->phase_; }
+const std::string& Network::hostId() const { return impl_->hostId(); }
+double Network::sessionTime() const { return impl_->sessionTime(); }
+bool Network::sessionTimeSynced() const { return impl_->sessionTimeSynced(); }
+double Network::transitMs(const std::string& nodeId) const { return impl_->transitMs(nodeId); }
+double Network::stateAgeMs(const std::string& nodeId) const {
+  return impl_->stateAgeMs(nodeId, std::nullopt);
+}
+double Network::stateAgeMs(const std::string& nodeId, const std::string& key) const {
+  return impl_->stateAgeMs(nodeId, key);
+}
+Result Network::broadcastState(const json& data, const std::string& key) {
+  return impl_->broadcastKeyed(data, key);
+}
+void Network::flushState() { impl_->flushState(); }
+const std::map<std::string, std::string>& Network::clientTokens() const {
+  return impl_->clientTokens_;
+}
+int Network::gracePeriod() const { return impl_->gracePeriodMs_; }
+Result Network::setGracePeriod(int ms) {
+  if (ms < 0)
+    return Result::failure(
+        "gracePeriod must be 0 (no silence check) or a positive number of ms, "
+        "not " +
+        std::to_string(ms));
+  impl_->gracePeriodMs_ = ms;
+  return {};
+}
+const std::string& Network::hostLostReason() const { return impl_->hostLostReason_; }
+void Network::onHostLost(std::function<void(const std::string&, const std::string&)> cb) {
+  impl_->cb_.hostLost = std::move(cb);
+}
+void Network::onHostLostReasonChanged(std::function<void()> cb) {
+  impl_->cb_.hostLostReasonChanged = std::move(cb);
+}
+const std::string& Network::appId() const { return impl_->appId_; }
+Result Network::setAppId(std::string appId) {
+  if (Result r = impl_->configurable("appId"); !r) return r;
+  impl_->appId_ = std::move(appId);
+  return {};
+}
+const std::string& Network::password() const { return impl_->password_; }
+Result Network::setPassword(std::string password) {
+  if (Result r = impl_->configurable("password"); !r) return r;
+  impl_->password_ = std::move(password);
+  return {};
+}
+const std::string& Network::clientToken() const { return impl_->clientToken_; }
+Result Network::setClientToken(std::string token) {
+  if (Result r = impl_->configurable("clientToken"); !r) return r;
+  impl_->clientToken_ = std::move(token);
+  return {};
+}
 const json& Network::phaseTiming() const { return impl_->phaseTiming_; }
 bool Network::isHost() const { return impl_->isHost_; }
 const std::string& Network::networkId() const { return impl_->networkId_; }
@@ -1723,16 +2174,31 @@ void Network::onNodeLeft(std::function<void(const std::string&)> cb) {
   impl_->cb_.nodeLeft = std::move(cb);
 }
 void Network::onMessageReceived(std::function<void(const std::string&, const json&)> cb) {
-  impl_->cb_.messageReceived = std::move(cb);
+  if (!cb) return onMessageReceived(MessageCallback{});
+  onMessageReceived(
+      [cb = std::move(cb)](const std::string& from, const json& data, double) { cb(from, data); });
 }
+void Network::onMessageReceived(MessageCallback cb) { impl_->cb_.messageReceived = std::move(cb); }
 void Network::onStateReceived(std::function<void(const std::string&, const json&)> cb) {
-  impl_->cb_.stateReceived = std::move(cb);
+  if (!cb) return onStateReceived(StateCallback{});
+  onStateReceived([cb = std::move(cb)](const std::string& from, const json& data, double,
+                                       const std::string&) { cb(from, data); });
+}
+void Network::onStateReceived(StateCallback cb) { impl_->cb_.stateReceived = std::move(cb); }
+void Network::onSessionTimeSyncedChanged(std::function<void()> cb) {
+  impl_->cb_.sessionTimeSyncedChanged = std::move(cb);
 }
 void Network::onErrorOccurred(std::function<void(const std::string&)> cb) {
   impl_->cb_.errorOccurred = std::move(cb);
 }
 void Network::onDiagnosticMessage(std::function<void(const std::string&, const std::string&)> cb) {
   impl_->cb_.diagnosticMessage = std::move(cb);
+}
+void Network::onJoinRefused(std::function<void(const std::string&, const std::string&)> cb) {
+  impl_->cb_.joinRefused = std::move(cb);
+}
+void Network::onClientTokensChanged(std::function<void()> cb) {
+  impl_->cb_.clientTokensChanged = std::move(cb);
 }
 void Network::onConnectionTimedOut(std::function<void()> cb) {
   impl_->cb_.connectionTimedOut = std::move(cb);

@@ -37,20 +37,27 @@ std::string originAtReceiver(const Envelope& in, const std::string& sender,
   return sender;
 }
 
-bool SequenceGuard::accept(const std::string& origin, std::uint32_t seq) {
-  auto [it, inserted] = last_.try_emplace(origin);
-  if (inserted) {
-    it->second.seq = seq;
-    return true;
-  }
-  const auto delta = static_cast<std::int32_t>(seq - it->second.seq);
-  if (delta <= 0) {
-    ++it->second.dropped;
+bool SequenceGuard::newer(Last& last, std::uint32_t& current, bool first, std::uint32_t seq) {
+  if (!first && static_cast<std::int32_t>(seq - current) <= 0) {
+    ++last.dropped;
     ++dropped_;
     return false;
   }
-  it->second.seq = seq;
+  current = seq;
   return true;
+}
+
+bool SequenceGuard::accept(const std::string& origin, std::uint32_t seq) {
+  Last& last = last_[origin];
+  const bool first = !last.any;
+  last.any = true;
+  return newer(last, last.seq, first, seq);
+}
+
+bool SequenceGuard::accept(const std::string& origin, const std::string& key, std::uint32_t seq) {
+  Last& last = last_[origin];
+  auto [it, first] = last.keyed.try_emplace(key, seq);
+  return newer(last, it->second, first, seq);
 }
 
 std::uint64_t SequenceGuard::droppedFrom(const std::string& origin) const {

@@ -40,6 +40,8 @@ class SequenceGuard {
  public:
   /// True if `seq` is newer than the last accepted from `origin` (or the first from it).
   bool accept(const std::string& origin, std::uint32_t seq);
+  /// The same for keyed state: sequences count per origin and key (Clayground's batches).
+  bool accept(const std::string& origin, const std::string& key, std::uint32_t seq);
   /// Forgets an origin (it left), so a rejoin with a fresh counter is accepted.
   void forget(const std::string& origin) { last_.erase(origin); }
   void clear() { last_.clear(); }
@@ -48,9 +50,12 @@ class SequenceGuard {
 
  private:
   struct Last {
+    bool any = false;  // an unkeyed update was accepted
     std::uint32_t seq = 0;
     std::uint64_t dropped = 0;
+    std::map<std::string, std::uint32_t> keyed;
   };
+  bool newer(Last& last, std::uint32_t& current, bool first, std::uint32_t seq);
   std::map<std::string, Last> last_;
   std::uint64_t dropped_ = 0;
 };

@@ -69,17 +69,27 @@ void NetworkItem::connectCallbacks() {
   n.onNetworkCreated([this](const std::string& id) { emit networkCreated(qs(id)); });
   n.onNodeJoined([this](const std::string& id) { emit nodeJoined(qs(id)); });
   n.onNodeLeft([this](const std::string& id) { emit nodeLeft(qs(id)); });
-  n.onMessageReceived([this](const std::string& from, const nlohmann::json& data) {
-    emit messageReceived(qs(from), variantFromJson(data));
+  n.onMessageReceived([this](const std::string& from, const nlohmann::json& data, double sentAt) {
+    emit messageReceived(qs(from), variantFromJson(data), sentAt);
   });
-  n.onStateReceived([this](const std::string& from, const nlohmann::json& data) {
-    emit stateReceived(qs(from), variantFromJson(data));
+  n.onStateReceived([this](const std::string& from, const nlohmann::json& data, double sentAt,
+                           const std::string& key) {
+    emit stateReceived(qs(from), variantFromJson(data), sentAt, qs(key));
+  });
+  n.onSessionTimeSyncedChanged([this] { emit sessionTimeSyncedChanged(); });
+  n.onHostLostReasonChanged([this] { emit hostLostReasonChanged(); });
+  n.onHostLost([this](const std::string& reason, const std::string& message) {
+    emit hostLost(qs(reason), qs(message));
   });
   n.onErrorOccurred([this](const std::string& message) { emit errorOccurred(qs(message)); });
   n.onDiagnosticMessage([this](const std::string& phase, const std::string& detail) {
     emit diagnosticMessage(qs(phase), qs(detail));
   });
   n.onConnectionTimedOut([this] { emit connectionTimedOut(); });
+  n.onJoinRefused([this](const std::string& reason, const std::string& message) {
+    emit joinRefused(qs(reason), qs(message));
+  });
+  n.onClientTokensChanged([this] { emit clientTokensChanged(); });
 
   n.onStatusChanged([this] {
     emit statusChanged();
@@ -224,6 +234,36 @@ void NetworkItem::setVerifySignalingCertificate(bool on) {
   emit verifySignalingCertificateChanged();
 }
 
+void NetworkItem::setGracePeriod(int ms) {
+  if (ms == gracePeriod()) return;
+  if (auto r = network_->setGracePeriod(ms); !r) return warn("gracePeriod", r.error());
+  emit gracePeriodChanged();
+}
+QString NetworkItem::hostLostReason() const { return qs(network_->hostLostReason()); }
+
+QString NetworkItem::appId() const { return qs(network_->appId()); }
+void NetworkItem::setAppId(const QString& appId) {
+  if (appId == this->appId()) return;
+  if (auto r = network_->setAppId(appId.toStdString()); !r) return warn("appId", r.error());
+  emit appIdChanged();
+}
+
+QString NetworkItem::password() const { return qs(network_->password()); }
+void NetworkItem::setPassword(const QString& password) {
+  if (password == this->password()) return;
+  if (auto r = network_->setPassword(password.toStdString()); !r)
+    return warn("password", r.error());
+  emit passwordChanged();
+}
+
+QString NetworkItem::clientToken() const { return qs(network_->clientToken()); }
+void NetworkItem::setClientToken(const QString& token) {
+  if (token == clientToken()) return;
+  if (auto r = network_->setClientToken(token.toStdString()); !r)
+    return warn("clientToken", r.error());
+  emit clientTokenChanged();
+}
+
 // ---- state ----
 
 bool NetworkItem::connected() const { return network_->connected(); }
@@ -245,6 +285,12 @@ QVariant NetworkItem::phaseTiming() const { return variantFromJson(network_->pha
 bool NetworkItem::isHost() const { return network_->isHost(); }
 QString NetworkItem::networkId() const { return qs(network_->networkId()); }
 QString NetworkItem::nodeId() const { return qs(network_->nodeId()); }
+QString NetworkItem::hostId() const { return qs(network_->hostId()); }
+QVariant NetworkItem::clientTokens() const {
+  QVariantMap map;
+  for (const auto& [id, token] : network_->clientTokens()) map.insert(qs(id), qs(token));
+  return map;
+}
 QStringList NetworkItem::nodes() const { return toQStringList(network_->nodes()); }
 int NetworkItem::nodeCount() const { return network_->nodeCount(); }
 int NetworkItem::latency() const { return network_->latency(); }
@@ -302,6 +348,23 @@ std::optional<nlohmann::json> NetworkItem::toJson(const char* method, const QJSV
 void NetworkItem::broadcast(const QJSValue& data) {
   if (auto json = toJson("broadcast()", data))
     if (auto r = network_->broadcast(*json); !r) warn("broadcast()", r.error());
+}
+
+void NetworkItem::broadcastState(const QJSValue& data, const QString& key) {
+  if (auto json = toJson("broadcastState()", data))
+    if (auto r = network_->broadcastState(*json, key.toStdString()); !r)
+      warn("broadcastState()", r.error());
+}
+
+void NetworkItem::flushState() { network_->flushState(); }
+double NetworkItem::transitMs(const QString& nodeId) const {
+  return network_->transitMs(nodeId.toStdString());
+}
+double NetworkItem::stateAgeMs(const QString& nodeId) const {
+  return network_->stateAgeMs(nodeId.toStdString());
+}
+double NetworkItem::stateAgeMs(const QString& nodeId, const QString& key) const {
+  return network_->stateAgeMs(nodeId.toStdString(), key.toStdString());
 }
 
 void NetworkItem::broadcastState(const QJSValue& data) {

@@ -76,15 +76,26 @@ class NetworkItem : public QObject {
   /// any certificate (a LAN server with a self-signed one). Set before host()/join().
   Q_PROPERTY(bool verifySignalingCertificate READ verifySignalingCertificate WRITE
                  setVerifySignalingCertificate NOTIFY verifySignalingCertificateChanged)
+  /// Clayground's handshake: a host admits only joiners with the same appId (default "").
+  Q_PROPERTY(QString appId READ appId WRITE setAppId NOTIFY appIdChanged)
+  /// A host with a password admits only joiners that give it; a joiner gives its own.
+  Q_PROPERTY(QString password READ password WRITE setPassword NOTIFY passwordChanged)
+  /// Ms a linked node may leave a ping unanswered before it is gone (default 5000; 0: never).
+  Q_PROPERTY(int gracePeriod READ gracePeriod WRITE setGracePeriod NOTIFY gracePeriodChanged)
+  /// Why the last network ended with the host: "host-left", "host-timeout", "connection-lost".
+  Q_PROPERTY(QString hostLostReason READ hostLostReason NOTIFY hostLostReasonChanged)
+  /// Any text a joiner hands the host (see clientTokens).
+  Q_PROPERTY(QString clientToken READ clientToken WRITE setClientToken NOTIFY clientTokenChanged)
 
   // ---- state (read-only) ----
   /// True while status is Connected.
   Q_PROPERTY(bool connected READ connected NOTIFY statusChanged)
   /// Disconnected, Connecting, Connected or Error.
   Q_PROPERTY(Status status READ status NOTIFY statusChanged)
-  /// While connecting: "signaling", "ice" or "datachannel"; "" otherwise.
+  /// While connecting: "signaling", "ice", "datachannel" or "handshake"; "" otherwise.
   Q_PROPERTY(QString connectionPhase READ connectionPhase NOTIFY connectionPhaseChanged)
-  /// Milliseconds per phase of the last connection: {signaling, ice, datachannel, total}.
+  /// Milliseconds per phase of the last connection: {signaling, ice, datachannel, handshake,
+  /// total}.
   Q_PROPERTY(QVariant phaseTiming READ phaseTiming NOTIFY phaseTimingChanged)
   /// True on the node that called host() while it is in the network.
   Q_PROPERTY(bool isHost READ isHost NOTIFY isHostChanged)
@@ -92,6 +103,17 @@ class NetworkItem : public QObject {
   Q_PROPERTY(QString networkId READ networkId NOTIFY networkIdChanged)
   /// This node's id (a host's equals networkId); "" when not in a network.
   Q_PROPERTY(QString nodeId READ nodeId NOTIFY nodeIdChanged)
+  /// The host's node id (on a host its own, which is also networkId); "" when not in a network.
+  Q_PROPERTY(QString hostId READ hostId NOTIFY networkIdChanged)
+  /// Host: {joiner id: the clientToken of its hello}; {} on a joiner.
+  Q_PROPERTY(QVariant clientTokens READ clientTokens NOTIFY clientTokensChanged)
+  /// Clayground's wire version this module speaks: 5.
+  Q_PROPERTY(int wireVersion READ wireVersion CONSTANT)
+  /// The host's session time in ms (-1 outside a network). It changes continuously and has no
+  /// NOTIFY: read it when needed (a binding to it is not re-evaluated).
+  Q_PROPERTY(double sessionTime READ sessionTime)
+  /// True on a host, and on a joiner once its clock has 32 samples.
+  Q_PROPERTY(bool sessionTimeSynced READ sessionTimeSynced NOTIFY sessionTimeSyncedChanged)
   /// The other nodes' ids, in the order they joined.
   Q_PROPERTY(QStringList nodes READ nodes NOTIFY nodesChanged)
   /// Nodes in the network, this one included; 0 when not connected.
@@ -139,6 +161,20 @@ class NetworkItem : public QObject {
   void setIceCaFile(const QString& path);
   bool verifySignalingCertificate() const;
   void setVerifySignalingCertificate(bool on);
+  int gracePeriod() const { return network_->gracePeriod(); }
+  void setGracePeriod(int ms);
+  QString hostLostReason() const;
+  QString appId() const;
+  void setAppId(const QString& appId);
+  QString password() const;
+  void setPassword(const QString& password);
+  QString clientToken() const;
+  void setClientToken(const QString& token);
+  QString hostId() const;
+  QVariant clientTokens() const;
+  int wireVersion() const { return claynet::Network::kWireVersion; }
+  double sessionTime() const { return network_->sessionTime(); }
+  bool sessionTimeSynced() const { return network_->sessionTimeSynced(); }
 
   bool connected() const;
   Status status() const;
@@ -164,6 +200,17 @@ class NetworkItem : public QObject {
   Q_INVOKABLE void broadcast(const QJSValue& data);
   /// Sends a state update to every other node: lossy, unordered, the newest wins.
   Q_INVOKABLE void broadcastState(const QJSValue& data);
+  /// Keyed state (Clayground's): the newest per key, sent in batches when the current turn of
+  /// the event loop ends; receivers get stateReceived(fromId, data, sentAt, key).
+  Q_INVOKABLE void broadcastState(const QJSValue& data, const QString& key);
+  /// Sends the keyed state queued so far now.
+  Q_INVOKABLE void flushState();
+  /// One-way delay of state from the node in session ms (the fastest of the last 3 s); NaN
+  /// when unknown.
+  Q_INVOKABLE double transitMs(const QString& nodeId) const;
+  /// Ms since the newest state from the node (of any key, or of `key`); -1 when none.
+  Q_INVOKABLE double stateAgeMs(const QString& nodeId) const;
+  Q_INVOKABLE double stateAgeMs(const QString& nodeId, const QString& key) const;
   /// Sends `data` to one node of `nodes`, reliably and in order.
   Q_INVOKABLE void sendTo(const QString& nodeId, const QJSValue& data);
 
@@ -173,13 +220,20 @@ class NetworkItem : public QObject {
   void nodeJoined(const QString& nodeId);
   void nodeLeft(const QString& nodeId);
   /// A broadcast() or sendTo() arrived; `data` is the JavaScript value that was sent.
-  void messageReceived(const QString& fromId, const QVariant& data);
+  void messageReceived(const QString& fromId, const QVariant& data, double sentAt);
   /// A broadcastState() arrived.
-  void stateReceived(const QString& fromId, const QVariant& data);
+  void stateReceived(const QString& fromId, const QVariant& data, double sentAt,
+                     const QString& key);
   void errorOccurred(const QString& message);
   /// Only with verbose.
   void diagnosticMessage(const QString& phase, const QString& detail);
   void connectionTimedOut();
+  /// The host refused this joiner: reason is "incompatible-version", "incompatible-app",
+  /// "wrong-password", "handshake-failed" or "refused"; errorOccurred(message) follows.
+  void joinRefused(const QString& reason, const QString& message);
+  /// The joiner lost its host: reason "host-left", "host-timeout" or "connection-lost";
+  /// status is Disconnected and nodeLeft came for every node; errorOccurred(message) follows.
+  void hostLost(const QString& reason, const QString& message);
 
   void autoRelayChanged();
   void connectionTimeoutChanged();
@@ -193,6 +247,13 @@ class NetworkItem : public QObject {
   void iceLocalAddressesChanged();
   void iceCaFileChanged();
   void verifySignalingCertificateChanged();
+  void appIdChanged();
+  void passwordChanged();
+  void clientTokenChanged();
+  void clientTokensChanged();
+  void sessionTimeSyncedChanged();
+  void gracePeriodChanged();
+  void hostLostReasonChanged();
   void statusChanged();
   void connectionPhaseChanged();
   void phaseTimingChanged();

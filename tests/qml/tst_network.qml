@@ -31,6 +31,7 @@ TestCase {
     SignalSpy { id: aliceStates; target: alice; signalName: "stateReceived" }
     SignalSpy { id: aliceLeft; target: alice; signalName: "nodeLeft" }
     SignalSpy { id: aliceErrors; target: alice; signalName: "errorOccurred" }
+    SignalSpy { id: aliceHostLost; target: alice; signalName: "hostLost" }
     SignalSpy { id: bobMessages; target: bob; signalName: "messageReceived" }
     SignalSpy { id: bobStates; target: bob; signalName: "stateReceived" }
     SignalSpy { id: hostStatus; target: host; signalName: "statusChanged" }
@@ -303,7 +304,11 @@ TestCase {
         compare(host.isHost, false)
         tryCompare(alice, "status", Network.Status.Disconnected, timeoutMs)
         verify(aliceErrors.count >= 1)
-        compare(aliceErrors.signalArguments[aliceErrors.count - 1][0], "Host left the network")
+        compare(aliceErrors.signalArguments[aliceErrors.count - 1][0], "The host left the network")
+        compare(aliceHostLost.count, 1)
+        compare(aliceHostLost.signalArguments[0][0], "host-left")
+        compare(aliceHostLost.signalArguments[0][1], "The host left the network")
+        compare(alice.hostLostReason, "host-left")
         compare(aliceLeft.signalArguments[1][0], code)
         compare(alice.connected, false)
         compare(alice.nodes, [])
@@ -339,6 +344,98 @@ TestCase {
         n.leave()
         compare(n.nodeCount, 0)
         compare(counts.count, 2)
+    }
+
+    // Clayground's handshake: appId, password, clientToken, clientTokens, hostId, wireVersion
+    // and joinRefused, between Network items of this process.
+    function test_11b_handshake() {
+        var node = "import Clayground.Network; Network { signalingMode: Network.SignalingMode.Local;"
+            + " localAddress: \"127.0.0.1\"; iceLocalAddresses: [\"127.0.0.1\"];"
+            + " connectionTimeout: 20000 }"
+        var h = createTemporaryQmlObject(node, testCase)
+        var good = createTemporaryQmlObject(node, testCase)
+        var bad = createTemporaryQmlObject(node, testCase)
+        compare(h.wireVersion, 5)
+        compare(h.appId, "")
+        compare(h.password, "")
+        compare(h.clientToken, "")
+        compare(h.hostId, "")
+        compare(h.clientTokens, {})
+        compare(h.gracePeriod, 5000)
+        compare(h.hostLostReason, "")
+        ignoreWarning(/Network: gracePeriod ignored: .+/)
+        h.gracePeriod = -1
+        compare(h.gracePeriod, 5000)
+        var appSpy = createTemporaryObject(signalSpyComponent, testCase,
+                                           {target: h, signalName: "appIdChanged"})
+        h.appId = "arena"
+        h.appId = "arena"
+        compare(appSpy.count, 1)
+        h.password = "pw1"
+        good.appId = "arena"
+        good.password = "pw1"
+        good.clientToken = "alice"
+        bad.appId = "arena"
+        bad.password = "nope"
+        var tokens = createTemporaryObject(signalSpyComponent, testCase,
+                                           {target: h, signalName: "clientTokensChanged"})
+        var refused = createTemporaryObject(signalSpyComponent, testCase,
+                                            {target: bad, signalName: "joinRefused"})
+        var badErrors = createTemporaryObject(signalSpyComponent, testCase,
+                                              {target: bad, signalName: "errorOccurred"})
+        h.host()
+        tryCompare(h, "connected", true, timeoutMs)
+        compare(h.hostId, h.networkId)
+        ignoreWarning(/Network: password ignored: cannot change password while in a network.*/)
+        h.password = "other"
+        compare(h.password, "pw1")
+
+        good.join(h.networkId)
+        tryCompare(good, "connected", true, timeoutMs)
+        compare(good.hostId, h.networkId)
+        verify(good.phaseTiming.handshake >= 0, JSON.stringify(good.phaseTiming))
+        tryVerify(function() { return h.clientTokens[good.nodeId] === "alice" }, timeoutMs)
+        compare(tokens.count, 1)
+        compare(good.clientTokens, {})
+
+        bad.join(h.networkId)
+        tryCompare(refused, "count", 1, timeoutMs)
+        compare(refused.signalArguments[0][0], "wrong-password")
+        compare(refused.signalArguments[0][1], "Wrong password")
+        compare(badErrors.count, 1)
+        compare(badErrors.signalArguments[0][0], "Wrong password")
+        compare(bad.status, Network.Status.Error)
+        compare(h.nodes, [good.nodeId])
+
+        // The session clock, keyed state in batches, sentAt, transitMs and stateAgeMs.
+        verify(h.sessionTimeSynced)
+        verify(h.sessionTime >= 0)
+        tryCompare(good, "sessionTimeSynced", true, timeoutMs)
+        verify(Math.abs(good.sessionTime - h.sessionTime) < 50,
+               good.sessionTime + " vs " + h.sessionTime)
+        var states = createTemporaryObject(signalSpyComponent, testCase,
+                                           {target: h, signalName: "stateReceived"})
+        compare(h.stateAgeMs(good.nodeId), -1)
+        good.broadcastState({x: 1}, "p1")
+        good.broadcastState({x: 2}, "p1")
+        good.broadcastState({y: 1}, "p2")
+        tryCompare(states, "count", 2, timeoutMs)
+        compare(states.signalArguments[0][0], good.nodeId)
+        compare(states.signalArguments[0][1], {x: 2})
+        verify(states.signalArguments[0][2] >= 0, "sentAt " + states.signalArguments[0][2])
+        compare(states.signalArguments[0][3], "p1")
+        compare(states.signalArguments[1][3], "p2")
+        verify(h.stateAgeMs(good.nodeId) >= 0)
+        verify(h.stateAgeMs(good.nodeId, "p2") >= 0)
+        compare(h.stateAgeMs(good.nodeId, "nope"), -1)
+        var transit = h.transitMs(good.nodeId)
+        verify(transit > -10 && transit < 100, "transitMs " + transit)
+        verify(isNaN(h.transitMs("nobody")))
+
+        good.leave()
+        tryVerify(function() { return Object.keys(h.clientTokens).length === 0 }, timeoutMs)
+        h.leave()
+        compare(h.hostId, "")
     }
 
     // peerStats is {} without verbose, so toggling verbose changes it.

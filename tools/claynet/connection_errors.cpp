@@ -32,7 +32,8 @@ Failure classifyFailure(const std::string& message, bool connected, bool isHost,
             "use the code `claynet host` printed: 6 characters such as K7QP2M (Cloud mode), or a "
             "LAN code such as L1HGE14A-6Y0 (Local mode)"};
   if (message == Network::kHostLeftMessage) return {kExitOk, "the host closed the network"};
-  if (message == Network::kHostLostMessage)
+  if (message == Network::kHostLostMessage ||
+      startsWith(message, Network::kHostTimeoutMessagePrefix))
     return {kExitFailure, "the host stopped answering (it may have crashed or lost its network)"};
   if (startsWith(message, "No network with code"))
     return {kExitUnreachable,
