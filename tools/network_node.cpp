@@ -77,6 +77,7 @@ json statusOf(Network& n) {
           {"wireVersion", Network::kWireVersion},
           {"clientTokens", n.clientTokens()},
           {"hostLostReason", n.hostLostReason()},
+          {"acceptingJoins", n.acceptingJoins()},
           {"gracePeriod", n.gracePeriod()},
           {"sessionTime", n.sessionTime()},
           {"sessionTimeSynced", n.sessionTimeSynced()},
@@ -180,6 +181,7 @@ int main(int argc, char** argv) {
     emit({{"event", "diagnosticMessage"}, {"phase", phase}, {"detail", detail}});
   });
   net.onConnectionTimedOut([] { emit({{"event", "connectionTimedOut"}}); });
+  net.onSignalingLost([] { emit({{"event", "signalingLost"}}); });
   net.onHostLost([](const std::string& reason, const std::string& message) {
     emit({{"event", "hostLost"}, {"reason", reason}, {"message", message}});
   });

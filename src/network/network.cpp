@@ -183,7 +183,7 @@ struct Callbacks {
   std::function<void()> connectionTimedOut, statusChanged, connectionPhaseChanged,
       phaseTimingChanged, isHostChanged, networkIdChanged, nodeIdChanged, nodesChanged,
       latencyChanged, peerStatsChanged, clientTokensChanged, sessionTimeSyncedChanged,
-      hostLostReasonChanged;
+      hostLostReasonChanged, signalingLost, acceptingJoinsChanged;
 };
 
 }  // namespace
@@ -220,6 +220,8 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
   int latency_ = -1;
   std::map<std::string, std::string> clientTokens_;  // host: joiner -> the token of its hello
   std::string hostLostReason_;
+  bool acceptingJoins_ = false;
+  bool signalingDown_ = false;  // lost the signaling server while in a network; re-registering
 
   Callbacks cb_;
 
@@ -663,6 +665,10 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     o.server = server;
     o.id = id;
     o.rtc = rtcConfiguration();
+    // Clayground's schedule after a signaling loss: 1 s, 2 s, then every 4 s (claynet adds
+    // ±25 % so that the nodes of a restarted server do not all come back at once).
+    o.reconnectDelayMin = 1000ms;
+    o.reconnectDelayMax = 4000ms;
     const std::uint64_t gen = ++peerGen_;
     o.onTransportDiagnostic =
         guarded([gen](NetworkImpl& s, const std::string& remote, const std::string& label,
@@ -696,7 +702,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     peer->onDisconnected([w, gen](const std::string& reason) {
       if (auto s = w.lock()) {
         Entry e(*s);
-        if (gen == s->peerGen_) s->diag("signaling", "signaling server connection lost: " + reason);
+        if (gen == s->peerGen_) s->signalingLostNow(reason);
       }
     });
     peer_ = peer;
@@ -755,6 +761,8 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     if (isHost_) {
       if (status_ != Network::Status::Connecting) {
         diag("signaling", "registered again as " + id);
+        signalingDown_ = false;
+        setAcceptingJoins(true);
         return;
       }
       const auto now = Clock::now();
@@ -766,6 +774,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
           {{"signaling", ms}, {"ice", 0}, {"datachannel", 0}, {"handshake", 0}, {"total", ms}});
       setPhase("");
       setStatus(Network::Status::Connected);
+      setAcceptingJoins(true);
       emitText(&Callbacks::networkCreated, id);
       return;
     }
@@ -775,7 +784,25 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
       setNodeId(id);
     } else {
       diag("signaling", "registered again as " + id);
+      signalingDown_ = false;
     }
+  }
+
+  // The signaling server went away while in a network: the links go on, a host takes no new
+  // joiners until the peer has registered again under the same id (it retries by itself).
+  void signalingLostNow(const std::string& reason) {
+    diag("signaling", "signaling server connection lost: " + reason);
+    if (!inNetwork() || signalingDown_) return;
+    signalingDown_ = true;
+    setAcceptingJoins(false);
+    notify(&Callbacks::signalingLost);
+  }
+
+  void setAcceptingJoins(bool on) {
+    on = on && isHost_;
+    if (acceptingJoins_ == on) return;
+    acceptingJoins_ = on;
+    notify(&Callbacks::acceptingJoinsChanged);
   }
 
   void peerError(const PeerJsError& err) {
@@ -1736,6 +1763,8 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     rosterReceived_ = false;
     burstLeft_ = 0;
     stopTimer(burst_);
+    signalingDown_ = false;
+    setAcceptingJoins(false);
     transit_.clear();
     stateSeen_.clear();
     batcher_.clear();
@@ -2120,6 +2149,13 @@ Result Network::setGracePeriod(int ms) {
   return {};
 }
 const std::string& Network::hostLostReason() const { return impl_->hostLostReason_; }
+bool Network::acceptingJoins() const { return impl_->acceptingJoins_; }
+void Network::onSignalingLost(std::function<void()> cb) {
+  impl_->cb_.signalingLost = std::move(cb);
+}
+void Network::onAcceptingJoinsChanged(std::function<void()> cb) {
+  impl_->cb_.acceptingJoinsChanged = std::move(cb);
+}
 void Network::onHostLost(std::function<void(const std::string&, const std::string&)> cb) {
   impl_->cb_.hostLost = std::move(cb);
 }

@@ -78,6 +78,8 @@ void NetworkItem::connectCallbacks() {
   });
   n.onSessionTimeSyncedChanged([this] { emit sessionTimeSyncedChanged(); });
   n.onHostLostReasonChanged([this] { emit hostLostReasonChanged(); });
+  n.onAcceptingJoinsChanged([this] { emit acceptingJoinsChanged(); });
+  n.onSignalingLost([this] { emit signalingLost(); });
   n.onHostLost([this](const std::string& reason, const std::string& message) {
     emit hostLost(qs(reason), qs(message));
   });

@@ -84,6 +84,8 @@ class NetworkItem : public QObject {
   Q_PROPERTY(int gracePeriod READ gracePeriod WRITE setGracePeriod NOTIFY gracePeriodChanged)
   /// Why the last network ended with the host: "host-left", "host-timeout", "connection-lost".
   Q_PROPERTY(QString hostLostReason READ hostLostReason NOTIFY hostLostReasonChanged)
+  /// A host its signaling server registers right now (new joiners can find it).
+  Q_PROPERTY(bool acceptingJoins READ acceptingJoins NOTIFY acceptingJoinsChanged)
   /// Any text a joiner hands the host (see clientTokens).
   Q_PROPERTY(QString clientToken READ clientToken WRITE setClientToken NOTIFY clientTokenChanged)
 
@@ -164,6 +166,7 @@ class NetworkItem : public QObject {
   int gracePeriod() const { return network_->gracePeriod(); }
   void setGracePeriod(int ms);
   QString hostLostReason() const;
+  bool acceptingJoins() const { return network_->acceptingJoins(); }
   QString appId() const;
   void setAppId(const QString& appId);
   QString password() const;
@@ -234,6 +237,8 @@ class NetworkItem : public QObject {
   /// The joiner lost its host: reason "host-left", "host-timeout" or "connection-lost";
   /// status is Disconnected and nodeLeft came for every node; errorOccurred(message) follows.
   void hostLost(const QString& reason, const QString& message);
+  /// The signaling server went away while in a network; the node registers again by itself.
+  void signalingLost();
 
   void autoRelayChanged();
   void connectionTimeoutChanged();
@@ -254,6 +259,7 @@ class NetworkItem : public QObject {
   void sessionTimeSyncedChanged();
   void gracePeriodChanged();
   void hostLostReasonChanged();
+  void acceptingJoinsChanged();
   void statusChanged();
   void connectionPhaseChanged();
   void phaseTimingChanged();

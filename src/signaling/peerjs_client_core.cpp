@@ -104,6 +104,15 @@ void ClientCore::socketText(TimePoint now, std::string_view text) {
     case ServerMessage::Type::Heartbeat:
       return;
     case ServerMessage::Type::IdTaken:
+      if (everRegistered_ && config_.reconnect) {
+        // The id was ours: the server still holds our old socket. Clayground takes this as
+        // "try again"; the old socket times out on the server.
+        pushError(PeerJsErrorType::UnavailableId,
+                  "ID \"" + config_.id + "\" is still taken by our old connection (will retry)");
+        push(ClientAction::Kind::CloseSocket);
+        scheduleReconnect(now);
+        return;
+      }
       pushError(PeerJsErrorType::UnavailableId, "ID \"" + config_.id + "\" is taken");
       fatal();
       return;

@@ -554,6 +554,41 @@ TEST_P(NetworkNodes, KeyedStateAndTheSessionClock) {
   EXPECT_GE(st["stateAgeMs"][j1.id].get<double>(), 0);
 }
 
+// The signaling server dies and comes back (Cloud mode): the network goes on meanwhile, the host
+// takes no new joiners, says signalingLost once, registers again under the same code, and then a
+// new joiner gets in with that code.
+TEST_P(NetworkNodes, ANetworkOutlivesItsSignalingServer) {
+  if (GetParam() != Mode::Cloud) GTEST_SKIP() << "a Local host is its own signaling server";
+  Node& host = startHost();
+  ASSERT_FALSE(code_.empty());
+  auto js = startJoiners(1);
+  ASSERT_TRUE(allKnowEachOther(all(), 60s));
+  EXPECT_TRUE(status(host)["acceptingJoins"].get<bool>());
+  EXPECT_FALSE(status(*js[0])["acceptingJoins"].get<bool>());
+  signal_->kill(SIGKILL);
+  ASSERT_TRUE(signal_->wait(10s).has_value());
+  ASSERT_TRUE(waitUntil([&] { return !host.events("signalingLost").empty(); }, 20s));
+  EXPECT_FALSE(status(host)["acceptingJoins"].get<bool>());
+  js[0]->send({{"cmd", "broadcast"}, {"data", "without a server"}});
+  EXPECT_TRUE(
+      waitUntil([&] { return host.got("messageReceived", js[0]->id, "without a server"); }, 20s));
+  // Several retries fail meanwhile (1 s, 2 s, 4 s ...): still one signalingLost.
+  waitUntil([] { return false; }, 5s);
+  signal_ = Process::spawn({std::string(CLAYNET_BIN_DIR) + "/claynet", "signal", "--host",
+                            kSignalAddress, "--port", std::to_string(kSignalPort)});
+  ASSERT_TRUE(signal_);
+  ASSERT_TRUE(waitUntil([&] { return status(host)["acceptingJoins"].get<bool>(); }, 30s));
+  EXPECT_EQ(host.events("signalingLost").size(), 1u);
+  EXPECT_EQ(status(host)["networkId"], code_);
+  Node& late = startJoiner("late");
+  ASSERT_TRUE(waitUntil([&] { return late.connected(); }, 60s)) << late.log();
+  EXPECT_TRUE(waitUntil([&] { return js[0]->joined().size() == 2; }, 30s));
+  for (auto* n : all()) {
+    EXPECT_TRUE(n->events("nodeLeft").empty()) << n->name;
+    EXPECT_TRUE(n->events("errorOccurred").empty()) << n->name;
+  }
+}
+
 TEST_P(NetworkNodes, TheHostLeaves) {
   Node& host = startHost();
   ASSERT_FALSE(code_.empty());

@@ -383,9 +383,11 @@ TestCase {
                                             {target: bad, signalName: "joinRefused"})
         var badErrors = createTemporaryObject(signalSpyComponent, testCase,
                                               {target: bad, signalName: "errorOccurred"})
+        compare(h.acceptingJoins, false)
         h.host()
         tryCompare(h, "connected", true, timeoutMs)
         compare(h.hostId, h.networkId)
+        compare(h.acceptingJoins, true)
         ignoreWarning(/Network: password ignored: cannot change password while in a network.*/)
         h.password = "other"
         compare(h.password, "pw1")
@@ -397,6 +399,7 @@ TestCase {
         tryVerify(function() { return h.clientTokens[good.nodeId] === "alice" }, timeoutMs)
         compare(tokens.count, 1)
         compare(good.clientTokens, {})
+        compare(good.acceptingJoins, false)
 
         bad.join(h.networkId)
         tryCompare(refused, "count", 1, timeoutMs)

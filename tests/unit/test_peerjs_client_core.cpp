@@ -103,6 +103,36 @@ TEST(PeerJsClientCore, IdTakenIsFatalWithPeerJsMessage) {
   EXPECT_FALSE(core.send("x"));
 }
 
+// After a lost connection the server may still hold our old socket for a while and answer the
+// re-registration with ID-TAKEN: the id is ours, so that means "try again", as Clayground takes
+// it, not the end of the node's signaling.
+TEST(PeerJsClientCore, IdTakenWhileReRegisteringIsRetried) {
+  ClientCore core(config());
+  TimePoint t0{};
+  registerCore(core, t0);
+  core.socketClosed(t0 + 1s, "network blip");
+  (void)core.takeActions();
+  ASSERT_EQ(core.state(), ClientCore::State::WaitingToReconnect);
+  ASSERT_TRUE(core.nextDeadline());
+  core.timer(*core.nextDeadline());
+  ASSERT_EQ(kinds(core.takeActions()), std::vector<Kind>{Kind::Connect});
+  core.socketOpened(t0 + 2s);
+  core.socketText(t0 + 2s, R"({"type":"ID-TAKEN","payload":{"msg":"ID is taken"}})");
+  auto a = core.takeActions();
+  ASSERT_EQ(kinds(a), (std::vector<Kind>{Kind::Error, Kind::CloseSocket}));
+  EXPECT_EQ(a[0].error.type, PeerJsErrorType::UnavailableId);
+  EXPECT_NE(a[0].error.text().find("will retry"), std::string::npos) << a[0].error.text();
+  EXPECT_EQ(core.state(), ClientCore::State::WaitingToReconnect);
+  core.socketClosed(t0 + 2s, "closed");
+  ASSERT_TRUE(core.nextDeadline());
+  core.timer(*core.nextDeadline());
+  ASSERT_EQ(kinds(core.takeActions()), std::vector<Kind>{Kind::Connect});
+  core.socketOpened(t0 + 5s);
+  core.socketText(t0 + 5s, R"({"type":"OPEN"})");
+  EXPECT_EQ(kinds(core.takeActions()), std::vector<Kind>{Kind::Opened});
+  EXPECT_EQ(core.state(), ClientCore::State::Open);
+}
+
 TEST(PeerJsClientCore, ServerErrorsBecomeClearErrors) {
   {
     ClientCore core(config());
