@@ -1,9 +1,12 @@
 // Join codes of Clayground.Network (protocols.md §3): network codes for Cloud mode and LAN codes
 // for Local mode, plus the choice of the LAN address a host puts in its LAN code.
 //
-// A LAN code is "L" + base36(IPv4 address as a 32-bit number) + "-" + base36(port), upper case:
-// 192.168.1.42 port 9000 -> "L1HGE14A-6Y0". A network code is 6 characters from
-// ABCDEFGHJKLMNPQRSTUVWXYZ23456789 (no 0/O, 1/I); in Cloud mode the host's PeerJS id is the code.
+// A LAN code is "L" + base36(IPv4 address as a 32-bit number) + "-" + base36(port) + "-" + an
+// 8-character secret, upper case: 192.168.1.42 port 9000 -> "L1HGE14A-6Y0-K7QP2MXA" (Clayground's
+// form since wire version 5; the host's embedded server turns away a client without the secret).
+// claynet's older codes have no secret ("L1HGE14A-6Y0") and are still accepted for joining. A
+// network code is 6 characters from ABCDEFGHJKLMNPQRSTUVWXYZ23456789 (no 0/O, 1/I); in Cloud mode
+// the host's PeerJS id is the code.
 #pragma once
 
 #include <claynet/result.hpp>
@@ -23,6 +26,17 @@ std::string encodeLanCode(std::uint32_t ipv4HostOrder, std::uint16_t port);
 /// and the error says what is wrong: no leading L, not exactly one '-', an empty part, a character
 /// that is not base36, an address beyond 32 bits or equal to 0.0.0.0, a port of 0 or above 65535.
 Result decodeLanCode(std::string_view code, std::string& address, std::uint16_t& port);
+
+/// Characters of a LAN code's secret, from the network-code alphabet (about 40 bits).
+inline constexpr std::size_t kLanSecretLength = 8;
+/// A fresh secret from OpenSSL's cryptographic random generator.
+std::string generateLanSecret();
+/// The code with the secret as its third part (none when `secret` is empty).
+std::string encodeLanCode(std::uint32_t ipv4HostOrder, std::uint16_t port, std::string_view secret);
+/// decodeLanCode() for both forms: `secret` is the third part in upper case, or empty for a code
+/// without one. A third part must be exactly 8 characters of the network-code alphabet.
+Result decodeLanCode(std::string_view code, std::string& address, std::uint16_t& port,
+                     std::string& secret);
 
 /// True when `code` is meant as a LAN code: it starts with L or l and contains '-'. (Network codes
 /// never contain '-'.) Says nothing about whether it decodes.

@@ -33,7 +33,8 @@ struct NetworkTesting;
 /// - Cloud (default): the host registers with a PeerJS server under a 6-character code (the PeerJS
 ///   cloud, 0.peerjs.com, unless signalingUrl names another server, e.g. `claynet signal`).
 /// - Local: the host runs an embedded PeerJS-compatible server on an ephemeral port and its code
-///   is a LAN code ("L" + base36(IPv4) + "-" + base36(port)); no internet is needed. signalingUrl
+///   is a LAN code ("L" + base36(IPv4) + "-" + base36(port) + "-" + an 8-character secret that
+///   its server asks every client for); no internet is needed. signalingUrl
 ///   is not used in Local mode.
 /// join() takes either form of code, in any case; a LAN code says by itself where its server is.
 ///
@@ -69,6 +70,11 @@ class Network {
   /// The error a joiner gets when the host's network already has maxNodes nodes.
   static constexpr const char* kNetworkFullMessage = "Network full";
   static constexpr int kDefaultGracePeriodMs = 5000;
+  /// errorOccurred() of join() with a malformed LAN code (Clayground's text); join()'s Result
+  /// says what is wrong with it.
+  static constexpr const char* kInvalidLanCodeMessage = "Invalid LAN code";
+  /// errorOccurred() of a joiner whose LAN code has the wrong secret (the host's server said so).
+  static constexpr const char* kWrongLanCodeMessage = "Wrong LAN code";
   /// Clayground's texts of a host loss (hostLost(), then errorOccurred(); status Disconnected):
   /// the host said goodbye (reason "host-left")...
   static constexpr const char* kHostLeftMessage = "The host left the network";

@@ -67,6 +67,9 @@ struct PeerJsServer {
   bool verifyCertificate = true;
   /// With `secure`: a PEM file of extra CA certificates to trust besides the system's.
   std::string caFile;
+  /// A LAN code's secret (Clayground's Local mode): sent as the first frame, {"id","secret"},
+  /// as soon as the WebSocket opens; a server without a secret ignores it. Empty: none sent.
+  std::string lanSecret;
 };
 
 /// Options of PeerJsSignaling::open().

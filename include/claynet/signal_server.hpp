@@ -26,6 +26,10 @@ struct SignalServerOptions {
   std::string path = "/";
   /// The key clients must present (`?key=`).
   std::string key = "peerjs";
+  /// Clayground's Local mode: a LAN code's secret. When set, a client's first frame must be
+  /// {"id":…,"secret":<this>} (what PeerJsServer::lanSecret sends) before it is registered;
+  /// others get ERROR "Wrong LAN code" and are closed. Empty (default): PeerJS as usual.
+  std::string lanSecret;
   /// A client that sends no HEARTBEAT for this long is disconnected. Only HEARTBEAT counts.
   std::chrono::milliseconds aliveTimeout{60000};
   /// Messages for an id that is not connected wait this long; then each sender gets EXPIRE.

@@ -269,10 +269,16 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     if (Result r = checkRuntime(); !r) return r;
     PeerJsServer server;
     if (isLanCode(code)) {
-      std::string address;
+      std::string address, secret;
       std::uint16_t port = 0;
-      if (Result r = decodeLanCode(code, address, port); !r)
-        return refuseCode("Invalid LAN code \"" + code + "\": " + r.error());
+      if (Result r = decodeLanCode(code, address, port, secret); !r) {
+        // Clayground's exact text; what is wrong goes to the diagnostics and join()'s Result.
+        diag("signaling", "Invalid LAN code \"" + code + "\": " + r.error());
+        error(Network::kInvalidLanCodeMessage);
+        setStatus(Network::Status::Error);
+        return Result::failure("Invalid LAN code \"" + code + "\": " + r.error());
+      }
+      server.lanSecret = secret;
       server.host = address;
       server.port = port;
       server.secure = false;
@@ -283,7 +289,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     } else {
       return refuseCode("Invalid network code \"" + code +
                         "\": a code has 6 characters from ABCDEFGHJKLMNPQRSTUVWXYZ23456789, or "
-                        "is a LAN code such as L1HGE14A-6Y0");
+                        "is a LAN code such as L1HGE14A-6Y0-K7QP2MXA");
     }
     resetSession();
     setIsHost(false);
@@ -727,6 +733,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
 
   Result hostLocal() {
     SignalServerOptions so;
+    so.lanSecret = generateLanSecret();
     const bool chosen = !localAddress_.empty();
     so.host = chosen ? localAddress_ : "0.0.0.0";
     so.port = 0;
@@ -738,7 +745,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     const std::string advertised = lanAddress(localAddress_);
     if (!parseIPv4(advertised, address))
       return failWith("no IPv4 address to put in the LAN code (got \"" + advertised + "\")");
-    const std::string code = encodeLanCode(address, server_->port());
+    const std::string code = encodeLanCode(address, server_->port(), so.lanSecret);
     diag("signaling", "embedded signaling server listening on " + so.host + ":" +
                           std::to_string(server_->port()) + ", advertised as " + advertised);
     PeerJsServer own;
@@ -747,6 +754,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     own.secure = false;
     own.path = "/";
     own.key = "peerjs";
+    own.lanSecret = so.lanSecret;
     if (Result r = openPeer(code, own); !r) return failWith(r.error());
     return {};
   }
@@ -843,6 +851,11 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
       case PeerJsErrorType::SslUnavailable:
       case PeerJsErrorType::SocketError:
       case PeerJsErrorType::SocketClosed:
+        if (err.type == PeerJsErrorType::ServerError &&
+            err.message == Network::kWrongLanCodeMessage) {
+          fatal(Network::kWrongLanCodeMessage);
+          return;
+        }
         fatal("Signaling failed: " + err.text());
         return;
       default:

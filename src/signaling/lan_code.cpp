@@ -86,6 +86,33 @@ std::string encodeLanCode(std::uint32_t ipv4HostOrder, std::uint16_t port) {
 }
 
 Result decodeLanCode(std::string_view code, std::string& address, std::uint16_t& port) {
+  std::string secret;
+  return decodeLanCode(code, address, port, secret);
+}
+
+std::string encodeLanCode(std::uint32_t ipv4HostOrder, std::uint16_t port,
+                          std::string_view secret) {
+  std::string code = encodeLanCode(ipv4HostOrder, port);
+  if (!secret.empty()) {
+    code += '-';
+    for (char ch : secret) code += upper(ch);
+  }
+  return code;
+}
+
+std::string generateLanSecret() {
+  std::array<unsigned char, kLanSecretLength> random{};
+  if (RAND_bytes(random.data(), static_cast<int>(random.size())) != 1) {
+    std::random_device device;
+    for (auto& b : random) b = static_cast<unsigned char>(device());
+  }
+  std::string secret;
+  for (unsigned char b : random) secret += kNetworkAlphabet[b % kNetworkAlphabet.size()];
+  return secret;
+}
+
+Result decodeLanCode(std::string_view code, std::string& address, std::uint16_t& port,
+                     std::string& secret) {
   std::string_view c = code;
   while (!c.empty() && (c.front() == ' ' || c.front() == '\t')) c.remove_prefix(1);
   while (!c.empty() && (c.back() == ' ' || c.back() == '\t')) c.remove_suffix(1);
@@ -99,8 +126,25 @@ Result decodeLanCode(std::string_view code, std::string& address, std::uint16_t&
     return Result::failure("LAN code " + quoted(code) +
                            " has no '-' between the address and the port");
   }
-  if (c.find('-', dash + 1) != c.npos) {
-    return Result::failure("LAN code " + quoted(code) + " has more than one '-'");
+  // Clayground's codes have a third part, the secret; claynet's older ones do not.
+  const std::size_t dash2 = c.find('-', dash + 1);
+  std::string foundSecret;
+  if (dash2 != c.npos) {
+    if (c.find('-', dash2 + 1) != c.npos)
+      return Result::failure("LAN code " + quoted(code) + " has more than two '-'");
+    const std::string_view s = c.substr(dash2 + 1);
+    if (s.size() != kLanSecretLength)
+      return Result::failure("LAN code " + quoted(code) + ": the secret after the second '-' has " +
+                             std::to_string(s.size()) + " characters, not " +
+                             std::to_string(kLanSecretLength));
+    for (char ch : s) {
+      if (kNetworkAlphabet.find(upper(ch)) == std::string_view::npos)
+        return Result::failure("LAN code " + quoted(code) + ": the secret has '" +
+                               std::string(1, ch) + "', which is not one of " +
+                               std::string(kNetworkAlphabet));
+      foundSecret += upper(ch);
+    }
+    c = c.substr(0, dash2);
   }
   std::uint64_t ip = 0, p = 0;
   if (Result r = parseBase36(c.substr(0, dash), 0xFFFFFFFFu, "address", code, ip); !r) return r;
@@ -109,6 +153,7 @@ Result decodeLanCode(std::string_view code, std::string& address, std::uint16_t&
   if (p == 0) return Result::failure("LAN code " + quoted(code) + ": the port is 0");
   address = formatIPv4(static_cast<std::uint32_t>(ip));
   port = static_cast<std::uint16_t>(p);
+  secret = std::move(foundSecret);
   return {};
 }
 

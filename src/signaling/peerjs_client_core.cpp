@@ -66,6 +66,12 @@ void ClientCore::start(TimePoint) {
 void ClientCore::socketOpened(TimePoint now) {
   if (state_ != State::Connecting) return;
   state_ = State::AwaitingOpen;
+  if (!config_.firstFrame.empty()) {
+    ClientAction a;
+    a.kind = ClientAction::Kind::SendText;
+    a.text = config_.firstFrame;
+    actions_.push_back(std::move(a));
+  }
   graceUntil_ = now + config_.reattachGrace;
   heartbeatAt_ = now + config_.heartbeatInterval;
   socketHeard(now);

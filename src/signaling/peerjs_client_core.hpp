@@ -38,6 +38,8 @@ struct ClientCoreConfig {
   /// A socket from which nothing (no frame, no pong) arrives this long is dead. 0: never.
   std::chrono::milliseconds silenceLimit{6000};
   uint64_t jitterSeed = 0;  ///< 0: seeded from the system's random source
+  /// Sent before anything else on every new socket (a LAN code's {"id","secret"}); may be empty.
+  std::string firstFrame;
 };
 
 struct ClientAction {

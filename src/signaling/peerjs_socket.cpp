@@ -4,6 +4,7 @@
 #include <libsoup/soup.h>
 
 #include <algorithm>
+#include <nlohmann/json.hpp>
 #include <random>
 
 #include "signaling/soup_types.hpp"
@@ -83,6 +84,9 @@ SignalingClient::SignalingClient(std::shared_ptr<impl::RuntimeCore> core,
   cfg.reconnectDelayMin = options_.reconnectDelayMin;
   cfg.reconnectDelayMax = options_.reconnectDelayMax;
   cfg.silenceLimit = options_.silenceLimit;
+  if (!options_.server.lanSecret.empty())
+    cfg.firstFrame =
+        nlohmann::json{{"id", options_.id}, {"secret", options_.server.lanSecret}}.dump();
   core_ = std::make_unique<ClientCore>(cfg);
 }
 

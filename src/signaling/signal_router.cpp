@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <nlohmann/json.hpp>
 #include <utility>
 
 #include "signaling/utf8.hpp"
@@ -310,6 +311,7 @@ constexpr std::string_view kIdTaken = R"({"type":"ID-TAKEN","payload":{"msg":"ID
 constexpr std::string_view kLimit =
     R"({"type":"ERROR","payload":{"msg":"Server has reached its concurrent user limit"}})";
 constexpr std::string_view kOpen = R"({"type":"OPEN"})";
+constexpr std::string_view kWrongLanCode = R"({"type":"ERROR","payload":{"msg":"Wrong LAN code"}})";
 // Cluster mode without Redis: the id cannot be registered atomically, so it is not registered.
 constexpr std::string_view kUnavailable =
     R"({"type":"ERROR","payload":{"msg":"Server cannot register ids now: its cluster store (Redis) is unreachable"}})";
@@ -588,6 +590,19 @@ std::vector<std::string> SignalRouter::peerIds() const {
 
 void SignalRouter::connect(ClientHandle handle, const ConnectRequest& request, TimePoint now) {
   lastNow_ = now;
+  if (!options_.secret.empty()) {
+    // Nothing is registered before the client has shown the LAN code's secret.
+    if (connections_.count(handle) || awaitingSecret_.count(handle)) return;
+    if (awaitingSecret_.size() + connections_.size() >= options_.maxConnections)
+      return reject(handle, std::string(kLimit));
+    awaitingSecret_[handle] = {request, now};
+    return;
+  }
+  registerClient(handle, request, now);
+}
+
+void SignalRouter::registerClient(ClientHandle handle, const ConnectRequest& request,
+                                  TimePoint now) {
   if (connections_.count(handle)) {
     log("connect: handle " + std::to_string(handle) + " is already connected; ignored");
     return;
@@ -662,6 +677,26 @@ bool SignalRouter::takeTokens(Connection& c, std::size_t bytes, TimePoint now) {
 
 void SignalRouter::frame(ClientHandle handle, std::string_view text, TimePoint now) {
   lastNow_ = now;
+  if (auto a = awaitingSecret_.find(handle); a != awaitingSecret_.end()) {
+    const ConnectRequest request = a->second.request;
+    awaitingSecret_.erase(a);
+    std::string given;
+    if (text.size() <= options_.maxFrameBytes) {
+      nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+      if (j.is_object() && j.contains("secret") && j["secret"].is_string()) given = j["secret"];
+    }
+    // Constant time over the longer of the two, so the reply time says nothing of the secret.
+    const std::string& want = options_.secret;
+    unsigned diff = given.size() == want.size() ? 0u : 1u;
+    for (std::size_t i = 0; i < std::max(given.size(), want.size()); ++i)
+      diff |= static_cast<unsigned>((i < given.size() ? given[i] : 0) ^
+                                    (i < want.size() ? want[i] : 0));
+    if (diff != 0) {
+      log("refused a client without the LAN code's secret");
+      return reject(handle, std::string(kWrongLanCode));
+    }
+    return registerClient(handle, request, now);
+  }
   auto it = connections_.find(handle);
   if (it == connections_.end()) return;  // closed or never registered: nothing to route
   Connection& c = it->second;
@@ -863,12 +898,21 @@ void SignalRouter::congested(ClientHandle handle) {
 }
 
 void SignalRouter::closed(ClientHandle handle) {
+  awaitingSecret_.erase(handle);
   dropConnection(handle);
   if (cluster_) applyCluster(lastNow_);
 }
 
 void SignalRouter::tick(TimePoint now) {
   lastNow_ = now;
+  for (auto it = awaitingSecret_.begin(); it != awaitingSecret_.end();) {
+    if (now - it->second.since >= options_.aliveTimeout) {
+      actions_.push_back({RouterAction::Kind::Close, it->first, "no LAN code secret", kCloseEmpty});
+      it = awaitingSecret_.erase(it);
+    } else {
+      ++it;
+    }
+  }
   // Alive check: only HEARTBEAT refreshes a connection, whatever else it sends.
   std::vector<ClientHandle> dead;
   for (const auto& [handle, c] : connections_)

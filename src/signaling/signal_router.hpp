@@ -64,6 +64,12 @@ struct RouterOptions {
   std::size_t maxQueuedTotal = 100000;
   std::size_t maxQueuedBytesTotal = 64 * 1024 * 1024;
 
+  /// Clayground's LAN secret (Local mode): when set, a client is registered only after its first
+  /// frame, a JSON object whose "secret" equals this (compared in constant time); another first
+  /// frame gets ERROR "Wrong LAN code" and the close, and one that says nothing for
+  /// aliveTimeout is closed.
+  std::string secret;
+
   /// Diagnostics (ignored frames, closes and why). Called synchronously; may be empty.
   std::function<void(std::string_view)> log;
 
@@ -198,6 +204,12 @@ class SignalRouter {
   void send(ClientHandle handle, std::string text);
   void close(ClientHandle handle, std::uint16_t code, std::string reason);
   void reject(ClientHandle handle, std::string text);
+  void registerClient(ClientHandle handle, const ConnectRequest& request, TimePoint now);
+  struct AwaitingSecret {
+    ConnectRequest request;
+    TimePoint since;
+  };
+  std::unordered_map<ClientHandle, AwaitingSecret> awaitingSecret_;
   bool takeTokens(Connection& c, std::size_t bytes, TimePoint now);
   void transmit(const std::string& src, Type type, std::string_view dst, const std::string& text,
                 TimePoint now);

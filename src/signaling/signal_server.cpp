@@ -246,6 +246,7 @@ Result SignalServer::Impl::start() {
   ro.maxFrameBytes = options_.maxMessageBytes;
   ro.floodFramesPerSecond = options_.floodMessagesPerSecond;
   ro.floodFrameBurst = options_.floodMessageBurst;
+  ro.secret = options_.lanSecret;
   if (options_.log) ro.log = [this](std::string_view line) { log(std::string(line)); };
   if (!options_.redisUrl.empty()) {
     if (Result r = startCluster(ro); !r) {

@@ -589,6 +589,37 @@ TEST_P(NetworkNodes, ANetworkOutlivesItsSignalingServer) {
   }
 }
 
+// Local mode: the LAN code carries the host's secret. A code with another secret reaches the
+// host's server and is turned away ("Wrong LAN code"); a malformed one fails before connecting
+// ("Invalid LAN code").
+TEST_P(NetworkNodes, ALanCodeWithoutItsSecretIsTurnedAway) {
+  if (GetParam() != Mode::Local) GTEST_SKIP() << "LAN codes are Local mode's";
+  Node& host = startHost();
+  ASSERT_FALSE(code_.empty());
+  std::string address, secret;
+  std::uint16_t port = 0;
+  ASSERT_TRUE(claynet::decodeLanCode(code_, address, port, secret).ok()) << code_;
+  ASSERT_EQ(secret.size(), claynet::kLanSecretLength) << code_;
+  const std::string right = code_;
+  code_ = right.substr(0, right.size() - 1) + (right.back() == 'A' ? "B" : "A");
+  Node& wrong = startJoiner("wrong-secret");
+  code_ = right + "-X";
+  Node& invalid = startJoiner("invalid");
+  code_ = right;
+  ASSERT_TRUE(waitUntil(
+      [&] { return wrong.lastStatus() == "Error" && invalid.lastStatus() == "Error"; }, 30s));
+  EXPECT_EQ(wrong.count("errorOccurred", "message", "Wrong LAN code"), 1u) << wrong.log();
+  EXPECT_EQ(invalid.count("errorOccurred", "message", "Invalid LAN code"), 1u) << invalid.log();
+  auto joins = invalid.events("result");
+  ASSERT_FALSE(joins.empty());
+  EXPECT_NE(joins[0].value("error", "").find("more than two '-'"), std::string::npos)
+      << joins[0].dump();
+  // The right code still works, and the host saw nobody else.
+  auto js = startJoiners(1);
+  ASSERT_TRUE(allKnowEachOther({&host, js[0]}, 60s));
+  EXPECT_EQ(host.joined().size(), 1u);
+}
+
 TEST_P(NetworkNodes, TheHostLeaves) {
   Node& host = startHost();
   ASSERT_FALSE(code_.empty());

@@ -126,7 +126,7 @@ TestCase {
         host.host()
         tryCompare(created, "count", 1, timeoutMs)
         var code = created.signalArguments[0][0]
-        verify(/^L[0-9A-Z]+-[0-9A-Z]+$/.test(code), "LAN code: " + code)
+        verify(/^L[0-9A-Z]+-[0-9A-Z]+-[0-9A-Z]{8}$/.test(code), "LAN code: " + code)
         compare(host.networkId, code)
         compare(host.nodeId, code)
         compare(host.isHost, true)

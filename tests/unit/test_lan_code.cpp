@@ -45,6 +45,25 @@ TEST(LanCode, RoundTrips) {
   EXPECT_EQ(encodeLanCode(0xFFFFFFFF, 65535), "L1Z141Z3-1EKF");
 }
 
+TEST(LanCode, ClaygroundsCodesCarryASecret) {
+  const std::string secret = generateLanSecret();
+  ASSERT_EQ(secret.size(), kLanSecretLength);
+  for (char c : secret)
+    EXPECT_NE(std::string("ABCDEFGHJKLMNPQRSTUVWXYZ23456789").find(c), std::string::npos);
+  EXPECT_NE(generateLanSecret(), secret);
+  EXPECT_EQ(encodeLanCode(0xC0A8012A, 9000, "k7qp2mxa"), "L1HGE14A-6Y0-K7QP2MXA");
+  std::string address, s;
+  std::uint16_t port = 0;
+  ASSERT_TRUE(decodeLanCode(" l1hge14a-6y0-k7qp2mxa ", address, port, s).ok());
+  EXPECT_EQ(address, "192.168.1.42");
+  EXPECT_EQ(port, 9000);
+  EXPECT_EQ(s, "K7QP2MXA");
+  // claynet's older two-part codes still decode, without a secret.
+  ASSERT_TRUE(decodeLanCode("L1HGE14A-6Y0", address, port, s).ok());
+  EXPECT_EQ(s, "");
+  EXPECT_EQ(encodeLanCode(0xC0A8012A, 9000, ""), "L1HGE14A-6Y0");
+}
+
 TEST(LanCode, StrictErrors) {
   struct Case {
     const char* code;
@@ -55,7 +74,16 @@ TEST(LanCode, StrictErrors) {
       {"   ", "empty"},
       {"X1HGE14A-6Y0", "does not start with L"},
       {"L1HGE14A6Y0", "no '-'"},
-      {"L1HGE14A-6Y0-1", "more than one '-'"},
+      // Clayground's malformed cases of a third part (tst_local_signaling): a secret of 7 or 9
+      // characters, one with '0', an extra part.
+      {"L1HGE14A-6Y0-1", "has 1 characters, not 8"},
+      {"L1HGE14A-6Y0-ABCDEFG", "has 7 characters, not 8"},
+      {"L1HGE14A-6Y0-ABCDEFGHJ", "has 9 characters, not 8"},
+      {"L1HGE14A-6Y0-ABCDEFG0", "'0', which is not one of"},
+      {"L1HGE14A-6Y0-ABCDEFGH-X", "more than two '-'"},
+      {"L-6Y0-ABCDEFGH", "address part is empty"},
+      {"LZZZZZZZ-6Y0-ABCDEFGH", "larger than 4294967295"},
+      {"L1HGE14A-1EKG-ABCDEFGH", "larger than 65535"},
       {"L-6Y0", "address part is empty"},
       {"L1HGE14A-", "port part is empty"},
       {"L1HG_14A-6Y0", "'_' in the address part is not a base-36 digit"},

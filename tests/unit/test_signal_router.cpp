@@ -70,6 +70,45 @@ TEST(SignalRouter, RegistrationSendsOpen) {
   EXPECT_EQ(t.router.clientCount(), 1u);
 }
 
+// Clayground's Local mode: nothing is registered before the first frame shows the LAN code's
+// secret; a wrong one is "Wrong LAN code"; the id still belongs to its first registration.
+TEST(SignalRouter, ALanSecretIsShownInTheFirstFrame) {
+  RouterOptions o;
+  o.secret = "K7QP2MXA";
+  Harness t(o);
+  const std::string wrong = R"({"type":"ERROR","payload":{"msg":"Wrong LAN code"}})";
+  EXPECT_TRUE(t.connect(1, "alice").empty());
+  EXPECT_FALSE(t.router.isRegistered("alice"));
+  auto a = t.frame(1, R"({"id":"alice","secret":"K7QP2MXA"})");
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_TRUE(isSend(a[0], 1, kOpen));
+  EXPECT_TRUE(t.router.isRegistered("alice"));
+
+  EXPECT_TRUE(t.connect(2, "bob").empty());
+  expectRejected(t.frame(2, R"({"id":"bob","secret":"K7QP2MXB"})"), 2, wrong);
+  EXPECT_TRUE(t.connect(3, "carol").empty());
+  expectRejected(t.frame(3, R"({"type":"HEARTBEAT"})"), 3, wrong);
+  EXPECT_TRUE(t.connect(4, "dave").empty());
+  expectRejected(t.frame(4, "not json"), 4, wrong);
+  EXPECT_FALSE(t.router.isRegistered("bob"));
+  EXPECT_FALSE(t.router.isRegistered("carol"));
+
+  // The right secret does not take an id that is already registered.
+  EXPECT_TRUE(t.connect(5, "alice", "other").empty());
+  expectRejected(t.frame(5, R"({"id":"alice","secret":"K7QP2MXA"})"), 5, kIdTaken);
+  // One that never says anything is closed after aliveTimeout; one that went away is forgotten.
+  EXPECT_TRUE(t.connect(6, "erin").empty());
+  EXPECT_TRUE(t.connect(7, "frank").empty());
+  t.router.closed(7);
+  a = t.advance(o.aliveTimeout);
+  bool closed6 = false;
+  for (const auto& x : a) {
+    EXPECT_NE(x.handle, 7u);
+    if (x.kind == Kind::Close && x.handle == 6) closed6 = true;
+  }
+  EXPECT_TRUE(closed6);
+}
+
 TEST(SignalRouter, MissingIdTokenOrKeyIsRejected) {
   Harness t;
   expectRejected(t.connect(1, "", "tok"), 1, kNoParams);

@@ -26,11 +26,15 @@ Failure classifyFailure(const std::string& message, bool connected, bool isHost,
             "the network with code " + code +
                 " already has as many nodes as its host allows; ask the host to start again with "
                 "a larger --max-nodes (at most 8), or wait until someone leaves"};
+  if (message == Network::kWrongLanCodeMessage)
+    return {kExitBadCode,
+            "the code's last part is the host's secret: copy the whole code `claynet host` "
+            "printed, and ask for a new one if the host has started again"};
   if (startsWith(message, "Invalid LAN code") || startsWith(message, "Invalid network code") ||
       startsWith(message, "join(): the network code is empty"))
     return {kExitBadCode,
             "use the code `claynet host` printed: 6 characters such as K7QP2M (Cloud mode), or a "
-            "LAN code such as L1HGE14A-6Y0 (Local mode)"};
+            "LAN code such as L1HGE14A-6Y0-K7QP2MXA (Local mode)"};
   if (message == Network::kHostLeftMessage) return {kExitOk, "the host closed the network"};
   if (message == Network::kHostLostMessage ||
       startsWith(message, Network::kHostTimeoutMessagePrefix))
