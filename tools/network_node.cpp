@@ -174,8 +174,8 @@ int main(int argc, char** argv) {
               {"sentAt", sentAt},
               {"key", key}});
       });
-  net.onErrorOccurred([](const std::string& message) {
-    emit({{"event", "errorOccurred"}, {"message", message}});
+  net.onError([](const Network::Error& e) {
+    emit({{"event", "errorOccurred"}, {"message", e.message}, {"code", toString(e.code)}});
   });
   net.onDiagnosticMessage([](const std::string& phase, const std::string& detail) {
     emit({{"event", "diagnosticMessage"}, {"phase", phase}, {"detail", detail}});

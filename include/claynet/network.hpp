@@ -54,6 +54,28 @@ class Network {
   enum class Topology { Star, Mesh };
   enum class SignalingMode { Cloud, Local };
   enum class Status { Disconnected, Connecting, Connected, Error };
+  /// What went wrong, for a program to switch on (errorOccurred's text is for people).
+  enum class ErrorCode {
+    None,
+    InvalidCode,  ///< join() with a malformed code ("Invalid LAN code", "Invalid network code ...")
+    WrongLanCode,        ///< the host's server wants another secret ("Wrong LAN code")
+    NoSuchNetwork,       ///< the server knows no host with that code
+    SignalingFailed,     ///< the signaling server could not be used while connecting
+    CannotHost,          ///< host(): no embedded server, no LAN address, no free code
+    TimedOut,            ///< connectionTimeout ran out (after connectionTimedOut())
+    CouldNotConnect,     ///< the connection to the host failed before it was up
+    NetworkFull,         ///< the host has maxNodes nodes ("Network full")
+    JoinRefused,         ///< the host's handshake refused us (joinRefused() says why)
+    Rejected,            ///< the host sent a refusal after it had welcomed us
+    HostLeft,            ///< hostLost("host-left")
+    HostTimeout,         ///< hostLost("host-timeout")
+    HostConnectionLost,  ///< hostLost("connection-lost")
+  };
+  /// An error as errorOccurred() reports it, with its code.
+  struct Error {
+    ErrorCode code = ErrorCode::None;
+    std::string message;  ///< exactly errorOccurred()'s text
+  };
 
   static constexpr int kDefaultMaxNodes = 8;
   static constexpr int kMinNodes = 2;
@@ -212,6 +234,9 @@ class Network {
   /// A host that its signaling server registers right now, so new joiners can find it. False on
   /// a joiner, and on a host between signalingLost() and its registering again.
   bool acceptingJoins() const;
+  /// The newest error of this Network (code None before the first); set when the error happens,
+  /// before its callbacks run.
+  const Error& lastError() const;
   /// Why this joiner's last network ended with its host: "host-left", "host-timeout" or
   /// "connection-lost"; "" before, after host()/join(), and when it left by itself.
   const std::string& hostLostReason() const;
@@ -307,6 +332,8 @@ class Network {
       std::function<void(const std::string& fromId, const nlohmann::json& data)> callback);
   void onStateReceived(StateCallback callback);
   void onErrorOccurred(std::function<void(const std::string& message)> callback);
+  /// Every error errorOccurred() reports, with its code; runs right after errorOccurred().
+  void onError(std::function<void(const Error& error)> callback);
   /// Only when verbose.
   void onDiagnosticMessage(
       std::function<void(const std::string& phase, const std::string& detail)> callback);
@@ -352,5 +379,9 @@ class Network {
 const char* toString(Network::Topology topology);
 const char* toString(Network::SignalingMode mode);
 const char* toString(Network::Status status);
+/// "invalid-code", "wrong-lan-code", "no-such-network", "signaling-failed", "cannot-host",
+/// "timed-out", "could-not-connect", "network-full", "join-refused", "rejected", "host-left",
+/// "host-timeout", "connection-lost" ("none" for None).
+const char* toString(Network::ErrorCode code);
 
 }  // namespace claynet

@@ -176,6 +176,7 @@ struct Lingering {
 
 struct Callbacks {
   std::function<void(const std::string&)> networkCreated, nodeJoined, nodeLeft, errorOccurred;
+  std::function<void(const Network::Error&)> typedError;
   std::function<void(const std::string&, const json&, double)> messageReceived;
   std::function<void(const std::string&, const json&, double, const std::string&)> stateReceived;
   std::function<void(const std::string&, const std::string&)> diagnosticMessage, joinRefused,
@@ -220,6 +221,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
   int latency_ = -1;
   std::map<std::string, std::string> clientTokens_;  // host: joiner -> the token of its hello
   std::string hostLostReason_;
+  Network::Error lastError_;
   bool acceptingJoins_ = false;
   bool signalingDown_ = false;  // lost the signaling server while in a network; re-registering
 
@@ -274,7 +276,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
       if (Result r = decodeLanCode(code, address, port, secret); !r) {
         // Clayground's exact text; what is wrong goes to the diagnostics and join()'s Result.
         diag("signaling", "Invalid LAN code \"" + code + "\": " + r.error());
-        error(Network::kInvalidLanCodeMessage);
+        error(Network::ErrorCode::InvalidCode, Network::kInvalidLanCodeMessage);
         setStatus(Network::Status::Error);
         return Result::failure("Invalid LAN code \"" + code + "\": " + r.error());
       }
@@ -550,7 +552,14 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     });
   }
 
-  void error(std::string message) { emitText(&Callbacks::errorOccurred, std::move(message)); }
+  // Every error goes out twice: the text (errorOccurred) and the code with it (onError).
+  void error(Network::ErrorCode code, std::string message) {
+    lastError_ = {code, message};
+    queue([this, e = lastError_] {
+      if (auto f = cb_.errorOccurred) f(e.message);
+      if (auto f = cb_.typedError) f(e);
+    });
+  }
 
   // ---- property changes ----
 
@@ -610,7 +619,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
   }
 
   Result refuseCode(const std::string& message) {
-    error(message);
+    error(Network::ErrorCode::InvalidCode, message);
     setStatus(Network::Status::Error);
     return Result::failure(message);
   }
@@ -727,7 +736,8 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
       code = forcedCodes_.front();
       forcedCodes_.pop_front();
     }
-    if (Result r = openPeer(code, cloudServer()); !r) return failWith(r.error());
+    if (Result r = openPeer(code, cloudServer()); !r)
+      return failWith(Network::ErrorCode::SignalingFailed, r.error());
     return {};
   }
 
@@ -739,12 +749,14 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     so.port = 0;
     server_ = std::make_unique<SignalServer>(runtime_, so);
     if (Result r = server_->start(); !r)
-      return failWith("could not start the embedded signaling server on " + so.host + ": " +
-                      r.error());
+      return failWith(
+          Network::ErrorCode::CannotHost,
+          "could not start the embedded signaling server on " + so.host + ": " + r.error());
     std::uint32_t address = 0;
     const std::string advertised = lanAddress(localAddress_);
     if (!parseIPv4(advertised, address))
-      return failWith("no IPv4 address to put in the LAN code (got \"" + advertised + "\")");
+      return failWith(Network::ErrorCode::CannotHost,
+                      "no IPv4 address to put in the LAN code (got \"" + advertised + "\")");
     const std::string code = encodeLanCode(address, server_->port(), so.lanSecret);
     diag("signaling", "embedded signaling server listening on " + so.host + ":" +
                           std::to_string(server_->port()) + ", advertised as " + advertised);
@@ -755,13 +767,17 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     own.path = "/";
     own.key = "peerjs";
     own.lanSecret = so.lanSecret;
-    if (Result r = openPeer(code, own); !r) return failWith(r.error());
+    if (Result r = openPeer(code, own); !r)
+      return failWith(Network::ErrorCode::CannotHost, r.error());
     return {};
   }
 
   Result startJoin() {
-    if (Result r = openPeer(randomNodeId(), joinServer_); !r) return failWith(r.error());
-    if (!dial(hostId_)) return failWith("could not open a connection to the host " + hostId_);
+    if (Result r = openPeer(randomNodeId(), joinServer_); !r)
+      return failWith(Network::ErrorCode::SignalingFailed, r.error());
+    if (!dial(hostId_))
+      return failWith(Network::ErrorCode::CouldNotConnect,
+                      "could not open a connection to the host " + hostId_);
     return {};
   }
 
@@ -820,8 +836,9 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
       case PeerJsErrorType::UnavailableId:
         if (isHost_ && mode_ == Network::SignalingMode::Cloud) {
           if (++hostTries_ >= kHostCodeTries) {
-            fatal("could not find a free network code on the signaling server after " +
-                  std::to_string(kHostCodeTries) + " tries");
+            fatal(Network::ErrorCode::CannotHost,
+                  "could not find a free network code on the signaling server after " +
+                      std::to_string(kHostCodeTries) + " tries");
             return;
           }
           diag("signaling", "the code is taken; trying another one");
@@ -836,12 +853,13 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
           (void)startJoin();
           return;
         }
-        fatal("Signaling failed: " + err.text());
+        fatal(Network::ErrorCode::SignalingFailed, "Signaling failed: " + err.text());
         return;
       case PeerJsErrorType::PeerUnavailable:
         if (!isHost_) {
-          fatal("No network with code " + hostId_ + ": the host did not answer (" + err.message +
-                ")");
+          fatal(Network::ErrorCode::NoSuchNetwork, "No network with code " + hostId_ +
+                                                       ": the host did not answer (" + err.message +
+                                                       ")");
         }
         return;
       case PeerJsErrorType::Network:
@@ -853,10 +871,10 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
       case PeerJsErrorType::SocketClosed:
         if (err.type == PeerJsErrorType::ServerError &&
             err.message == Network::kWrongLanCodeMessage) {
-          fatal(Network::kWrongLanCodeMessage);
+          fatal(Network::ErrorCode::WrongLanCode, Network::kWrongLanCodeMessage);
           return;
         }
-        fatal("Signaling failed: " + err.text());
+        fatal(Network::ErrorCode::SignalingFailed, "Signaling failed: " + err.text());
         return;
       default:
         return;  // connection-level trouble comes through the connection's own callbacks
@@ -1248,7 +1266,9 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
         auto f = cb_.joinRefused;
         if (f) f(toString(refusal.reason), refusal.message);
       });
-      error(refusal.message);
+      error(refusal.message == Network::kNetworkFullMessage ? Network::ErrorCode::NetworkFull
+                                                            : Network::ErrorCode::JoinRefused,
+            refusal.message);
       setStatus(Network::Status::Error);
       return;
     }
@@ -1353,7 +1373,8 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
       // Clayground: a refusal after the welcome is only reported.
       if (!isHost_ && link.peer == hostId_ && value.value("t", "") == "R") {
         auto r = value.find("r");
-        error(r != value.end() && r->is_string() && !r->get<std::string>().empty()
+        error(Network::ErrorCode::Rejected,
+              r != value.end() && r->is_string() && !r->get<std::string>().empty()
                   ? r->get<std::string>()
                   : std::string("Connection rejected"));
       }
@@ -1632,9 +1653,10 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     const std::string why = link->lastError;
     if (!isHost_ && peer == hostId_) {
       if (status_ == Network::Status::Connecting) {
-        fatal("Could not connect to the host " + hostId_ + " in phase " +
-              (phase_.empty() ? "signaling" : phase_) +
-              (why.empty() ? ": the connection closed" : ": " + why));
+        fatal(Network::ErrorCode::CouldNotConnect,
+              "Could not connect to the host " + hostId_ + " in phase " +
+                  (phase_.empty() ? "signaling" : phase_) +
+                  (why.empty() ? ": the connection closed" : ": " + why));
       } else if (status_ == Network::Status::Connected) {
         hostGone(loss);
       }
@@ -1678,14 +1700,17 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
   // for every node, hostLost and errorOccurred.
   void hostGone(Loss loss) {
     std::string reason, message;
+    Network::ErrorCode code = Network::ErrorCode::HostConnectionLost;
     switch (loss) {
       case Loss::Goodbye:
         reason = "host-left";
         message = Network::kHostLeftMessage;
+        code = Network::ErrorCode::HostLeft;
         break;
       case Loss::Silent:
         reason = "host-timeout";
         message = "The host did not answer for " + std::to_string(gracePeriodMs_) + " ms";
+        code = Network::ErrorCode::HostTimeout;
         break;
       case Loss::Closed:
         reason = "connection-lost";
@@ -1703,7 +1728,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
       auto f = cb_.hostLost;
       if (f) f(reason, message);
     });
-    error(message);
+    error(code, message);
   }
 
   void setHostLostReason(std::string reason) {
@@ -1712,14 +1737,14 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     notify(&Callbacks::hostLostReasonChanged);
   }
 
-  void fatal(const std::string& message) {
+  void fatal(Network::ErrorCode code, const std::string& message) {
     teardown(false);
-    error(message);
+    error(code, message);
     setStatus(Network::Status::Error);
   }
 
-  Result failWith(const std::string& message) {
-    fatal(message);
+  Result failWith(Network::ErrorCode code, const std::string& message) {
+    fatal(code, message);
     return Result::failure(message);
   }
 
@@ -1732,7 +1757,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
         if (auto pc = link->data->peerConnection())
           message += ": no path formed " + explainIceFailure(pc->iceStats());
     notify(&Callbacks::connectionTimedOut);
-    fatal(message);
+    fatal(Network::ErrorCode::TimedOut, message);
   }
 
   // Closes everything of the current session; the status is the caller's to set. With `linger`,
@@ -2249,6 +2274,10 @@ void Network::onJoinRefused(std::function<void(const std::string&, const std::st
 void Network::onClientTokensChanged(std::function<void()> cb) {
   impl_->cb_.clientTokensChanged = std::move(cb);
 }
+void Network::onError(std::function<void(const Error&)> cb) {
+  impl_->cb_.typedError = std::move(cb);
+}
+const Network::Error& Network::lastError() const { return impl_->lastError_; }
 void Network::onConnectionTimedOut(std::function<void()> cb) {
   impl_->cb_.connectionTimedOut = std::move(cb);
 }
@@ -2282,6 +2311,40 @@ const char* toString(Network::Topology t) { return t == Network::Topology::Mesh 
 const char* toString(Network::SignalingMode m) {
   return m == Network::SignalingMode::Local ? "Local" : "Cloud";
 }
+const char* toString(Network::ErrorCode code) {
+  switch (code) {
+    case Network::ErrorCode::None:
+      return "none";
+    case Network::ErrorCode::InvalidCode:
+      return "invalid-code";
+    case Network::ErrorCode::WrongLanCode:
+      return "wrong-lan-code";
+    case Network::ErrorCode::NoSuchNetwork:
+      return "no-such-network";
+    case Network::ErrorCode::SignalingFailed:
+      return "signaling-failed";
+    case Network::ErrorCode::CannotHost:
+      return "cannot-host";
+    case Network::ErrorCode::TimedOut:
+      return "timed-out";
+    case Network::ErrorCode::CouldNotConnect:
+      return "could-not-connect";
+    case Network::ErrorCode::NetworkFull:
+      return "network-full";
+    case Network::ErrorCode::JoinRefused:
+      return "join-refused";
+    case Network::ErrorCode::Rejected:
+      return "rejected";
+    case Network::ErrorCode::HostLeft:
+      return "host-left";
+    case Network::ErrorCode::HostTimeout:
+      return "host-timeout";
+    case Network::ErrorCode::HostConnectionLost:
+      return "connection-lost";
+  }
+  return "none";
+}
+
 const char* toString(Network::Status s) {
   switch (s) {
     case Network::Status::Disconnected:

@@ -431,6 +431,7 @@ TEST_P(NetworkNodes, AJoinerBeyondMaxNodesGetsNetworkFull) {
   ASSERT_TRUE(waitUntil([&] { return extra.lastStatus() == "Error"; }, 60s));
   EXPECT_EQ(extra.count("errorOccurred", "message", "Network full"), 1u) << extra.log();
   EXPECT_EQ(extra.count("joinRefused", "reason", "refused"), 1u) << extra.log();
+  EXPECT_EQ(extra.count("errorOccurred", "code", "network-full"), 1u) << extra.log();
   EXPECT_FALSE(extra.connected());
   EXPECT_TRUE(extra.events("nodeJoined").empty());
   // The others did not see it.
@@ -458,6 +459,7 @@ TEST_P(NetworkNodes, TheHandshakeAdmitsAndRefusesWithClaygroundsReasons) {
   EXPECT_EQ(refused[0]["reason"], "wrong-password");
   EXPECT_EQ(refused[0]["message"], "Wrong password");
   EXPECT_EQ(wrongPassword.count("errorOccurred", "message", "Wrong password"), 1u);
+  EXPECT_EQ(wrongPassword.count("errorOccurred", "code", "join-refused"), 1u);
   refused = otherApp.events("joinRefused");
   ASSERT_EQ(refused.size(), 1u) << otherApp.log();
   EXPECT_EQ(refused[0]["reason"], "incompatible-app");
@@ -609,7 +611,9 @@ TEST_P(NetworkNodes, ALanCodeWithoutItsSecretIsTurnedAway) {
   ASSERT_TRUE(waitUntil(
       [&] { return wrong.lastStatus() == "Error" && invalid.lastStatus() == "Error"; }, 30s));
   EXPECT_EQ(wrong.count("errorOccurred", "message", "Wrong LAN code"), 1u) << wrong.log();
+  EXPECT_EQ(wrong.count("errorOccurred", "code", "wrong-lan-code"), 1u) << wrong.log();
   EXPECT_EQ(invalid.count("errorOccurred", "message", "Invalid LAN code"), 1u) << invalid.log();
+  EXPECT_EQ(invalid.count("errorOccurred", "code", "invalid-code"), 1u) << invalid.log();
   auto joins = invalid.events("result");
   ASSERT_FALSE(joins.empty());
   EXPECT_NE(joins[0].value("error", "").find("more than two '-'"), std::string::npos)
@@ -626,14 +630,16 @@ TEST_P(NetworkNodes, TheHostLeaves) {
   auto js = startJoiners(3);
   ASSERT_TRUE(allKnowEachOther(all(), 60s));
   host.send({{"cmd", "leave"}});
+  // Clayground's order: Disconnected, nodeLeft for each node, hostLost, errorOccurred last.
   ASSERT_TRUE(waitUntil(
       [&] {
         for (auto* j : js)
-          if (j->lastStatus() != "Disconnected") return false;
+          if (j->events("errorOccurred").empty()) return false;
         return true;
       },
       30s));
   for (auto* j : js) {
+    EXPECT_EQ(j->lastStatus(), "Disconnected") << j->name;
     EXPECT_EQ(j->count("nodeLeft", "nodeId", host.id), 1u) << j->name;
     EXPECT_EQ(j->count("errorOccurred", "message", "The host left the network"), 1u) << j->name;
     EXPECT_EQ(j->count("hostLost", "reason", "host-left"), 1u) << j->name;
@@ -665,6 +671,7 @@ TEST_P(NetworkNodes, TheHostKilledIsReportedLost) {
     EXPECT_EQ(lost[0]["message"], "The host did not answer for 5000 ms") << j->name;
     EXPECT_EQ(j->count("errorOccurred", "message", "The host did not answer for 5000 ms"), 1u)
         << j->name;
+    EXPECT_EQ(j->count("errorOccurred", "code", "host-timeout"), 1u) << j->name;
   }
 }
 

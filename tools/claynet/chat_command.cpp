@@ -53,7 +53,8 @@ class ChatSession {
     net_.setVerbose(true);  // for peerStats; diagnostics are printed only with --verbose
     wire();
     Result started = options_.host ? net_.host() : net_.join(options_.code);
-    if (!started && !failed_) fail(started.error());
+    // The Result says most (what is wrong with a code); the error's code says what it means.
+    if (!started && !failed_) fail({net_.lastError().code, started.error()});
     if (!json_ && !failed_ && !options_.host)
       std::printf("claynet join: connecting to %s ...\n", options_.code.c_str());
     std::fflush(stdout);
@@ -75,7 +76,9 @@ class ChatSession {
       if (g_stopSignal) break;
       if (net_.status() == Network::Status::Error ||
           net_.status() == Network::Status::Disconnected) {
-        fail(lastError_.empty() ? std::string("the network closed") : lastError_);
+        fail(lastError_.code == Network::ErrorCode::None
+                 ? Network::Error{Network::ErrorCode::None, "the network closed"}
+                 : lastError_);
         break;
       }
       for (const auto& line : takeStdinLines())
@@ -226,9 +229,9 @@ class ChatSession {
     });
     net_.onErrorOccurred([this](const std::string& message) {
       // Whether it ends the session shows in the status, checked after each poll.
-      lastError_ = message;
+      lastError_ = net_.lastError();
       // The host leaving is the normal end of a joiner's session, said by fail() without "error".
-      if (message == Network::kHostLeftMessage) return;
+      if (lastError_.code == Network::ErrorCode::HostLeft) return;
       if (net_.status() == Network::Status::Connected) notice("error: " + printable(message));
     });
     net_.onDiagnosticMessage([this](const std::string& phase, const std::string& detail) {
@@ -248,13 +251,14 @@ class ChatSession {
   }
 
   // The session has ended without the user asking: say why and what to do.
-  void fail(const std::string& message) {
+  void fail(const Network::Error& error) {
     if (failed_) return;
+    const std::string& message = error.message;
     failed_ = true;
     bool turn = false;
     for (const auto& s : options_.connection.ice)
       if (s.rfind("turn:", 0) == 0 || s.rfind("turns:", 0) == 0) turn = true;
-    Failure f = classifyFailure(message, wasConnected_, options_.host,
+    Failure f = classifyFailure(error, wasConnected_, options_.host,
                                 options_.host ? net_.networkId() : options_.code, turn);
     exitCode_ = f.exitCode;
     const char* command = options_.host ? "claynet host" : "claynet join";
@@ -449,7 +453,7 @@ class ChatSession {
   bool tableLive_ = false;
   std::size_t tableRows_ = 0;
   Network net_;
-  std::string lastError_;
+  Network::Error lastError_;
   bool failed_ = false, wasConnected_ = false, traffic_ = false;
   int exitCode_ = kExitOk;
   long long chatSent_ = 0, chatRecv_ = 0, stateSent_ = 0, stateRecv_ = 0;

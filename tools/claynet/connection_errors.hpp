@@ -1,9 +1,10 @@
-// What a `host` or `join` failure means for the user: the exit code and what to do about it.
-// claynet::Network reports failures as messages (README: "Error messages an application may
-// match"); this maps them.
+// What a `host` or `join` failure means for the user: the exit code and what to do about it,
+// chosen by the error's code (Network::ErrorCode), never by its text.
 #pragma once
 
 #include <string>
+
+#include "claynet/network.hpp"
 
 namespace claynet::cli {
 
@@ -15,7 +16,7 @@ struct Failure {
 /// `connected`: whether the node had been in the network (a later failure is a lost network,
 /// not a failure to connect). `code` (the network's) goes into the advice. `turnConfigured`:
 /// --ice named a TURN server (the advice for a path that did not form differs).
-Failure classifyFailure(const std::string& message, bool connected, bool isHost,
+Failure classifyFailure(const Network::Error& error, bool connected, bool isHost,
                         const std::string& code, bool turnConfigured = false);
 
 }  // namespace claynet::cli
