@@ -70,6 +70,7 @@ json statusOf(Network& n) {
           {"nodeCount", n.nodeCount()},
           {"latency", n.latency()},
           {"peerStats", n.peerStats()},
+          {"syncStats", n.syncStats()},
           {"maxNodes", n.maxNodes()},
           {"topology", toString(n.topology())},
           {"autoRelay", n.autoRelay()},

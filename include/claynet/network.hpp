@@ -160,7 +160,8 @@ class Network {
   Result setTopology(Topology topology);
 
   /// Diagnostics: diagnosticMessage() for signaling events, every local and remote ICE candidate
-  /// with its type, ICE/DTLS/SCTP state changes and the selected pair; peerStats() filled.
+  /// with its type, ICE/DTLS/SCTP state changes and the selected pair. (latency, peerStats and
+  /// syncStats are always on.)
   /// May change at any time.
   bool verbose() const;
   void setVerbose(bool on);
@@ -270,13 +271,20 @@ class Network {
   /// Best smoothed round-trip time over the directly linked nodes, in ms; -1 if unknown.
   /// Pings go every 2 s.
   int latency() const;
-  /// Only when verbose (else an empty object): for each node, {latency, msgSent, msgRecv,
-  /// bytesSent, bytesRecv, stateSent, stateRecv, stateDropped, stateLink}. Counts are of data
-  /// channel messages and bytes on the direct link to that node (0 for a node reached through the
-  /// host); stateDropped counts stale state updates from that origin; stateLink is "unreliable"
-  /// (the lossy state channel is open), "fallback" (state goes on the reliable channel), or
-  /// "relayed" (no direct link).
+  /// For each node: {latency, msgSent, msgRecv, bytesSent, bytesRecv, stateSent, stateRecv,
+  /// stateDropped, stateLink, stateChannel, stateOrdered, stateMaxRetransmits}. Counts are of
+  /// data channel messages and bytes on the direct link to that node (0 for a node reached
+  /// through the host); stateDropped counts stale state updates from that origin; stateLink is
+  /// "unreliable" (the lossy state channel is open), "fallback" (state goes on the reliable
+  /// channel), or "relayed" (no direct link); stateChannel, stateOrdered and
+  /// stateMaxRetransmits are Clayground's names for the same ("unreliable", false, 0 or
+  /// "fallback", true, -1). Refreshed with each pong (onPeerStatsChanged).
   nlohmann::json peerStats() const;
+  /// Clayground's syncStats: for each node state came from, {seq, recv, dropped, ageMs}, and for
+  /// one that sent keyed state also keys: {key: {seq, recv, dropped, ageMs}}, batches and
+  /// maxBatchBytes (keyed counts are in recv and dropped too). ageMs is -1 when none was taken.
+  /// Refreshed with each pong (onSyncStatsChanged).
+  nlohmann::json syncStats() const;
 
   // ---- methods ----
 
@@ -369,6 +377,7 @@ class Network {
   void onSessionTimeSyncedChanged(std::function<void()> callback);
   void onHostLostReasonChanged(std::function<void()> callback);
   void onAcceptingJoinsChanged(std::function<void()> callback);
+  void onSyncStatsChanged(std::function<void()> callback);
 
  private:
   friend struct network::NetworkTesting;

@@ -184,7 +184,7 @@ struct Callbacks {
   std::function<void()> connectionTimedOut, statusChanged, connectionPhaseChanged,
       phaseTimingChanged, isHostChanged, networkIdChanged, nodeIdChanged, nodesChanged,
       latencyChanged, peerStatsChanged, clientTokensChanged, sessionTimeSyncedChanged,
-      hostLostReasonChanged, signalingLost, acceptingJoinsChanged;
+      hostLostReasonChanged, signalingLost, acceptingJoinsChanged, syncStatsChanged;
 };
 
 }  // namespace
@@ -407,15 +407,43 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     return transit_.transitMs(node, localMs(), clock_.valid() ? clock_.offsetAt(localMs()) : 0);
   }
   double stateAgeMs(const std::string& node, const std::optional<std::string>& key) const {
+    auto it = syncStats_.find(node);
+    if (it == syncStats_.end()) return -1;
+    const OriginStats& o = it->second;
     double newest = -1;
-    for (const auto& [which, at] : stateSeen_)
-      if (which.first == node && (!key || which.second == *key)) newest = std::max(newest, at);
+    if (!key || key->empty()) newest = o.unkeyed.lastLocal;
+    for (const auto& [k, stream] : o.keys)
+      if (!key || k == *key) newest = std::max(newest, stream.lastLocal);
     return newest < 0 ? -1 : localMs() - newest;
+  }
+
+  json syncStats() const {
+    json out = json::object();
+    const double now = localMs();
+    auto stream = [&](const StreamStats& st) {
+      return json{{"seq", st.seq},
+                  {"recv", st.recv},
+                  {"dropped", st.dropped},
+                  {"ageMs", st.lastLocal < 0 ? -1.0 : now - st.lastLocal}};
+    };
+    for (const auto& [origin, o] : syncStats_) {
+      json j = {{"seq", o.unkeyed.seq},
+                {"recv", o.recv},
+                {"dropped", o.dropped},
+                {"ageMs", stateAgeMs(origin, std::nullopt)}};
+      if (!o.keys.empty()) {
+        j["keys"] = json::object();
+        for (const auto& [k, st] : o.keys) j["keys"][k] = stream(st);
+        j["batches"] = o.batches;
+        j["maxBatchBytes"] = o.maxBatchBytes;
+      }
+      out[origin] = std::move(j);
+    }
+    return out;
   }
 
   json peerStats() const {
     json out = json::object();
-    if (!verbose_) return out;
     for (const auto& id : nodes_) {
       const Link* link = find(id);
       Counters c;
@@ -437,7 +465,11 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
                  {"stateDropped", guard_.droppedFrom(id)},
                  {"stateLink", !direct             ? "relayed"
                                : link->stateOpen() ? "unreliable"
-                                                   : "fallback"}};
+                                                   : "fallback"},
+                 // Clayground's names for the same (a relayed node: as through the host).
+                 {"stateChannel", direct && !link->stateOpen() ? "fallback" : "unreliable"},
+                 {"stateOrdered", direct && !link->stateOpen()},
+                 {"stateMaxRetransmits", direct && !link->stateOpen() ? -1 : 0}};
     }
     return out;
   }
@@ -646,7 +678,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     clock_.reset();
     setHostLostReason("");
     transit_.clear();
-    stateSeen_.clear();
+    syncStats_.clear();
     batcher_.clear();
   }
 
@@ -1407,7 +1439,9 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
           if (clock_.synced() != wasSynced) notify(&Callbacks::sessionTimeSyncedChanged);
         }
         updateLatency();
-        if (verbose_) notify(&Callbacks::peerStatsChanged);
+        // Clayground refreshes both with the pongs.
+        notify(&Callbacks::peerStatsChanged);
+        notify(&Callbacks::syncStatsChanged);
         return;
       }
       case EnvelopeKind::Reject:
@@ -1479,17 +1513,32 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     std::vector<std::size_t> fresh;
     if (env.kind == EnvelopeKind::Message) return fresh;
     const double now = localMs();
+    OriginStats& stats = syncStats_[origin];
+    auto count = [&](StreamStats& stream, bool accepted) {
+      if (accepted) {
+        stream.seq = env.seq;
+        ++stream.recv;
+        ++stats.recv;
+        stream.lastLocal = now;
+      } else {
+        ++stream.dropped;
+        ++stats.dropped;
+      }
+    };
     if (env.kind == EnvelopeKind::State) {
-      if (!guard_.accept(origin, env.seq)) {
+      const bool accepted = guard_.accept(origin, env.seq);
+      count(stats.unkeyed, accepted);
+      if (!accepted) {
         staleDropped(origin, env.seq);
         return std::nullopt;
       }
-      stateSeen_[{origin, ""}] = now;
     } else {
+      ++stats.batches;
+      stats.maxBatchBytes = std::max(stats.maxBatchBytes, encodeEnvelope(env).size());
       for (std::size_t i = 0; i < env.entries.size(); ++i) {
-        if (!guard_.accept(origin, env.entries[i].key, env.seq)) continue;
-        fresh.push_back(i);
-        stateSeen_[{origin, env.entries[i].key}] = now;
+        const bool accepted = guard_.accept(origin, env.entries[i].key, env.seq);
+        count(stats.keys[env.entries[i].key], accepted);
+        if (accepted) fresh.push_back(i);
       }
       if (fresh.empty()) {
         staleDropped(origin, env.seq);
@@ -1518,7 +1567,6 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
 
   void staleDropped(const std::string& origin, std::uint32_t seq) {
     diag("datachannel", "dropped a stale state update " + std::to_string(seq) + " from " + origin);
-    if (verbose_) notify(&Callbacks::peerStatsChanged);
   }
 
   void system(Link& link, const Envelope& env) {
@@ -1597,7 +1645,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
   void forgetState(const std::string& id) {
     guard_.forget(id);
     transit_.forget(id);
-    std::erase_if(stateSeen_, [&](const auto& e) { return e.first.first == id; });
+    syncStats_.erase(id);
   }
 
   void removeNode(const std::string id) {
@@ -1804,7 +1852,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     signalingDown_ = false;
     setAcceptingJoins(false);
     transit_.clear();
-    stateSeen_.clear();
+    syncStats_.clear();
     batcher_.clear();
     hostId_.clear();
     if (!nodes_.empty()) {
@@ -2024,7 +2072,19 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
   std::uint32_t stateSeq_ = 0;  // shared by unkeyed state and batches, as Clayground's
   SessionClock clock_;
   TransitTracker transit_;
-  std::map<std::pair<std::string, std::string>, double> stateSeen_;  // (origin, key) -> local ms
+  // Clayground's syncStats: what came from each origin, unkeyed and per key.
+  struct StreamStats {
+    std::uint32_t seq = 0;
+    std::uint64_t recv = 0, dropped = 0;
+    double lastLocal = -1;  // local ms of the newest accepted
+  };
+  struct OriginStats {
+    StreamStats unkeyed;
+    std::map<std::string, StreamStats> keys;
+    std::uint64_t recv = 0, dropped = 0, batches = 0;
+    std::size_t maxBatchBytes = 0;
+  };
+  std::map<std::string, OriginStats> syncStats_;
   StateBatcher batcher_;
   bool flushScheduled_ = false;
   int burstLeft_ = 0;    // joiner: pings of the clock's burst still to send
@@ -2188,6 +2248,10 @@ Result Network::setGracePeriod(int ms) {
 }
 const std::string& Network::hostLostReason() const { return impl_->hostLostReason_; }
 bool Network::acceptingJoins() const { return impl_->acceptingJoins_; }
+json Network::syncStats() const { return impl_->syncStats(); }
+void Network::onSyncStatsChanged(std::function<void()> cb) {
+  impl_->cb_.syncStatsChanged = std::move(cb);
+}
 void Network::onSignalingLost(std::function<void()> cb) {
   impl_->cb_.signalingLost = std::move(cb);
 }

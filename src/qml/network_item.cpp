@@ -108,6 +108,7 @@ void NetworkItem::connectCallbacks() {
   });
   n.onLatencyChanged([this] { emit latencyChanged(); });
   n.onPeerStatsChanged([this] { emit peerStatsChanged(); });
+  n.onSyncStatsChanged([this] { emit syncStatsChanged(); });
 }
 
 void NetworkItem::updateNodeCount() {
@@ -196,7 +197,6 @@ void NetworkItem::setVerbose(bool on) {
   if (on == network_->verbose()) return;
   network_->setVerbose(on);
   emit verboseChanged();
-  emit peerStatsChanged();  // peerStats is {} without verbose
 }
 
 QString NetworkItem::localAddress() const { return qs(network_->localAddress()); }
@@ -297,6 +297,7 @@ QStringList NetworkItem::nodes() const { return toQStringList(network_->nodes())
 int NetworkItem::nodeCount() const { return network_->nodeCount(); }
 int NetworkItem::latency() const { return network_->latency(); }
 QVariant NetworkItem::peerStats() const { return variantFromJson(network_->peerStats()); }
+QVariant NetworkItem::syncStats() const { return variantFromJson(network_->syncStats()); }
 
 QQmlListProperty<QObject> NetworkItem::data() {
   return QQmlListProperty<QObject>(

@@ -60,7 +60,7 @@ class NetworkItem : public QObject {
       QString signalingUrl READ signalingUrl WRITE setSignalingUrl NOTIFY signalingUrlChanged)
   /// Network.Topology.Star (default) or .Mesh; the same on every node. Set before host()/join().
   Q_PROPERTY(Topology topology READ topology WRITE setTopology NOTIFY topologyChanged)
-  /// diagnosticMessage() signals and peerStats. May change at any time.
+  /// diagnosticMessage() signals. May change at any time.
   Q_PROPERTY(bool verbose READ verbose WRITE setVerbose NOTIFY verboseChanged)
   /// claynet extension. Local mode: the IPv4 address the host puts into its LAN code and binds
   /// its signaling server to ("127.0.0.1" keeps a network on this machine). Empty (default): the
@@ -122,8 +122,10 @@ class NetworkItem : public QObject {
   Q_PROPERTY(int nodeCount READ nodeCount NOTIFY nodeCountChanged)
   /// Best round-trip time over the direct links in ms; -1 if unknown. Measured every 2 s.
   Q_PROPERTY(int latency READ latency NOTIFY latencyChanged)
-  /// With verbose: {nodeId: {latency, msgSent, msgRecv, bytesSent, bytesRecv, ...}}; else {}.
+  /// {nodeId: {latency, msgSent, msgRecv, bytesSent, bytesRecv, ...}}, refreshed with the pongs.
   Q_PROPERTY(QVariant peerStats READ peerStats NOTIFY peerStatsChanged)
+  /// Clayground's: {origin: {seq, recv, dropped, ageMs[, keys, batches, maxBatchBytes]}}.
+  Q_PROPERTY(QVariant syncStats READ syncStats NOTIFY syncStatsChanged)
   /// Objects declared inside the item (timers, helpers); the default property.
   Q_PROPERTY(QQmlListProperty<QObject> data READ data CONSTANT)
 
@@ -190,6 +192,7 @@ class NetworkItem : public QObject {
   int nodeCount() const;
   int latency() const;
   QVariant peerStats() const;
+  QVariant syncStats() const;
   QQmlListProperty<QObject> data();
 
   /// Creates a network and becomes its host; networkCreated() follows. Does nothing (with a
@@ -270,6 +273,7 @@ class NetworkItem : public QObject {
   void nodeCountChanged();
   void latencyChanged();
   void peerStatsChanged();
+  void syncStatsChanged();
 
  private:
   void connectCallbacks();

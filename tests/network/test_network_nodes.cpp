@@ -526,6 +526,12 @@ TEST_P(NetworkNodes, KeyedStateAndTheSessionClock) {
         return true;
       },
       30s));
+  json sync = status(host)["syncStats"][j1.id];
+  EXPECT_GE(sync["batches"].get<int>(), 1) << sync.dump();
+  EXPECT_LE(sync["maxBatchBytes"].get<int>(), 1200) << sync.dump();
+  EXPECT_EQ(sync["keys"]["p1"]["recv"], 1) << sync.dump();
+  EXPECT_EQ(sync["keys"]["p2"]["recv"], 1) << sync.dump();
+  EXPECT_GE(sync["keys"]["p2"]["ageMs"].get<double>(), 0) << sync.dump();
   for (Node* n : {&host, &j2}) {
     EXPECT_FALSE(keyed(*n, "p1", {{"x", 1}})) << n->name;
     for (const auto& e : n->events("stateReceived")) {
@@ -830,6 +836,8 @@ TEST_P(NetworkNodes, StaleStateIsDropped) {
   EXPECT_FALSE(host.gotData("stateReceived", json{{"v", 999}}));
   json s = status(host);
   EXPECT_GE(s["peerStats"][js[0]->id]["stateDropped"].get<int>(), 1) << s.dump();
+  EXPECT_GE(s["syncStats"][js[0]->id]["dropped"].get<int>(), 1) << s.dump();
+  EXPECT_GE(s["syncStats"][js[0]->id]["recv"].get<int>(), 1) << s.dump();
   // The host did not pass the stale one on either.
   ASSERT_TRUE(waitUntil([&] { return js[1]->gotData("stateReceived", json{{"v", 1001}}); }, 30s));
   EXPECT_FALSE(js[1]->gotData("stateReceived", json{{"v", 999}}));

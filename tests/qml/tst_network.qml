@@ -441,17 +441,17 @@ TestCase {
         compare(h.hostId, "")
     }
 
-    // peerStats is {} without verbose, so toggling verbose changes it.
-    function test_12_verboseNotifiesPeerStats() {
+    // latency, peerStats and syncStats are always on (Clayground's v5); verbose adds only
+    // diagnostics, so toggling it changes none of them.
+    function test_12_statsAreAlwaysOn() {
         var n = createTemporaryQmlObject("import Clayground.Network; Network {}", testCase)
         var stats = createTemporaryObject(signalSpyComponent, testCase,
                                           {target: n, signalName: "peerStatsChanged"})
         n.verbose = true
-        compare(stats.count, 1)
-        n.verbose = true
-        compare(stats.count, 1)
         n.verbose = false
-        compare(stats.count, 2)
+        compare(stats.count, 0)
+        compare(n.peerStats, {})
+        compare(n.syncStats, {})
     }
 
     // Clayground's Network is an Item, so objects are declared inside it.
