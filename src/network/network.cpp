@@ -65,6 +65,8 @@ constexpr auto kUnannouncedLimit = 15000ms;
 constexpr int kHostCodeTries = 8;
 constexpr int kJoinerIdTries = 3;
 constexpr std::size_t kEarlyMessageLimit = 256;
+// Keyed state: distinct keys remembered per origin (sequence and stats), at most.
+constexpr std::size_t kMaxKeysPerOrigin = 4096;
 
 constexpr const char* kDataLabel = "data";
 constexpr const char* kStateLabel = "clay_state";
@@ -1293,7 +1295,9 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
       const Refusal refusal = reply.refusal;
       diag("datachannel", "the host refused us: " + std::string(toString(refusal.reason)) + ": " +
                               refusal.message);
+      // Clayground's order: torn down with status Error, then joinRefused, then errorOccurred.
       teardown(false);
+      setStatus(Network::Status::Error);
       queue([this, refusal] {
         auto f = cb_.joinRefused;
         if (f) f(toString(refusal.reason), refusal.message);
@@ -1301,7 +1305,6 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
       error(refusal.message == Network::kNetworkFullMessage ? Network::ErrorCode::NetworkFull
                                                             : Network::ErrorCode::JoinRefused,
             refusal.message);
-      setStatus(Network::Status::Error);
       return;
     }
     const bool current = reply.kind == Reply::Kind::Welcome;
@@ -1379,9 +1382,14 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
                             timing_.dump() + ")");
     setPhaseTiming(timing_);
     setPhase("");
-    setStatus(Network::Status::Connected);
+    // Clayground's order on the welcome: nodeJoined(host), status Connected, then the others as
+    // the roster names them.
     notify(&Callbacks::nodesChanged);
-    for (const auto& id : nodes_) emitText(&Callbacks::nodeJoined, id);
+    auto hostFirst = std::find(nodes_.begin(), nodes_.end(), hostId_);
+    if (hostFirst != nodes_.end()) emitText(&Callbacks::nodeJoined, hostId_);
+    setStatus(Network::Status::Connected);
+    for (const auto& id : nodes_)
+      if (id != hostId_) emitText(&Callbacks::nodeJoined, id);
   }
 
   // ---- receiving ----
@@ -1536,6 +1544,16 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
       ++stats.batches;
       stats.maxBatchBytes = std::max(stats.maxBatchBytes, encodeEnvelope(env).size());
       for (std::size_t i = 0; i < env.entries.size(); ++i) {
+        // A node could send ever new keys: what is kept per origin is bounded.
+        if (stats.keys.size() >= kMaxKeysPerOrigin && !stats.keys.count(env.entries[i].key)) {
+          ++stats.dropped;
+          if (!stats.keysCapped) {
+            stats.keysCapped = true;
+            diag("datachannel", origin + " sent more than " + std::to_string(kMaxKeysPerOrigin) +
+                                    " state keys; updates of further keys are dropped");
+          }
+          continue;
+        }
         const bool accepted = guard_.accept(origin, env.entries[i].key, env.seq);
         count(stats.keys[env.entries[i].key], accepted);
         if (accepted) fresh.push_back(i);
@@ -2083,6 +2101,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     std::map<std::string, StreamStats> keys;
     std::uint64_t recv = 0, dropped = 0, batches = 0;
     std::size_t maxBatchBytes = 0;
+    bool keysCapped = false;
   };
   std::map<std::string, OriginStats> syncStats_;
   StateBatcher batcher_;

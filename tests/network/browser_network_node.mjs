@@ -3,11 +3,19 @@
 //
 //   node tests/network/browser_network_node.mjs (--host | --join CODE) --signaling-url URL
 //       [--max-nodes N] [--no-relay] [--chromium /usr/bin/chromium] [--verbose]
+//       [--wire legacy|5] [--app-id S] [--password S] [--client-token S] [--handshake-timeout MS]
+//       [--grace-period MS]
+//
+// --wire legacy (the default) speaks the seed-era protocol; --wire 5 Clayground's wire version 5
+// (hello/welcome handshake with appId, password and client token, the "state" channel on the same
+// connection, bye). A refused joiner prints {"event":"joinRefused","reason":R,"message":M} and
+// then errorOccurred; a joiner that loses its host prints hostLost {reason, message} first. The
+// status snapshot has hostId, wireVersion and clientTokens (a host: node id -> token).
 //
 // URL: ws://HOST:PORT/peerjs (or wss://). stdin, one JSON object per line:
 //   {"cmd":"broadcast","data":V}  {"cmd":"state","data":V}  {"cmd":"sendTo","node":ID,"data":V}
 //   {"cmd":"raw","node":ID,"envelope":E,"state":bool}  {"cmd":"leave"}  {"cmd":"status"}
-//   {"cmd":"quit"}
+//   {"cmd":"deaf","on":bool} (a test hook: drop every incoming message)  {"cmd":"quit"}
 // End of stdin is "leave" then "quit". stdout: one JSON object per line, the same events as
 // claynet-network-node ({"event":"networkCreated"|"nodeJoined"|...}, {"event":"result",...} per
 // command, {"event":"status",...} for "status"); logs go to stderr.
@@ -27,12 +35,14 @@ const PAGE_MODULE = join(HERE, 'clayground_network_page.mjs');
 function usage(msg) {
   process.stderr.write(`browser_network_node: ${msg}\nusage: node browser_network_node.mjs ` +
     '(--host | --join CODE) --signaling-url ws://H:P/peerjs [--max-nodes N] [--no-relay] ' +
-    '[--chromium PATH] [--verbose]\n');
+    '[--chromium PATH] [--verbose] [--wire legacy|5] [--app-id S] [--password S] [--client-token S] ' +
+    '[--handshake-timeout MS] [--grace-period MS]\n');
   process.exit(2);
 }
 
 const opts = {
   host: false, join: null, url: null, maxNodes: 8, relay: true, chromium: '/usr/bin/chromium', verbose: false,
+  wire: 'legacy', appId: '', password: '', clientToken: '', handshakeTimeoutMs: 5000, gracePeriod: 5000,
 };
 {
   const argv = process.argv.slice(2);
@@ -46,8 +56,18 @@ const opts = {
     else if (k === '--no-relay') opts.relay = false;
     else if (k === '--chromium') opts.chromium = need();
     else if (k === '--verbose') opts.verbose = true;
+    else if (k === '--wire') opts.wire = need();
+    else if (k === '--app-id') opts.appId = need();
+    else if (k === '--password') opts.password = need();
+    else if (k === '--client-token') opts.clientToken = need();
+    else if (k === '--handshake-timeout') opts.handshakeTimeoutMs = Number(need());
+    else if (k === '--grace-period') opts.gracePeriod = Number(need());
     else usage(`unknown argument ${k}`);
   }
+  if (!['legacy', '5'].includes(opts.wire)) usage(`--wire must be legacy or 5, not ${opts.wire}`);
+  opts.wire = opts.wire === '5' ? 5 : 'legacy';
+  if (!(opts.handshakeTimeoutMs > 0)) usage('--handshake-timeout must be positive');
+  if (!(opts.gracePeriod >= 0)) usage('--grace-period must be 0 (off) or positive');
   if (opts.host === !!opts.join) usage('exactly one of --host and --join is needed');
   if (!opts.url) usage('--signaling-url is needed');
 }
@@ -136,9 +156,15 @@ async function start() {
     const { ClaygroundNetwork } = await import('/clayground_network_page.mjs');
     window.net = new ClaygroundNetwork({
       peerOptions: o.peerOptions, maxNodes: o.maxNodes, autoRelay: o.relay,
+      wire: o.wire, appId: o.appId, password: o.password, clientToken: o.clientToken,
+      handshakeTimeoutMs: o.handshakeTimeoutMs, gracePeriod: o.gracePeriod,
       emit: (name, fields) => window.__emit(name, fields), log: (msg) => window.__log(msg),
     });
-  }, { peerOptions: peerOptions(opts.url), maxNodes: opts.maxNodes, relay: opts.relay });
+  }, {
+    peerOptions: peerOptions(opts.url), maxNodes: opts.maxNodes, relay: opts.relay, wire: opts.wire,
+    appId: opts.appId, password: opts.password, clientToken: opts.clientToken,
+    handshakeTimeoutMs: opts.handshakeTimeoutMs, gracePeriod: opts.gracePeriod,
+  });
   log(`Chromium ${context.browser() ? context.browser().version() : ''} up`);
 }
 
@@ -154,6 +180,7 @@ function run(cmd, c) {
       case 'sendTo': return n.sendTo(c.node || '', c.data ?? null);
       case 'raw': return n.sendRaw(c.node || '', c.envelope, !!c.state);
       case 'leave': n.leave(); return null;
+      case 'deaf': return n.setDeaf(c.on);
       default: return `unknown command "${cmd}"`;
     }
   }, [cmd, c]);

@@ -630,6 +630,39 @@ TEST_P(NetworkNodes, ALanCodeWithoutItsSecretIsTurnedAway) {
   EXPECT_EQ(host.joined().size(), 1u);
 }
 
+// A hostile joiner sends state under ever new keys: the host keeps at most 4096 per origin and
+// counts the rest as dropped, instead of growing without bound.
+TEST_P(NetworkNodes, EverNewStateKeysAreBounded) {
+  Node& host = startHost();
+  ASSERT_FALSE(code_.empty());
+  auto js = startJoiners(1);
+  ASSERT_TRUE(allKnowEachOther(all(), 60s));
+  constexpr int kBatches = 10, kPerBatch = 500;
+  for (int b = 0; b < kBatches; ++b) {
+    json e = json::array();
+    for (int i = 0; i < kPerBatch; ++i)
+      e.push_back({{"k", "k" + std::to_string(b * kPerBatch + i)}, {"d", 1}});
+    js[0]->send({{"cmd", "raw"},
+                 {"node", host.id},
+                 {"envelope", {{"t", "b"}, {"q", b + 1}, {"e", e}}},
+                 {"state", false}});
+  }
+  json sync;
+  ASSERT_TRUE(waitUntil(
+      [&] {
+        sync = status(host)["syncStats"][js[0]->id];
+        return sync.is_object() && sync["batches"] == kBatches;
+      },
+      30s))
+      << sync.dump();
+  EXPECT_EQ(sync["keys"].size(), 4096u);
+  EXPECT_EQ(sync["recv"], 4096);
+  EXPECT_EQ(sync["dropped"], kBatches * kPerBatch - 4096);
+  // The node is still in the network.
+  js[0]->send({{"cmd", "broadcast"}, {"data", "still here"}});
+  EXPECT_TRUE(waitUntil([&] { return host.got("messageReceived", js[0]->id, "still here"); }, 20s));
+}
+
 TEST_P(NetworkNodes, TheHostLeaves) {
   Node& host = startHost();
   ASSERT_FALSE(code_.empty());
