@@ -26,6 +26,7 @@
 #include "claynet/signal_server.hpp"
 #include "network/envelope.hpp"
 #include "network/handshake.hpp"
+#include "network/liveness.hpp"
 #include "network/network_config.hpp"
 #include "network/network_testing.hpp"
 #include "network/relay.hpp"
@@ -48,11 +49,8 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kTickInterval = 200ms;
 // A tick this late means the process itself did not run for a while.
 constexpr auto kStallThreshold = 1000ms;
-constexpr auto kPingInterval = 2000ms;
 // A joiner that has not finished its handshake and sends nothing for this long is dropped.
 constexpr auto kSilenceLimit = 6000ms;
-// Clayground's quiet probe: a link silent this long gets a ping of its own.
-constexpr auto kQuietProbe = 500ms;
 // After leave(), goodbyes get this long to leave before the connections close.
 constexpr auto kLingerTime = 400ms;
 // A refused joiner gets this long to read the refusal before its connection closes.
@@ -155,10 +153,8 @@ struct Link {
   bool rejecting = false;  // host: refused ("Network full"); closes at rejectDeadline
   bool dialed = false;     // we opened it
   Wire wire = Wire::Unknown;
-  Clock::time_point created, opened, lastHeard, lastPing, rejectDeadline;
-  // The oldest ping not answered by anything since (Clayground's liveness): the link is gone
-  // when it is gracePeriod old.
-  std::optional<Clock::time_point> unansweredSince;
+  Clock::time_point created, opened, rejectDeadline;
+  LinkLiveness liveness;
   RttEstimator rtt;
   std::string lastError;
   std::uint64_t stateSent = 0, stateRecv = 0;
@@ -1206,7 +1202,8 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     if (!link || link->data.get() != raw) return;
     const auto now = Clock::now();
     link->dataOpen = true;
-    link->opened = link->lastHeard = now;
+    link->opened = now;
+    link->liveness = LinkLiveness(now);
     diag("datachannel", peer + ": data channel open");
     if (isHost_) {
       if (link->rejecting) {
@@ -1395,8 +1392,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
   // ---- receiving ----
 
   void received(Link& link, const json& value, bool viaState) {
-    link.lastHeard = Clock::now();
-    link.unansweredSince.reset();  // anything heard answers the ping
+    link.liveness.heard(Clock::now());  // anything heard answers the ping
     if (link.wire == Wire::Unknown) {
       if (viaState) return;  // nothing counts before the handshake
       if (!isHost_) {
@@ -1688,8 +1684,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
   }
 
   void ping(Link& link) {
-    link.lastPing = Clock::now();
-    if (!link.unansweredSince) link.unansweredSince = link.lastPing;
+    link.liveness.pinged(Clock::now());
     // Local monotonic ms, to the microsecond: only this node reads it back (RTT, clock samples).
     sendJson(link, {{"t", "p"}, {"ts", std::round(localMs() * 1000) / 1000}});
   }
@@ -1984,9 +1979,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
       diag("datachannel", "this node did not run for " + std::to_string(msBetween(lastTick_, now)) +
                               " ms; not counted as silence of the others");
       for (auto& [id, link] : links_) {
-        link.lastHeard = std::min(now, link.lastHeard + stall);
-        if (link.unansweredSince)
-          link.unansweredSince = std::min(now, *link.unansweredSince + stall);
+        link.liveness.stalled(stall, now);
       }
     }
     lastTick_ = now;
@@ -1994,8 +1987,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
       const std::uint64_t received = receivedOn(link);
       if (received != link.receivedAtTick) {
         link.receivedAtTick = received;
-        link.lastHeard = now;
-        link.unansweredSince.reset();
+        link.liveness.heard(now);
       }
     }
     closeLingering(false);
@@ -2013,15 +2005,14 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
       if (!link.dataOpen) continue;
       // Nothing but the handshake goes to a link whose handshake is not done.
       if (link.wire == Wire::Unknown) {
-        if (now - link.lastHeard >= kSilenceLimit) {
+        if (now - link.liveness.lastHeard() >= kSilenceLimit) {
           if (isHost_) gate_.forget(id);
           silent.push_back(id);
         }
         continue;
       }
-      // Clayground's liveness: gone when a ping is gracePeriod old with nothing heard since.
-      if (gracePeriodMs_ > 0 && link.unansweredSince &&
-          now - *link.unansweredSince >= std::chrono::milliseconds(gracePeriodMs_)) {
+      const auto action = link.liveness.check(now, std::chrono::milliseconds(gracePeriodMs_));
+      if (action == LinkLiveness::Action::Gone) {
         silent.push_back(id);
         continue;
       }
@@ -2029,9 +2020,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
         unwanted.push_back(id);
         continue;
       }
-      if (now - link.lastPing >= kPingInterval ||
-          (!link.unansweredSince && now - link.lastHeard >= kQuietProbe))
-        ping(link);
+      if (action == LinkLiveness::Action::Ping) ping(link);
     }
     if (isHost_)
       for (const auto& d : gate_.due(now)) decide(d);
