@@ -49,6 +49,8 @@ const char* toString(PeerJsErrorType type);
 struct PeerJsError {
   PeerJsErrorType type = PeerJsErrorType::ServerError;
   std::string message;
+  /// The client tries again by itself (a refusal while re-registering): nothing is lost yet.
+  bool willRetry = false;
   /// "type: message", e.g. `unavailable-id: ID "alice" is taken`.
   std::string text() const { return std::string(toString(type)) + ": " + message; }
 };

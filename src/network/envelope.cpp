@@ -113,7 +113,15 @@ json envelopeToJson(const Envelope& e) {
     case EnvelopeKind::Batch:
       j["q"] = e.seq;
       // Clayground writes a batch's ts as an integer.
-      if (e.sentAt) j["ts"] = static_cast<std::int64_t>(std::floor(*e.sentAt));
+      // (A received one is relayed as it came, whatever its size.)
+      if (e.sentAt) {
+        const double ts = std::floor(*e.sentAt);
+        if (std::abs(ts) < 9.0e15) {
+          j["ts"] = static_cast<std::int64_t>(ts);
+        } else {
+          j["ts"] = *e.sentAt;
+        }
+      }
       if (!e.rawEntries.is_null()) {
         j["e"] = e.rawEntries;
       } else {

@@ -17,7 +17,9 @@ long long versionOf(const json& j) {
   auto it = j.find("v");
   if (it == j.end() || !it->is_number()) return -1;
   const double v = it->get<double>();
-  return std::isfinite(v) && v == std::floor(v) ? static_cast<long long>(v) : -1;
+  // Beyond 2^53 a double is no exact integer, and a cast beyond long long is undefined.
+  return std::isfinite(v) && v == std::floor(v) && std::abs(v) < 9.0e15 ? static_cast<long long>(v)
+                                                                        : -1;
 }
 
 std::string typeOf(const json& j) { return j.is_object() ? stringField(j, "t") : std::string(); }

@@ -29,9 +29,11 @@ inline constexpr int kWireVersion = 5;
 inline constexpr std::chrono::milliseconds kHelloTimeout{5000};
 /// A refused joiner's connection closes this long after the refusal (Clayground: 200 ms).
 inline constexpr std::chrono::milliseconds kRefusalCloseDelay{200};
-/// A silent pending joiner counts as a seed-era node after this long (see the file comment). A
-/// current joiner's hello follows its channel's opening by one round trip.
-inline constexpr std::chrono::milliseconds kLegacyHelloWait{2000};
+/// A silent pending joiner counts as a seed-era node after this long (see the file comment): as
+/// long as Clayground waits for a hello, so that a current joiner on a slow link (its hello
+/// follows its channel's opening by a round trip, or several with losses) is never taken for a
+/// seed-era one. Seed-era nodes usually show themselves at once (a ping, a clay_state link).
+inline constexpr std::chrono::milliseconds kLegacyHelloWait{5000};
 
 /// Clayground's joinRefused reasons.
 enum class RefusalReason {

@@ -65,6 +65,8 @@ constexpr int kJoinerIdTries = 3;
 constexpr std::size_t kEarlyMessageLimit = 256;
 // Keyed state: distinct keys remembered per origin (sequence and stats), at most.
 constexpr std::size_t kMaxKeysPerOrigin = 4096;
+// ... each of at most this many bytes (Clayground's keys are names like "player3").
+constexpr std::size_t kMaxKeyBytes = 256;
 
 constexpr const char* kDataLabel = "data";
 constexpr const char* kStateLabel = "clay_state";
@@ -160,6 +162,9 @@ struct Link {
   std::uint64_t stateSent = 0, stateRecv = 0;
   std::uint64_t receivedAtTick = 0;
   std::vector<json> early;  // Mesh: messages that came before the host announced the node
+
+  // In the network and past its handshake: what the network sends may go to it.
+  bool ready() const { return member && dataOpen && wire != Wire::Unknown; }
 
   bool stateOpen() const {
     return (state && state->isOpen()) || (nativeState && nativeState->isOpen());
@@ -324,7 +329,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     if (state) ++stateSeq_;
     std::string failures;
     for (auto& [id, link] : links_) {
-      if (!link.member || !link.dataOpen) continue;
+      if (!link.ready()) continue;
       if (Result r = state ? sendState(link, out) : sendOn(link.data, out); !r)
         failures += (failures.empty() ? "" : "; ") + id + ": " + r.error();
     }
@@ -368,7 +373,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
       Outgoing out;
       if (!prepare(batch, out, false)) continue;
       for (auto& [id, link] : links_)
-        if (link.member && link.dataOpen) (void)sendState(link, out);
+        if (link.ready()) (void)sendState(link, out);
     }
   }
 
@@ -675,6 +680,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     if (clock_.synced()) notify(&Callbacks::sessionTimeSyncedChanged);
     clock_.reset();
     setHostLostReason("");
+    lastError_ = {};
     transit_.clear();
     syncStats_.clear();
     batcher_.clear();
@@ -861,6 +867,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
 
   void peerError(const PeerJsError& err) {
     diag("signaling", "signaling error: " + err.text());
+    if (err.willRetry) return;  // re-registering: the peer tries again by itself
     if (status_ != Network::Status::Connecting) return;  // the network goes on without it
     switch (err.type) {
       case PeerJsErrorType::UnavailableId:
@@ -1338,7 +1345,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     if (prepare(makeRoster(others), roster, false)) (void)sendOn(link.data, roster);
     if (prepare(makeNodeJoined(link.peer), joined, false)) {
       for (auto& [id, l] : links_)
-        if (id != link.peer && l.member && l.dataOpen) (void)sendOn(l.data, joined);
+        if (id != link.peer && l.ready()) (void)sendOn(l.data, joined);
     }
     diag("datachannel", "admitted " + link.peer + " (" + std::to_string(nodes_.size() + 1) +
                             " of " + std::to_string(maxNodes_) + " nodes)");
@@ -1466,7 +1473,14 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     if (link.peer == hostId_) {
       // A Clayground host ignores `to` and relays a sendTo to every joiner: keep only our own.
       if (env.to && *env.to != nodeId_) return;
-      deliver(originAtReceiver(env, link.peer, hostId_), env);
+      // The host may name another origin, but only a node of the roster (Clayground's rule): a
+      // state of a node that has just left, or a name made up, goes nowhere.
+      const std::string origin = originAtReceiver(env, link.peer, hostId_);
+      if (origin != hostId_ && std::find(nodes_.begin(), nodes_.end(), origin) == nodes_.end()) {
+        diag("datachannel", "dropped a message from " + origin + ", which is not in the network");
+        return;
+      }
+      deliver(origin, env);
       return;
     }
     // Mesh, directly from another node: its own message (`from` means nothing here).
@@ -1480,7 +1494,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
   void route(Link& link, const Envelope& env) {
     std::vector<std::string> joiners;
     for (const auto& [id, l] : links_)
-      if (l.member) joiners.push_back(id);
+      if (l.ready()) joiners.push_back(id);
     const bool relay = autoRelay_ && topology_ == Network::Topology::Star;
     HostRoute r = routeAtHost(env, link.peer, nodeId_, joiners, relay);
     if (r.unknownTarget) {
@@ -1540,7 +1554,11 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
       ++stats.batches;
       stats.maxBatchBytes = std::max(stats.maxBatchBytes, encodeEnvelope(env).size());
       for (std::size_t i = 0; i < env.entries.size(); ++i) {
-        // A node could send ever new keys: what is kept per origin is bounded.
+        // A node could send ever new keys, or huge ones: what is kept per origin is bounded.
+        if (env.entries[i].key.size() > kMaxKeyBytes) {
+          ++stats.dropped;
+          continue;
+        }
         if (stats.keys.size() >= kMaxKeysPerOrigin && !stats.keys.count(env.entries[i].key)) {
           ++stats.dropped;
           if (!stats.keysCapped) {
@@ -1741,7 +1759,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
       Outgoing out;
       if (prepare(makeNodeLeft(peer), out, false)) {
         for (auto& [id, l] : links_)
-          if (l.member && l.dataOpen) (void)sendOn(l.data, out);
+          if (l.ready()) (void)sendOn(l.data, out);
       }
       notify(&Callbacks::nodesChanged);
       emitText(&Callbacks::nodeLeft, peer);

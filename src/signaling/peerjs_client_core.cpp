@@ -44,10 +44,10 @@ void ClientCore::push(ClientAction::Kind kind, std::string text) {
   actions_.push_back(std::move(a));
 }
 
-void ClientCore::pushError(PeerJsErrorType type, std::string message) {
+void ClientCore::pushError(PeerJsErrorType type, std::string message, bool willRetry) {
   ClientAction a;
   a.kind = ClientAction::Kind::Error;
-  a.error = PeerJsError{type, std::move(message)};
+  a.error = PeerJsError{type, std::move(message), willRetry};
   actions_.push_back(std::move(a));
 }
 
@@ -114,7 +114,8 @@ void ClientCore::socketText(TimePoint now, std::string_view text) {
         // The id was ours: the server still holds our old socket. Clayground takes this as
         // "try again"; the old socket times out on the server.
         pushError(PeerJsErrorType::UnavailableId,
-                  "ID \"" + config_.id + "\" is still taken by our old connection (will retry)");
+                  "ID \"" + config_.id + "\" is still taken by our old connection (will retry)",
+                  true);
         push(ClientAction::Kind::CloseSocket);
         scheduleReconnect(now);
         return;
@@ -134,7 +135,7 @@ void ClientCore::socketText(TimePoint now, std::string_view text) {
         fatal();
       } else {
         // A refusal while re-registering (say, the concurrent limit) may pass: try again later.
-        pushError(PeerJsErrorType::ServerError, msg + " (will retry)");
+        pushError(PeerJsErrorType::ServerError, msg + " (will retry)", true);
         push(ClientAction::Kind::CloseSocket);
         scheduleReconnect(now);
       }

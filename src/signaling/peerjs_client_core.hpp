@@ -102,7 +102,7 @@ class ClientCore {
 
  private:
   void push(ClientAction::Kind kind, std::string text = {});
-  void pushError(PeerJsErrorType type, std::string message);
+  void pushError(PeerJsErrorType type, std::string message, bool willRetry = false);
   void becomeOpen(TimePoint now);
   void lost(TimePoint now, const std::string& reason, bool wasOpen, bool fatal = false);
   void scheduleReconnect(TimePoint now);

@@ -74,6 +74,10 @@ TEST(NetworkHandshake, TheHostJudgesInClaygroundsOrderWithItsTexts) {
   r = judge(json{{"t", "h"}, {"v", 5.5}}, "", "");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->reason, RefusalReason::IncompatibleVersion);
+  // A version no integer can hold is no version (and no undefined cast).
+  r = judge(json{{"t", "h"}, {"v", 1e300}}, "", "");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->message, "Incompatible version: the joiner speaks wire version -1, the host 5");
 }
 
 TEST(NetworkHandshake, ConstantTimeEqualsComparesWholeStrings) {
@@ -178,7 +182,7 @@ TEST(NetworkHandshake, AHostWithAPasswordRefusesSeedEraNodesAfterTheHelloTimeout
   d = p.firstMessage("wrong", makeHello("arena", "pw2", ""));
   EXPECT_EQ(d.kind, Kind::Refuse);
   EXPECT_EQ(d.refusal.reason, RefusalReason::WrongPassword);
-  EXPECT_TRUE(p.due(t0 + kLegacyHelloWait).empty());
+  EXPECT_TRUE(p.due(t0 + kHelloTimeout - 1ms).empty());
   EXPECT_EQ(p.nextDeadline(), t0 + kHelloTimeout);
   auto timedOut = p.due(t0 + kHelloTimeout);
   ASSERT_EQ(timedOut.size(), 1u);

@@ -81,6 +81,9 @@ TEST(NetworkStateBatch, BatchesDecodeWithTheirSendTimeAndKeepObjectEntriesForRel
   EXPECT_EQ(relayed["e"].size(), 5u);
   EXPECT_EQ(relayed["from"], "J1");
   EXPECT_FALSE(decodeEnvelope(std::string_view(R"({"t":"b","q":1})"), e));
+  // A send time beyond any integer is written back as it came, not cast.
+  ASSERT_TRUE(decodeEnvelope(std::string_view(R"({"t":"b","q":1,"ts":1e300,"e":[]})"), e));
+  EXPECT_EQ(envelopeToJson(e)["ts"], 1e300);
   EXPECT_FALSE(decodeEnvelope(std::string_view(R"({"t":"b","q":-1,"e":[]})"), e));
   // A message's and a state's ts is the sender's session time; an odd one counts as none.
   ASSERT_TRUE(decodeEnvelope(std::string_view(R"({"t":"m","d":1,"ts":12.5})"), e));

@@ -122,6 +122,7 @@ TEST(PeerJsClientCore, IdTakenWhileReRegisteringIsRetried) {
   ASSERT_EQ(kinds(a), (std::vector<Kind>{Kind::Error, Kind::CloseSocket}));
   EXPECT_EQ(a[0].error.type, PeerJsErrorType::UnavailableId);
   EXPECT_NE(a[0].error.text().find("will retry"), std::string::npos) << a[0].error.text();
+  EXPECT_TRUE(a[0].error.willRetry);
   EXPECT_EQ(core.state(), ClientCore::State::WaitingToReconnect);
   core.socketClosed(t0 + 2s, "closed");
   ASSERT_TRUE(core.nextDeadline());

@@ -227,9 +227,10 @@ class ChatSession {
       ++stateRecv_;
       ++stateFrom_[from];
     });
-    net_.onErrorOccurred([this](const std::string& message) {
+    net_.onError([this](const Network::Error& error) {
+      const std::string& message = error.message;
       // Whether it ends the session shows in the status, checked after each poll.
-      lastError_ = net_.lastError();
+      lastError_ = error;
       // The host leaving is the normal end of a joiner's session, said by fail() without "error".
       if (lastError_.code == Network::ErrorCode::HostLeft) return;
       if (net_.status() == Network::Status::Connected) notice("error: " + printable(message));
