@@ -1184,22 +1184,24 @@ void PeerShared::close(PeerState finalState, StateReason::Code code, const std::
   stopTimers();
   diag("state", "closing: " + reason);
   // Callbacks (NetworkThread delivery) may re-enter; everything is detached first. Whoever sees
-  // the final state also sees nothing buffered.
+  // the final state, on any thread, also sees nothing buffered and every channel closed; the
+  // channels' onClose still follow the connection's state change.
   clearSendState();
-  setState(finalState, code, reason);
   auto unassigned = std::move(unassigned_);
   unassigned_.clear();
   std::vector<std::shared_ptr<ChannelShared>> channels;
   for (auto& entry : channels_) channels.push_back(entry.second);
   channels_.clear();
   for (auto& ch : unassigned) channels.push_back(ch);
-  for (auto& ch : channels) {
-    if (ch->state.exchange(ChannelState::Closed) != ChannelState::Closed)
-      deliver([ch] {
-        ch->drainInbox();
-        ch->onClose();
-      });
-  }
+  std::erase_if(channels, [](const std::shared_ptr<ChannelShared>& ch) {
+    return ch->state.exchange(ChannelState::Closed) == ChannelState::Closed;
+  });
+  setState(finalState, code, reason);
+  for (auto& ch : channels)
+    deliver([ch] {
+      ch->drainInbox();
+      ch->onClose();
+    });
   // Goodbyes go out in layer order: SCTP ABORT through DTLS, then close_notify, then ICE.
   if (sctp_) sctp_->close();
   if (dtls_) dtls_->close();

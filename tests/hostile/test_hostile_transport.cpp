@@ -162,6 +162,12 @@ TEST(HostileTransport, ClosingTheConnectionFromInsideItsCallbacks) {
     ASSERT_TRUE(ch && remote);
     std::atomic<int> lows{0};
     PeerConnection* pc = p.offerer.get();
+    // Whoever sees the connection closed sees its channels closed too (a send right after the
+    // final state used to be taken while the channels were still being closed).
+    std::atomic<int> openAtClose{-1};
+    pc->onStateChange([&openAtClose, c = ch.get()](PeerState s) {
+      if (s == PeerState::Closed) openAtClose = c->isOpen() ? 1 : 0;
+    });
     ch->onBufferedAmountLow([&lows, pc] {
       ++lows;
       pc->close();
@@ -173,6 +179,7 @@ TEST(HostileTransport, ClosingTheConnectionFromInsideItsCallbacks) {
     for (int i = 0; i < 200; ++i) ASSERT_TRUE(ch->send(chunk));
     EXPECT_TRUE(pumpUntil(rt, [&] { return p.offerer->state() == PeerState::Closed; }));
     EXPECT_EQ(lows.load(), 1);
+    EXPECT_EQ(openAtClose.load(), 0);
     EXPECT_EQ(ch->bufferedAmount(), 0u);
     EXPECT_FALSE(ch->send("x"));
   }
