@@ -32,6 +32,7 @@
 #include "network/relay.hpp"
 #include "network/session_clock.hpp"
 #include "network/state_batch.hpp"
+#include "network/state_intake.hpp"
 #include "rtc/runtime_core.hpp"
 #include "signaling/bounded_json.hpp"
 
@@ -63,10 +64,6 @@ constexpr auto kUnannouncedLimit = 15000ms;
 constexpr int kHostCodeTries = 8;
 constexpr int kJoinerIdTries = 3;
 constexpr std::size_t kEarlyMessageLimit = 256;
-// Keyed state: distinct keys remembered per origin (sequence and stats), at most.
-constexpr std::size_t kMaxKeysPerOrigin = 4096;
-// ... each of at most this many bytes (Clayground's keys are names like "player3").
-constexpr std::size_t kMaxKeyBytes = 256;
 
 constexpr const char* kDataLabel = "data";
 constexpr const char* kStateLabel = "clay_state";
@@ -410,40 +407,10 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     return transit_.transitMs(node, localMs(), clock_.valid() ? clock_.offsetAt(localMs()) : 0);
   }
   double stateAgeMs(const std::string& node, const std::optional<std::string>& key) const {
-    auto it = syncStats_.find(node);
-    if (it == syncStats_.end()) return -1;
-    const OriginStats& o = it->second;
-    double newest = -1;
-    if (!key || key->empty()) newest = o.unkeyed.lastLocal;
-    for (const auto& [k, stream] : o.keys)
-      if (!key || k == *key) newest = std::max(newest, stream.lastLocal);
-    return newest < 0 ? -1 : localMs() - newest;
+    return intake_.ageMs(node, key, localMs());
   }
 
-  json syncStats() const {
-    json out = json::object();
-    const double now = localMs();
-    auto stream = [&](const StreamStats& st) {
-      return json{{"seq", st.seq},
-                  {"recv", st.recv},
-                  {"dropped", st.dropped},
-                  {"ageMs", st.lastLocal < 0 ? -1.0 : now - st.lastLocal}};
-    };
-    for (const auto& [origin, o] : syncStats_) {
-      json j = {{"seq", o.unkeyed.seq},
-                {"recv", o.recv},
-                {"dropped", o.dropped},
-                {"ageMs", stateAgeMs(origin, std::nullopt)}};
-      if (!o.keys.empty()) {
-        j["keys"] = json::object();
-        for (const auto& [k, st] : o.keys) j["keys"][k] = stream(st);
-        j["batches"] = o.batches;
-        j["maxBatchBytes"] = o.maxBatchBytes;
-      }
-      out[origin] = std::move(j);
-    }
-    return out;
-  }
+  json syncStats() const { return intake_.syncStats(localMs()); }
 
   json peerStats() const {
     json out = json::object();
@@ -465,7 +432,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
                  {"bytesRecv", c.bytesReceived},
                  {"stateSent", direct ? link->stateSent : 0},
                  {"stateRecv", direct ? link->stateRecv : 0},
-                 {"stateDropped", guard_.droppedFrom(id)},
+                 {"stateDropped", intake_.droppedFrom(id)},
                  {"stateLink", !direct             ? "relayed"
                                : link->stateOpen() ? "unreliable"
                                                    : "fallback"},
@@ -675,14 +642,13 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
 
   void resetSession() {
     teardown(false);
-    guard_.clear();
+    intake_.clear();
     stateSeq_ = 0;
     if (clock_.synced()) notify(&Callbacks::sessionTimeSyncedChanged);
     clock_.reset();
     setHostLostReason("");
     lastError_ = {};
     transit_.clear();
-    syncStats_.clear();
     batcher_.clear();
   }
 
@@ -1528,57 +1494,18 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
   // else the indices of the batch entries that are (empty for anything but a batch).
   std::optional<std::vector<std::size_t>> acceptState(const std::string& origin,
                                                       const Envelope& env) {
-    std::vector<std::size_t> fresh;
-    if (env.kind == EnvelopeKind::Message) return fresh;
     const double now = localMs();
-    OriginStats& stats = syncStats_[origin];
-    auto count = [&](StreamStats& stream, bool accepted) {
-      if (accepted) {
-        stream.seq = env.seq;
-        ++stream.recv;
-        ++stats.recv;
-        stream.lastLocal = now;
-      } else {
-        ++stream.dropped;
-        ++stats.dropped;
-      }
-    };
-    if (env.kind == EnvelopeKind::State) {
-      const bool accepted = guard_.accept(origin, env.seq);
-      count(stats.unkeyed, accepted);
-      if (!accepted) {
-        staleDropped(origin, env.seq);
-        return std::nullopt;
-      }
-    } else {
-      ++stats.batches;
-      stats.maxBatchBytes = std::max(stats.maxBatchBytes, encodeEnvelope(env).size());
-      for (std::size_t i = 0; i < env.entries.size(); ++i) {
-        // A node could send ever new keys, or huge ones: what is kept per origin is bounded.
-        if (env.entries[i].key.size() > kMaxKeyBytes) {
-          ++stats.dropped;
-          continue;
-        }
-        if (stats.keys.size() >= kMaxKeysPerOrigin && !stats.keys.count(env.entries[i].key)) {
-          ++stats.dropped;
-          if (!stats.keysCapped) {
-            stats.keysCapped = true;
-            diag("datachannel", origin + " sent more than " + std::to_string(kMaxKeysPerOrigin) +
-                                    " state keys; updates of further keys are dropped");
-          }
-          continue;
-        }
-        const bool accepted = guard_.accept(origin, env.entries[i].key, env.seq);
-        count(stats.keys[env.entries[i].key], accepted);
-        if (accepted) fresh.push_back(i);
-      }
-      if (fresh.empty()) {
-        staleDropped(origin, env.seq);
-        return std::nullopt;
-      }
+    StateIntake::Outcome in = intake_.accept(origin, env, now);
+    if (in.keysCappedNow)
+      diag("datachannel", origin + " sent more than " +
+                              std::to_string(StateIntake::kMaxKeysPerOrigin) +
+                              " state keys; updates of further keys are dropped");
+    if (!in.fresh) {
+      staleDropped(origin, env.seq);
+      return std::nullopt;
     }
-    transit_.arrived(origin, env.sentAt.value_or(-1), now);
-    return fresh;
+    if (env.kind != EnvelopeKind::Message) transit_.arrived(origin, env.sentAt.value_or(-1), now);
+    return in.fresh;
   }
 
   void emitDelivery(const std::string& origin, const Envelope& env,
@@ -1675,9 +1602,8 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
 
   // What is kept about the state of a node that left.
   void forgetState(const std::string& id) {
-    guard_.forget(id);
+    intake_.forget(id);
     transit_.forget(id);
-    syncStats_.erase(id);
   }
 
   void removeNode(const std::string id) {
@@ -1883,7 +1809,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     signalingDown_ = false;
     setAcceptingJoins(false);
     transit_.clear();
-    syncStats_.clear();
+    intake_.clear();
     batcher_.clear();
     hostId_.clear();
     if (!nodes_.empty()) {
@@ -2093,24 +2019,10 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
   Clock::time_point attemptStart_, phaseMark_, lastTick_;
   json timing_ = json::object();
 
-  SequenceGuard guard_;
+  StateIntake intake_;
   std::uint32_t stateSeq_ = 0;  // shared by unkeyed state and batches, as Clayground's
   SessionClock clock_;
   TransitTracker transit_;
-  // Clayground's syncStats: what came from each origin, unkeyed and per key.
-  struct StreamStats {
-    std::uint32_t seq = 0;
-    std::uint64_t recv = 0, dropped = 0;
-    double lastLocal = -1;  // local ms of the newest accepted
-  };
-  struct OriginStats {
-    StreamStats unkeyed;
-    std::map<std::string, StreamStats> keys;
-    std::uint64_t recv = 0, dropped = 0, batches = 0;
-    std::size_t maxBatchBytes = 0;
-    bool keysCapped = false;
-  };
-  std::map<std::string, OriginStats> syncStats_;
   StateBatcher batcher_;
   bool flushScheduled_ = false;
   int burstLeft_ = 0;    // joiner: pings of the clock's burst still to send

@@ -636,8 +636,8 @@ TEST_P(NetworkNodes, ALanCodeWithoutItsSecretIsTurnedAway) {
   ASSERT_TRUE(waitUntil(
       [&] {
         // errorOccurred comes after the status Error.
-        return !wrong.events("errorOccurred").empty() &&
-               !invalid.events("errorOccurred").empty() && !invalid.events("result").empty();
+        return !wrong.events("errorOccurred").empty() && !invalid.events("errorOccurred").empty() &&
+               !invalid.events("result").empty();
       },
       30s));
   EXPECT_EQ(wrong.count("errorOccurred", "message", "Wrong LAN code"), 1u) << wrong.log();
