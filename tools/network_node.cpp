@@ -176,7 +176,10 @@ int main(int argc, char** argv) {
               {"key", key}});
       });
   net.onError([](const Network::Error& e) {
-    emit({{"event", "errorOccurred"}, {"message", e.message}, {"code", toString(e.code)}});
+    emit({{"event", "errorOccurred"},
+          {"message", e.message},
+          {"code", toString(e.code)},
+          {"phase", e.phase}});
   });
   net.onDiagnosticMessage([](const std::string& phase, const std::string& detail) {
     emit({{"event", "diagnosticMessage"}, {"phase", phase}, {"detail", detail}});

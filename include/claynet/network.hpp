@@ -75,6 +75,9 @@ class Network {
   struct Error {
     ErrorCode code = ErrorCode::None;
     std::string message;  ///< exactly errorOccurred()'s text
+    /// The connection phase the node was in ("signaling", "ice", "datachannel", "handshake"), or
+    /// "" when it was connected: a TimedOut in "ice" means no path formed (TURN may help).
+    std::string phase;
   };
 
   static constexpr int kDefaultMaxNodes = 8;

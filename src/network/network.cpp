@@ -555,8 +555,9 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
   }
 
   // Every error goes out twice: the text (errorOccurred) and the code with it (onError).
-  void error(Network::ErrorCode code, std::string message) {
-    lastError_ = {code, message};
+  void error(Network::ErrorCode code, std::string message) { error(code, message, phase_); }
+  void error(Network::ErrorCode code, std::string message, std::string phase) {
+    lastError_ = {code, std::move(message), std::move(phase)};
     queue([this, e = lastError_] {
       if (auto f = cb_.errorOccurred) f(e.message);
       if (auto f = cb_.typedError) f(e);
@@ -1743,8 +1744,11 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
   }
 
   void fatal(Network::ErrorCode code, const std::string& message) {
+    // The phase it failed in, before the teardown: a node still connecting is at least signaling.
+    std::string phase =
+        phase_.empty() && status_ == Network::Status::Connecting ? "signaling" : phase_;
     teardown(false);
-    error(code, message);
+    error(code, message, std::move(phase));
     setStatus(Network::Status::Error);
   }
 

@@ -821,6 +821,7 @@ TEST_P(NetworkNodes, ASignalingServerThatNeverAnswersTimesOut) {
     ASSERT_EQ(errors.size(), 1u) << n->name;
     EXPECT_EQ(errors[0]["message"], "Connection timed out after 2000 ms in phase signaling")
         << n->name;
+    EXPECT_EQ(errors[0]["phase"], "signaling") << n->name;
   }
 }
 

@@ -54,7 +54,8 @@ class ChatSession {
     wire();
     Result started = options_.host ? net_.host() : net_.join(options_.code);
     // The Result says most (what is wrong with a code); the error's code says what it means.
-    if (!started && !failed_) fail({net_.lastError().code, started.error()});
+    if (!started && !failed_)
+      fail({net_.lastError().code, started.error(), net_.lastError().phase});
     if (!json_ && !failed_ && !options_.host)
       std::printf("claynet join: connecting to %s ...\n", options_.code.c_str());
     std::fflush(stdout);
@@ -77,7 +78,7 @@ class ChatSession {
       if (net_.status() == Network::Status::Error ||
           net_.status() == Network::Status::Disconnected) {
         fail(lastError_.code == Network::ErrorCode::None
-                 ? Network::Error{Network::ErrorCode::None, "the network closed"}
+                 ? Network::Error{Network::ErrorCode::None, "the network closed", ""}
                  : lastError_);
         break;
       }

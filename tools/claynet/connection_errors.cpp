@@ -48,7 +48,7 @@ Failure classifyFailure(const Network::Error& error, bool connected, bool isHost
                        "host's signaling server"};
     case E::TimedOut:
       return {kExitUnreachable,
-              error.message.find(" in phase ice") != std::string::npos
+              error.phase == "ice"
                   ? "the host was found but no path to it formed in time: " + turnAdvice
                   : "the network did not answer in time: check the code and that the host is "
                     "reachable; across NATs, add a TURN server with --ice "
