@@ -26,6 +26,7 @@
 #include "claynet/signal_server.hpp"
 #include "network/envelope.hpp"
 #include "network/handshake.hpp"
+#include "network/link_supervision.hpp"
 #include "network/liveness.hpp"
 #include "network/network_config.hpp"
 #include "network/network_testing.hpp"
@@ -47,11 +48,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr auto kTickInterval = 200ms;
-// A tick this late means the process itself did not run for a while.
-constexpr auto kStallThreshold = 1000ms;
-// A joiner that has not finished its handshake and sends nothing for this long is dropped.
-constexpr auto kSilenceLimit = 6000ms;
 // After leave(), goodbyes get this long to leave before the connections close.
 constexpr auto kLingerTime = 400ms;
 // A refused joiner gets this long to read the refusal before its connection closes.
@@ -59,8 +55,6 @@ constexpr auto kRejectCloseDelay = 1500ms;
 // A host that is not claynet (an older Clayground) might send no roster: then the join completes
 // without it after this long.
 constexpr auto kRosterWait = 3000ms;
-// Mesh: a node that dials us but is never announced by the host is closed after this long.
-constexpr auto kUnannouncedLimit = 15000ms;
 constexpr int kHostCodeTries = 8;
 constexpr int kJoinerIdTries = 3;
 constexpr std::size_t kEarlyMessageLimit = 256;
@@ -1867,7 +1861,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
 
   void startTicker() {
     if (ticker_) return;
-    lastTick_ = Clock::now();
+    stalls_.restart(Clock::now());
     startTimer(ticker_, kTickInterval, &NetworkImpl::tick);
   }
 
@@ -1922,15 +1916,14 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     const auto now = Clock::now();
     // A late tick means this process did not run (starved or suspended): the others were not
     // silent meanwhile, we were deaf. That time does not count against them.
-    if (lastTick_ != Clock::time_point{} && now - lastTick_ > kStallThreshold) {
-      const auto stall = now - lastTick_ - kTickInterval;
-      diag("datachannel", "this node did not run for " + std::to_string(msBetween(lastTick_, now)) +
+    if (const auto stall = stalls_.tick(now)) {
+      diag("datachannel", "this node did not run for " +
+                              std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                 *stall + kTickInterval)
+                                                 .count()) +
                               " ms; not counted as silence of the others");
-      for (auto& [id, link] : links_) {
-        link.liveness.stalled(stall, now);
-      }
+      for (auto& [id, link] : links_) link.liveness.stalled(*stall, now);
     }
-    lastTick_ = now;
     for (auto& [id, link] : links_) {
       const std::uint64_t received = receivedOn(link);
       if (received != link.receivedAtTick) {
@@ -1946,29 +1939,29 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     }
     std::vector<std::string> silent, unwanted;
     for (auto& [id, link] : links_) {
-      if (link.rejecting) {
-        if (link.dataOpen && now >= link.rejectDeadline) unwanted.push_back(id);
-        continue;
-      }
-      if (!link.dataOpen) continue;
-      // Nothing but the handshake goes to a link whose handshake is not done.
-      if (link.wire == Wire::Unknown) {
-        if (now - link.liveness.lastHeard() >= kSilenceLimit) {
-          if (isHost_) gate_.forget(id);
+      LinkFacts facts;
+      facts.dataOpen = link.dataOpen;
+      facts.rejecting = link.rejecting;
+      facts.handshakeDone = link.wire != Wire::Unknown;
+      facts.member = link.member;
+      facts.weAreHost = isHost_;
+      facts.toHost = !isHost_ && id == hostId_;
+      facts.created = link.created;
+      facts.rejectDeadline = link.rejectDeadline;
+      switch (judgeLink(facts, link.liveness, now, std::chrono::milliseconds(gracePeriodMs_))) {
+        case LinkVerdict::Keep:
+          break;
+        case LinkVerdict::Ping:
+          ping(link);
+          break;
+        case LinkVerdict::Silent:
+          if (isHost_ && !facts.handshakeDone) gate_.forget(id);
           silent.push_back(id);
-        }
-        continue;
+          break;
+        case LinkVerdict::Unwanted:
+          unwanted.push_back(id);
+          break;
       }
-      const auto action = link.liveness.check(now, std::chrono::milliseconds(gracePeriodMs_));
-      if (action == LinkLiveness::Action::Gone) {
-        silent.push_back(id);
-        continue;
-      }
-      if (!isHost_ && id != hostId_ && !link.member && now - link.created >= kUnannouncedLimit) {
-        unwanted.push_back(id);
-        continue;
-      }
-      if (action == LinkLiveness::Action::Ping) ping(link);
     }
     if (isHost_)
       for (const auto& d : gate_.due(now)) decide(d);
@@ -2020,7 +2013,8 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
   std::deque<std::string> dialQueue_;   // Mesh joiner: nodes of the roster not dialed yet
   bool dialScheduled_ = false;
 
-  Clock::time_point attemptStart_, phaseMark_, lastTick_;
+  Clock::time_point attemptStart_, phaseMark_;
+  StallDetector stalls_;
   json timing_ = json::object();
 
   StateIntake intake_;
