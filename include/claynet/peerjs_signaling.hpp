@@ -40,6 +40,9 @@ enum class PeerJsErrorType {
   MessageTooBig,        ///< "message-too-big": json serialization at or over 16300 bytes
   InvalidData,          ///< "invalid-data" (claynet): a received message could not be decoded
   OfferRefused,  ///< "offer-refused" (claynet): an inbound OFFER was over PeerJsOptions' limits
+  /// "peer-rejected" (claynet): the peer refused our connection at signaling with REJECT, a
+  /// Clayground extension (a full native Clayground host does); `message` is its reason
+  PeerRejected,
 };
 
 /// The PeerJS spelling, e.g. "unavailable-id".
@@ -51,6 +54,8 @@ struct PeerJsError {
   std::string message;
   /// The client tries again by itself (a refusal while re-registering): nothing is lost yet.
   bool willRetry = false;
+  /// The remote peer it concerns, where there is one (PeerRejected); empty otherwise.
+  std::string peer = {};
   /// "type: message", e.g. `unavailable-id: ID "alice" is taken`.
   std::string text() const { return std::string(toString(type)) + ": " + message; }
 };

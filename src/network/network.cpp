@@ -853,6 +853,11 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
         }
         fatal(Network::ErrorCode::SignalingFailed, "Signaling failed: " + err.text());
         return;
+      case PeerJsErrorType::PeerRejected:
+        // Clayground's joiner takes a REJECT while connecting as joinRefused("refused", reason).
+        if (!isHost_ && err.peer == hostId_)
+          refused({RefusalReason::Refused, err.message}, "signaling");
+        return;
       case PeerJsErrorType::PeerUnavailable:
         if (!isHost_) {
           fatal(Network::ErrorCode::NoSuchNetwork, "No network with code " + hostId_ +
@@ -1253,23 +1258,29 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     admit(*link);
   }
 
+  // Joiner: the host turned us away, in its handshake or (a full native Clayground host) at
+  // signaling.
+  void refused(const Refusal& refusal, const std::string& where) {
+    diag(where,
+         "the host refused us: " + std::string(toString(refusal.reason)) + ": " + refusal.message);
+    std::string phase = phase_;
+    // Clayground's order: torn down with status Error, then joinRefused, then errorOccurred.
+    teardown(false);
+    setStatus(Network::Status::Error);
+    queue([this, refusal] {
+      auto f = cb_.joinRefused;
+      if (f) f(toString(refusal.reason), refusal.message);
+    });
+    error(refusal.message == Network::kNetworkFullMessage ? Network::ErrorCode::NetworkFull
+                                                          : Network::ErrorCode::JoinRefused,
+          refusal.message, std::move(phase));
+  }
+
   // Joiner: the host's first message on the data channel.
   void hostReplied(Link& link, const json& value) {
     Reply reply = judgeReply(value, hostId_);
     if (reply.kind == Reply::Kind::Refused) {
-      const Refusal refusal = reply.refusal;
-      diag("datachannel", "the host refused us: " + std::string(toString(refusal.reason)) + ": " +
-                              refusal.message);
-      // Clayground's order: torn down with status Error, then joinRefused, then errorOccurred.
-      teardown(false);
-      setStatus(Network::Status::Error);
-      queue([this, refusal] {
-        auto f = cb_.joinRefused;
-        if (f) f(toString(refusal.reason), refusal.message);
-      });
-      error(refusal.message == Network::kNetworkFullMessage ? Network::ErrorCode::NetworkFull
-                                                            : Network::ErrorCode::JoinRefused,
-            refusal.message);
+      refused(reply.refusal, "datachannel");
       return;
     }
     const bool current = reply.kind == Reply::Kind::Welcome;

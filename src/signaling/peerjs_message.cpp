@@ -20,12 +20,13 @@ struct TypeName {
   ServerMessage::Type type;
   const char* text;
 };
-constexpr std::array<TypeName, 9> kTypeNames{{
+constexpr std::array<TypeName, 10> kTypeNames{{
     {ServerMessage::Type::Open, "OPEN"},
     {ServerMessage::Type::Heartbeat, "HEARTBEAT"},
     {ServerMessage::Type::IdTaken, "ID-TAKEN"},
     {ServerMessage::Type::Error, "ERROR"},
     {ServerMessage::Type::Expire, "EXPIRE"},
+    {ServerMessage::Type::Reject, "REJECT"},
     {ServerMessage::Type::Leave, "LEAVE"},
     {ServerMessage::Type::Offer, "OFFER"},
     {ServerMessage::Type::Answer, "ANSWER"},

@@ -33,6 +33,7 @@ struct ServerMessage {
     Offer,
     Answer,
     Candidate,
+    Reject,   ///< Clayground's extension: src refused our connection (payload.reason)
     Unknown,  ///< any other type; typeText has it
   };
   Type type = Type::Unknown;

@@ -236,6 +236,20 @@ class PeerJsPeerShared : public std::enable_shared_from_this<PeerJsPeerShared> {
         for (auto& c : connectionsTo(m.src, true)) c->closeWith(&e);
         break;
       }
+      case Type::Reject: {
+        // Clayground's refusal at signaling: the peer makes no connection, so ours that are
+        // still being set up end now instead of by a timeout.
+        std::string reason = "Connection rejected";
+        if (m.payload.is_object())
+          if (auto r = m.payload.find("reason");
+              r != m.payload.end() && r->is_string() && !r->get<std::string>().empty())
+            reason = r->get<std::string>();
+        PeerJsError e{PeerJsErrorType::PeerRejected, reason};
+        e.peer = m.src;
+        deliverError(e);
+        for (auto& c : connectionsTo(m.src, true)) c->closeWith(&e);
+        break;
+      }
       default:
         break;  // unknown types are ignored, as the PeerJS client does
     }

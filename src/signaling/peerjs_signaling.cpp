@@ -43,6 +43,8 @@ const char* toString(PeerJsErrorType type) {
       return "message-too-big";
     case PeerJsErrorType::InvalidData:
       return "invalid-data";
+    case PeerJsErrorType::PeerRejected:
+      return "peer-rejected";
     case PeerJsErrorType::OfferRefused:
       return "offer-refused";
   }

@@ -132,9 +132,9 @@ TEST(HostileTransport, UnreliableFloodDropsTheOldestAndCountsThem) {
   std::vector<int> got;
   remote->onMessage([&](Message&& m) { got.push_back(std::stoi(m.data.substr(0, 8))); });
   for (int i = 0; i < kMessages; ++i) {
-    char head[9];
-    std::snprintf(head, sizeof head, "%08d", i);
-    ASSERT_TRUE(ch->send(std::string(head) + std::string(1016, 's')));
+    std::string head = std::to_string(i);  // 8 digits, zero-padded (i < 10^8)
+    head.insert(0, 8 - head.size(), '0');
+    ASSERT_TRUE(ch->send(head + std::string(1016, 's')));
     if (i % 64 == 0) senderRt.poll();
   }
   // Everything leaves the sender while the receiving application is busy.

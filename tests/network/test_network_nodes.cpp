@@ -8,6 +8,7 @@
 
 #include <csignal>
 #include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <set>
 
@@ -823,6 +824,45 @@ TEST_P(NetworkNodes, ASignalingServerThatNeverAnswersTimesOut) {
         << n->name;
     EXPECT_EQ(errors[0]["phase"], "signaling") << n->name;
   }
+}
+
+// A full native Clayground host refuses a joiner at signaling with REJECT (its extension of the
+// PeerJS protocol) and makes no connection: the joiner reports it at once, with Clayground's
+// reason and text, instead of waiting for its connection timeout.
+TEST_P(NetworkNodes, AFullClaygroundHostRefusingAtSignalingIsReportedAtOnce) {
+  const uint16_t port = 9101;
+  ASSERT_TRUE(std::filesystem::exists(std::string(CLAYNET_SOURCE_DIR) + "/node_modules/ws"))
+      << "the npm packages are missing: run `npm ci` (make setup does)";
+  std::vector<std::string> server = {
+      "node", std::string(CLAYNET_SOURCE_DIR) + "/tests/network/rejecting_host_server.mjs",
+      kSignalAddress, std::to_string(port)};
+  std::vector<std::string> args = {"--timeout", "60000"};
+  if (GetParam() == Mode::Cloud) {
+    args.insert(args.end(), {"--signaling-url",
+                             "ws://" + kSignalAddress + ":" + std::to_string(port) + "/peerjs"});
+    args.insert(args.end(), {"--join", "ABCDEF"});
+  } else {
+    server.push_back("--local");
+    uint32_t address = 0;
+    ASSERT_TRUE(claynet::parseIPv4(kSignalAddress, address));
+    args.insert(args.end(), {"--join", claynet::encodeLanCode(address, port, "K7QP2MXA")});
+  }
+  auto rejecting = Process::spawn(server);
+  ASSERT_TRUE(rejecting);
+  ASSERT_TRUE(waitForPort(kSignalAddress, port, 20s)) << "the rejecting server did not start";
+  Node& joiner = spawn("joiner", args);
+  // Far below the 60 s timeout: the refusal itself ends the join.
+  ASSERT_TRUE(waitUntil([&] { return !joiner.events("errorOccurred").empty(); }, 20s))
+      << joiner.log();
+  EXPECT_EQ(joiner.lastStatus(), "Error");
+  EXPECT_EQ(joiner.count("joinRefused", "reason", "refused"), 1u) << joiner.log();
+  EXPECT_EQ(joiner.count("joinRefused", "message", "Network full"), 1u) << joiner.log();
+  auto errors = joiner.events("errorOccurred");
+  ASSERT_EQ(errors.size(), 1u) << joiner.log();
+  EXPECT_EQ(errors[0]["message"], "Network full");
+  EXPECT_EQ(errors[0]["code"], "network-full");
+  EXPECT_TRUE(joiner.events("connectionTimedOut").empty());
+  rejecting->kill(SIGTERM);
 }
 
 TEST_P(NetworkNodes, ASpoofedFromIsIgnored) {

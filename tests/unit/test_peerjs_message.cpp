@@ -23,6 +23,9 @@ TEST(PeerJsMessage, ParsesEveryServerType) {
       {R"({"type":"OFFER","src":"b","dst":"a","payload":{}})", ServerMessage::Type::Offer},
       {R"({"type":"ANSWER","src":"b","dst":"a","payload":{}})", ServerMessage::Type::Answer},
       {R"({"type":"CANDIDATE","src":"b","dst":"a","payload":{}})", ServerMessage::Type::Candidate},
+      // Clayground's extension: a full native host refuses at signaling.
+      {R"({"type":"REJECT","src":"b","dst":"a","payload":{"reason":"Network full"}})",
+       ServerMessage::Type::Reject},
       {R"({"type":"SOMETHING-NEW","payload":1})", ServerMessage::Type::Unknown},
   };
   for (const auto& c : cases) {
