@@ -163,7 +163,7 @@ int runNetworkBenchNode(bool host, const NetworkOptions& options) {
     if (ts == data.end() || !ts->is_number_integer()) return;
     const long long us = (now - ts->get<std::int64_t>()) / 1000;
     // At a joiner, an update from another joiner came through the host's relay.
-    if (!host && from != net.networkId())
+    if (!host && from != net.hostId())
       relayedUs.push_back(us);
     else
       directUs.push_back(us);

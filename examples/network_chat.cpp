@@ -21,7 +21,7 @@ int main() {
     (void)host.sendTo(from, {{"type", "chat"}, {"text", "welcome!"}});
   });
   guest.onNodeJoined([&](const std::string& id) {
-    if (id != guest.networkId()) return;  // the host's id is the network's code
+    if (id != guest.hostId()) return;  // HOST in Local mode, the code in Cloud mode
     (void)guest.broadcast({{"type", "chat"}, {"text", "hello, everyone"}});
     (void)guest.broadcastState({{"x", 10}, {"y", 20}});  // lossy; the newest wins
   });

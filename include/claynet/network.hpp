@@ -100,6 +100,9 @@ class Network {
   static constexpr const char* kInvalidLanCodeMessage = "Invalid LAN code";
   /// errorOccurred() of a joiner whose LAN code has the wrong secret (the host's server said so).
   static constexpr const char* kWrongLanCodeMessage = "Wrong LAN code";
+  /// A Local-mode host's node id, as Clayground's: the host registers at its own embedded server
+  /// under this id, and a joiner of a LAN code with a secret dials it (networkId stays the code).
+  static constexpr const char* kLocalHostId = "HOST";
   /// Clayground's texts of a host loss (hostLost(), then errorOccurred(); status Disconnected):
   /// the host said goodbye (reason "host-left")...
   static constexpr const char* kHostLeftMessage = "The host left the network";

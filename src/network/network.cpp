@@ -289,8 +289,10 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     }
     resetSession();
     setIsHost(false);
-    hostId_ = normalizeNetworkCode(code);
-    setNetworkId(hostId_);
+    setNetworkId(normalizeNetworkCode(code));
+    // A LAN code with a secret (Clayground's, claynet's since wire version 5) names a host that
+    // registered as HOST; claynet's older two-part codes name a host registered as the code.
+    hostId_ = server.lanSecret.empty() ? networkId_ : std::string(Network::kLocalHostId);
     joinServer_ = server;
     beginAttempt();
     joinerTries_ = 0;
@@ -764,7 +766,8 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     own.path = "/";
     own.key = "peerjs";
     own.lanSecret = so.lanSecret;
-    if (Result r = openPeer(code, own); !r)
+    localCode_ = code;
+    if (Result r = openPeer(Network::kLocalHostId, own); !r)
       return failWith(Network::ErrorCode::CannotHost, r.error());
     return {};
   }
@@ -774,7 +777,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
       return failWith(Network::ErrorCode::SignalingFailed, r.error());
     if (!dial(hostId_))
       return failWith(Network::ErrorCode::CouldNotConnect,
-                      "could not open a connection to the host " + hostId_);
+                      "could not open a connection to the host " + networkId_);
     return {};
   }
 
@@ -790,13 +793,15 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
       const auto ms = msBetween(attemptStart_, now);
       diag("signaling", "registered as " + id + " (" + std::to_string(ms) + " ms)");
       setNodeId(id);
-      setNetworkId(id);
+      // Local mode: the LAN code names the network; the host's id is Clayground's HOST.
+      const std::string networkId = localCode_.empty() ? id : localCode_;
+      setNetworkId(networkId);
       setPhaseTiming(
           {{"signaling", ms}, {"ice", 0}, {"datachannel", 0}, {"handshake", 0}, {"total", ms}});
       setPhase("");
       setStatus(Network::Status::Connected);
       setAcceptingJoins(true);
-      emitText(&Callbacks::networkCreated, id);
+      emitText(&Callbacks::networkCreated, networkId);
       return;
     }
     if (nodeId_.empty()) {
@@ -860,7 +865,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
         return;
       case PeerJsErrorType::PeerUnavailable:
         if (!isHost_) {
-          fatal(Network::ErrorCode::NoSuchNetwork, "No network with code " + hostId_ +
+          fatal(Network::ErrorCode::NoSuchNetwork, "No network with code " + networkId_ +
                                                        ": the host did not answer (" + err.message +
                                                        ")");
         }
@@ -1665,7 +1670,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     if (!isHost_ && peer == hostId_) {
       if (status_ == Network::Status::Connecting) {
         fatal(Network::ErrorCode::CouldNotConnect,
-              "Could not connect to the host " + hostId_ + " in phase " +
+              "Could not connect to the host " + networkId_ + " in phase " +
                   (phase_.empty() ? "signaling" : phase_) +
                   (why.empty() ? ": the connection closed" : ": " + why));
       } else if (status_ == Network::Status::Connected) {
@@ -1821,6 +1826,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     intake_.clear();
     batcher_.clear();
     hostId_.clear();
+    localCode_.clear();
     if (!nodes_.empty()) {
       nodes_.clear();
       notify(&Callbacks::nodesChanged);
@@ -2015,7 +2021,8 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
   GSource* ticker_ = nullptr;
   GSource* burst_ = nullptr;  // joiner: the session clock's burst of pings
 
-  std::string hostId_;  // joiner: the host's id (the normalized code)
+  std::string hostId_;     // joiner: the host's id (the normalized code, or HOST in Local mode)
+  std::string localCode_;  // Local host: its LAN code (its networkId; its id is HOST)
   PeerJsServer joinServer_;
   int hostTries_ = 0, joinerTries_ = 0;
   bool rosterReceived_ = false;

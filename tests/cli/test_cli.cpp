@@ -14,6 +14,7 @@
 
 #include "../network/node_process.hpp"
 #include "claynet/lan_code.hpp"
+#include "claynet/network.hpp"
 #include "printable.hpp"
 
 using namespace claynet::test;
@@ -140,6 +141,7 @@ std::string lanCodeFor(const std::string& address, uint16_t port) {
 TEST(Cli, HostAndJoinersChatBothWaysWithToAndQuit) {
   auto [host, code] = startLocalHost(3);
   ASSERT_FALSE(code.empty()) << host.output();
+  const std::string hostId = claynet::Network::kLocalHostId;  // a Local host's id (Clayground's)
 
   // A speaks the human form, B JSON lines.
   Cli a = Cli::start("a", std::vector<std::string>{"join", code} + kLoopback, false);
@@ -162,10 +164,10 @@ TEST(Cli, HostAndJoinersChatBothWaysWithToAndQuit) {
 
   // Host to everyone.
   ASSERT_TRUE(host.proc->writeLine("hello from host"));
-  EXPECT_FALSE(a.waitText("[" + code + "] hello from host").empty()) << a.output();
+  EXPECT_FALSE(a.waitText("[" + hostId + "] hello from host").empty()) << a.output();
   json m = b.waitMessage("hello from host");
   ASSERT_TRUE(m.is_object()) << b.output();
-  EXPECT_EQ(m.value("from", ""), code);
+  EXPECT_EQ(m.value("from", ""), hostId);
   EXPECT_FALSE(m.value("private", true));
 
   // A joiner to everyone: the host gets it, and B through the host's relay.
@@ -181,12 +183,12 @@ TEST(Cli, HostAndJoinersChatBothWaysWithToAndQuit) {
   // (same host-to-B channel, in order), so a misrouted private message would be there before it.
   ASSERT_TRUE(host.proc->writeLine("/to " + aId.substr(0, 5) + " just for a"));
   ASSERT_TRUE(host.proc->writeLine("after the private one"));
-  EXPECT_FALSE(a.waitText("[" + code + " to you] just for a").empty()) << a.output();
+  EXPECT_FALSE(a.waitText("[" + hostId + " to you] just for a").empty()) << a.output();
   ASSERT_TRUE(b.waitMessage("after the private one").is_object()) << b.output();
   for (const auto& l : b.lines) EXPECT_EQ(l.find("just for a"), std::string::npos) << l;
 
   // /to from a joiner to the host.
-  ASSERT_TRUE(b.proc->writeLine("/to " + code + " secret for the host"));
+  ASSERT_TRUE(b.proc->writeLine("/to " + hostId + " secret for the host"));
   m = host.waitMessage("secret for the host");
   ASSERT_TRUE(m.is_object()) << host.output();
   EXPECT_EQ(m.value("from", ""), bId);

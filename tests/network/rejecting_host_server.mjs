@@ -39,6 +39,6 @@ wss.on('connection', (socket, request) => {
       dst: id,
       payload: { type: 'data', connectionId, reason: 'Network full' },
     }));
-    console.log(`rejected ${connectionId} from ${id}`);
+    console.log(`rejected ${connectionId} from ${id} to ${m.dst}`);
   });
 });

@@ -13,6 +13,7 @@
 #include <set>
 
 #include "claynet/lan_code.hpp"
+#include "claynet/network.hpp"
 #include "node_process.hpp"
 
 using namespace claynet::test;
@@ -168,11 +169,15 @@ class NetworkNodes : public testing::TestWithParam<Mode> {
     EXPECT_TRUE(created) << "the host did not create a network" << h.log();
     if (created) {
       code_ = h.events("networkCreated")[0]["networkId"];
-      h.id = code_;
+      // The host's id comes with its status Connected, just before networkCreated.
+      for (const auto& e : h.events("statusChanged"))
+        if (e["status"] == "Connected") h.id = e["nodeId"];
       if (GetParam() == Mode::Local) {
         EXPECT_TRUE(claynet::isLanCode(code_)) << code_;
+        EXPECT_EQ(h.id, claynet::Network::kLocalHostId);  // Clayground's Local host id
       } else {
         EXPECT_TRUE(claynet::isValidNetworkCode(code_)) << code_;
+        EXPECT_EQ(h.id, code_);
       }
     }
     return h;
@@ -311,7 +316,7 @@ TEST_P(NetworkNodes, StarWithRelayEightNodes) {
     EXPECT_EQ(s["networkId"], code_) << n->name;
     // Star: a joiner's only link is the host.
     if (n != &host) {
-      EXPECT_EQ(s["links"], json::array({code_})) << n->name;
+      EXPECT_EQ(s["links"], json::array({host.id})) << n->name;
     }
     // Every phase measured; total covers them.
     auto t = s["phaseTiming"];
@@ -479,10 +484,10 @@ TEST_P(NetworkNodes, TheHandshakeAdmitsAndRefusesWithClaygroundsReasons) {
   json h = status(host);
   EXPECT_EQ(h["nodes"], json::array({js[0]->id}));
   EXPECT_EQ(h["clientTokens"], json({{js[0]->id, "alice"}}));
-  EXPECT_EQ(h["hostId"], code_);
+  EXPECT_EQ(h["hostId"], host.id);
   EXPECT_EQ(h["wireVersion"], 5);
   json j = status(*js[0]);
-  EXPECT_EQ(j["hostId"], code_);
+  EXPECT_EQ(j["hostId"], host.id);
   EXPECT_EQ(j["clientTokens"], json::object());
   EXPECT_TRUE(j["phaseTiming"].contains("handshake")) << j.dump();
   EXPECT_EQ(host.joined(), std::set<std::string>{js[0]->id});
@@ -862,6 +867,18 @@ TEST_P(NetworkNodes, AFullClaygroundHostRefusingAtSignalingIsReportedAtOnce) {
   EXPECT_EQ(errors[0]["message"], "Network full");
   EXPECT_EQ(errors[0]["code"], "network-full");
   EXPECT_TRUE(joiner.events("connectionTimedOut").empty());
+  // The joiner dialed the host by Clayground's id: HOST in Local mode, the code in Cloud mode.
+  std::string lines;
+  while (lines.find("rejected") == std::string::npos)
+    if (auto l = rejecting->readLine(5s)) {
+      lines += *l + "\n";
+    } else {
+      break;
+    }
+  EXPECT_NE(lines.find(std::string(" to ") +
+                       (GetParam() == Mode::Local ? claynet::Network::kLocalHostId : "ABCDEF")),
+            std::string::npos)
+      << lines;
   rejecting->kill(SIGTERM);
 }
 

@@ -128,7 +128,7 @@ TestCase {
         var code = created.signalArguments[0][0]
         verify(/^L[0-9A-Z]+-[0-9A-Z]+-[0-9A-Z]{8}$/.test(code), "LAN code: " + code)
         compare(host.networkId, code)
-        compare(host.nodeId, code)
+        compare(host.nodeId, "HOST")  // Clayground's Local host id; the code names the network
         compare(host.isHost, true)
         tryCompare(host, "status", Network.Status.Connected, timeoutMs)
         verify(hostStatus.count >= 1)
@@ -145,7 +145,8 @@ TestCase {
         compare(hostJoined.signalArguments[0][0], alice.nodeId)
         compare(hostJoined.signalArguments[1][0], bob.nodeId)
         compare(host.nodes, [alice.nodeId, bob.nodeId])
-        compare(alice.nodes.indexOf(code) >= 0 && alice.nodes.indexOf(bob.nodeId) >= 0, true)
+        compare(alice.nodes.indexOf("HOST") >= 0 && alice.nodes.indexOf(bob.nodeId) >= 0, true)
+        compare(alice.hostId, "HOST")
         compare(alice.networkId, code)
         compare(alice.isHost, false)
         compare(alice.status, Network.Status.Connected)
@@ -298,7 +299,7 @@ TestCase {
         tryCompare(host, "nodeCount", 2, timeoutMs)
         compare(host.nodes, [alice.nodeId])
 
-        var code = host.networkId
+        var hostNode = host.nodeId
         host.leave()
         compare(host.status, Network.Status.Disconnected)
         compare(host.isHost, false)
@@ -309,7 +310,7 @@ TestCase {
         compare(aliceHostLost.signalArguments[0][0], "host-left")
         compare(aliceHostLost.signalArguments[0][1], "The host left the network")
         compare(alice.hostLostReason, "host-left")
-        compare(aliceLeft.signalArguments[1][0], code)
+        compare(aliceLeft.signalArguments[1][0], hostNode)
         compare(alice.connected, false)
         compare(alice.nodes, [])
 
@@ -386,7 +387,7 @@ TestCase {
         compare(h.acceptingJoins, false)
         h.host()
         tryCompare(h, "connected", true, timeoutMs)
-        compare(h.hostId, h.networkId)
+        compare(h.hostId, "HOST")
         compare(h.acceptingJoins, true)
         ignoreWarning(/Network: password ignored: cannot change password while in a network.*/)
         h.password = "other"
@@ -394,7 +395,7 @@ TestCase {
 
         good.join(h.networkId)
         tryCompare(good, "connected", true, timeoutMs)
-        compare(good.hostId, h.networkId)
+        compare(good.hostId, "HOST")
         verify(good.phaseTiming.handshake >= 0, JSON.stringify(good.phaseTiming))
         tryVerify(function() { return h.clientTokens[good.nodeId] === "alice" }, timeoutMs)
         compare(tokens.count, 1)

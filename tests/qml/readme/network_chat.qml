@@ -23,7 +23,7 @@ Item {
     Network {
         id: guest
         onNodeJoined: (nodeId) => {
-            if (nodeId !== networkId) return  // the host's id is the network's code
+            if (nodeId !== hostId) return  // HOST in Local mode, the code in Cloud mode
             broadcast({type: "chat", text: "hello, everyone"})
             broadcastState({x: 10, y: 20})  // lossy; the newest wins
         }
