@@ -235,8 +235,9 @@ class Network {
   /// do, so its other phases are 0 and total equals signaling. Empty object before the first one.
   const nlohmann::json& phaseTiming() const;
   bool isHost() const;
-  /// The host's node id: this node's on a host, the host's on a joiner (the code it joined, which
-  /// the host's welcome confirms); "" when not in a network. Changes with networkId().
+  /// The host's node id: this node's on a host, the host's on a joiner (the code it joined in
+  /// Cloud mode, kLocalHostId for a LAN code with a secret; the host's welcome confirms it); ""
+  /// when not in a network. Changes with networkId().
   const std::string& hostId() const;
   /// A host that its signaling server registers right now, so new joiners can find it. False on
   /// a joiner, and on a host between signalingLost() and its registering again.
@@ -252,8 +253,8 @@ class Network {
   const std::map<std::string, std::string>& clientTokens() const;
   /// The code of the network (the one to share, for a host); "" when not in a network.
   const std::string& networkId() const;
-  /// This node's id: for a host its code, for a joiner a random 12-character id; "" when not in
-  /// a network.
+  /// This node's id: for a host its code in Cloud mode and kLocalHostId in Local mode, for a
+  /// joiner a random 12-character id; "" when not in a network.
   const std::string& nodeId() const;
   /// The other nodes in the network (this node not included), in the order they joined.
   const std::vector<std::string>& nodes() const;

@@ -1078,6 +1078,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
       Link* link = s.find(peer);
       const bool fatal = err.type == PeerJsErrorType::NegotiationFailed ||
                          err.type == PeerJsErrorType::PeerUnavailable ||
+                         err.type == PeerJsErrorType::PeerRejected ||
                          err.type == PeerJsErrorType::Network ||
                          err.type == PeerJsErrorType::ConnectionClosed;
       if (link && link->data.get() == raw && fatal) link->lastError = err.text();

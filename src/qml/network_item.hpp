@@ -103,9 +103,11 @@ class NetworkItem : public QObject {
   Q_PROPERTY(bool isHost READ isHost NOTIFY isHostChanged)
   /// The network's code (the one to share); "" when not in a network.
   Q_PROPERTY(QString networkId READ networkId NOTIFY networkIdChanged)
-  /// This node's id (a host's equals networkId); "" when not in a network.
+  /// This node's id (a Cloud host's equals networkId, a Local host's is "HOST"); "" when not in a
+  /// network.
   Q_PROPERTY(QString nodeId READ nodeId NOTIFY nodeIdChanged)
-  /// The host's node id (on a host its own, which is also networkId); "" when not in a network.
+  /// The host's node id (on a host its own: networkId in Cloud mode, "HOST" in Local mode); ""
+  /// when not in a network.
   Q_PROPERTY(QString hostId READ hostId NOTIFY networkIdChanged)
   /// Host: {joiner id: the clientToken of its hello}; {} on a joiner.
   Q_PROPERTY(QVariant clientTokens READ clientTokens NOTIFY clientTokensChanged)
