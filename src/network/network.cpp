@@ -638,15 +638,12 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
   }
 
   void resetSession() {
-    teardown(false);
-    intake_.clear();
+    teardown(false);  // also forgets received state, transit times and queued batches
     stateSeq_ = 0;
     if (clock_.synced()) notify(&Callbacks::sessionTimeSyncedChanged);
     clock_.reset();
     setHostLostReason("");
     lastError_ = {};
-    transit_.clear();
-    batcher_.clear();
   }
 
   void beginAttempt() {
@@ -1671,8 +1668,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     if (!isHost_ && peer == hostId_) {
       if (status_ == Network::Status::Connecting) {
         fatal(Network::ErrorCode::CouldNotConnect,
-              "Could not connect to the host " + networkId_ + " in phase " +
-                  (phase_.empty() ? "signaling" : phase_) +
+              "Could not connect to the host " + networkId_ + " in phase " + connectingPhase() +
                   (why.empty() ? ": the connection closed" : ": " + why));
       } else if (status_ == Network::Status::Connected) {
         hostGone(loss);
@@ -1754,10 +1750,12 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     notify(&Callbacks::hostLostReasonChanged);
   }
 
+  // The phase a node that is still connecting is in: before the first change, signaling.
+  std::string connectingPhase() const { return phase_.empty() ? "signaling" : phase_; }
+
   void fatal(Network::ErrorCode code, const std::string& message) {
     // The phase it failed in, before the teardown: a node still connecting is at least signaling.
-    std::string phase =
-        phase_.empty() && status_ == Network::Status::Connecting ? "signaling" : phase_;
+    std::string phase = status_ == Network::Status::Connecting ? connectingPhase() : phase_;
     teardown(false);
     error(code, message, std::move(phase));
     setStatus(Network::Status::Error);
@@ -1770,7 +1768,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
 
   void timedOut() {
     std::string message = "Connection timed out after " + std::to_string(timeoutMs_) +
-                          " ms in phase " + (phase_.empty() ? "signaling" : phase_);
+                          " ms in phase " + connectingPhase();
     // Stuck looking for a path to the host: say what ICE tried and what would help.
     if (!isHost_ && phase_ == "ice")
       if (Link* link = find(hostId_); link && link->data)
