@@ -26,8 +26,10 @@
 #include "claynet/signal_server.hpp"
 #include "network/envelope.hpp"
 #include "network/handshake.hpp"
+#include "network/inbound.hpp"
 #include "network/link_supervision.hpp"
 #include "network/liveness.hpp"
+#include "network/membership.hpp"
 #include "network/network_config.hpp"
 #include "network/network_testing.hpp"
 #include "network/relay.hpp"
@@ -142,7 +144,6 @@ struct Link {
   std::shared_ptr<PeerJsConnection> state;   // a clay_state DataConnection (browser, claynet)
   std::shared_ptr<DataChannel> nativeState;  // an in-band "state" channel (native Clayground)
   bool dataOpen = false;
-  bool member = false;     // a node of the network as this node sees it
   bool rejecting = false;  // host: refused ("Network full"); closes at rejectDeadline
   bool dialed = false;     // we opened it
   Wire wire = Wire::Unknown;
@@ -153,9 +154,6 @@ struct Link {
   std::uint64_t stateSent = 0, stateRecv = 0;
   std::uint64_t receivedAtTick = 0;
   std::vector<json> early;  // Mesh: messages that came before the host announced the node
-
-  // In the network and past its handshake: what the network sends may go to it.
-  bool ready() const { return member && dataOpen && wire != Wire::Unknown; }
 
   bool stateOpen() const {
     return (state && state->isOpen()) || (nativeState && nativeState->isOpen());
@@ -211,7 +209,6 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
   json phaseTiming_ = json::object();
   bool isHost_ = false;
   std::string networkId_, nodeId_;
-  std::vector<std::string> nodes_;
   int latency_ = -1;
   std::map<std::string, std::string> clientTokens_;  // host: joiner -> the token of its hello
   std::string hostLostReason_;
@@ -244,6 +241,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     clock_.start(localMs());
     notify(&Callbacks::sessionTimeSyncedChanged);
     setIsHost(true);
+    roster_.hosting();
     // A seed-era node can present neither an app id nor a password.
     gate_.configure(appId_, password_, appId_.empty() && password_.empty());
     beginAttempt();
@@ -322,7 +320,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     if (state) ++stateSeq_;
     std::string failures;
     for (auto& [id, link] : links_) {
-      if (!link.ready()) continue;
+      if (!ready(link)) continue;
       if (Result r = state ? sendState(link, out) : sendOn(link.data, out); !r)
         failures += (failures.empty() ? "" : "; ") + id + ": " + r.error();
     }
@@ -366,7 +364,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
       Outgoing out;
       if (!prepare(batch, out, false)) continue;
       for (auto& [id, link] : links_)
-        if (link.ready()) (void)sendState(link, out);
+        if (ready(link)) (void)sendState(link, out);
     }
   }
 
@@ -375,7 +373,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     if (status_ != Network::Status::Connected)
       return Result::failure("sendTo(): not connected to a network");
     if (target == nodeId_) return Result::failure("sendTo(): \"" + target + "\" is this node");
-    if (std::find(nodes_.begin(), nodes_.end(), target) == nodes_.end())
+    if (!roster_.contains(target))
       return Result::failure("sendTo(): unknown node \"" + target +
                              "\" (not in nodes; it may have left)");
     Envelope e = makeMessage(data);
@@ -383,7 +381,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     // Addressed even on a direct link: to a host, a message without `to` is a broadcast to relay.
     e.to = target;
     Link* direct = find(target);
-    if (!(direct && direct->member && direct->dataOpen)) {
+    if (!(direct && roster_.contains(target) && direct->dataOpen)) {
       // No direct link: the host routes it (Star, or a Mesh link that could not be made).
       Link* hostLink = isHost_ ? nullptr : find(hostId_);
       if (!hostLink || !hostLink->dataOpen)
@@ -396,21 +394,23 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
   }
 
   const std::string& hostId() const { return isHost_ ? nodeId_ : hostId_; }
+  const std::vector<std::string>& nodes() const { return roster_.nodes(); }
 
   double sessionTime() { return inNetwork() ? clock_.sessionTime(localMs()) : -1; }
   bool sessionTimeSynced() const { return inNetwork() && clock_.synced(); }
   double transitMs(const std::string& node) {
-    return transit_.transitMs(node, localMs(), clock_.valid() ? clock_.offsetAt(localMs()) : 0);
+    return inbound_.transit().transitMs(node, localMs(),
+                                        clock_.valid() ? clock_.offsetAt(localMs()) : 0);
   }
   double stateAgeMs(const std::string& node, const std::optional<std::string>& key) const {
-    return intake_.ageMs(node, key, localMs());
+    return inbound_.intake().ageMs(node, key, localMs());
   }
 
-  json syncStats() const { return intake_.syncStats(localMs()); }
+  json syncStats() const { return inbound_.intake().syncStats(localMs()); }
 
   json peerStats() const {
     json out = json::object();
-    for (const auto& id : nodes_) {
+    for (const auto& id : roster_.nodes()) {
       const Link* link = find(id);
       Counters c;
       if (link) {
@@ -428,7 +428,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
                  {"bytesRecv", c.bytesReceived},
                  {"stateSent", direct ? link->stateSent : 0},
                  {"stateRecv", direct ? link->stateRecv : 0},
-                 {"stateDropped", intake_.droppedFrom(id)},
+                 {"stateDropped", inbound_.intake().droppedFrom(id)},
                  {"stateLink", !direct             ? "relayed"
                                : link->stateOpen() ? "unreliable"
                                                    : "fallback"},
@@ -483,7 +483,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
   std::vector<std::string> directLinks() const {
     std::vector<std::string> out;
     for (const auto& [id, link] : links_)
-      if (link.dataOpen && link.member) out.push_back(id);
+      if (link.dataOpen && roster_.contains(id)) out.push_back(id);
     return out;
   }
 
@@ -770,7 +770,9 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
   }
 
   Result startJoin() {
-    if (Result r = openPeer(randomNodeId(), joinServer_); !r)
+    const std::string id = randomNodeId();
+    roster_.joining(id, hostId_, topology_ == Network::Topology::Mesh);
+    if (Result r = openPeer(id, joinServer_); !r)
       return failWith(Network::ErrorCode::SignalingFailed, r.error());
     if (!dial(hostId_))
       return failWith(Network::ErrorCode::CouldNotConnect,
@@ -976,7 +978,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
   // Mesh: the nodes of the roster are dialed one per turn of the event queue, not all in one go:
   // each dial waits for the network thread, and the pings in between must still be answered.
   void scheduleDial() {
-    if (dialQueue_.empty() || dialScheduled_) return;
+    if (!roster_.dialsQueued() || dialScheduled_) return;
     dialScheduled_ = true;
     std::weak_ptr<NetworkImpl> w = weak_from_this();
     core_->deliver([w] {
@@ -989,15 +991,12 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
   }
 
   void dialNext() {
-    if (dialQueue_.empty()) return;
-    const std::string id = dialQueue_.front();
-    dialQueue_.pop_front();
-    if (status_ != Network::Status::Connecting || !pendingDials_.count(id)) {
-      scheduleDial();
-      return;
-    }
-    if (!dial(id)) {
-      pendingDials_.erase(id);
+    const auto id = roster_.nextDial();
+    if (!id) return;
+    if (!dial(*id)) {
+      Membership::Events events;
+      (void)roster_.linkGone(*id, events);
+      apply(events);
       maybeJoined();
     }
     scheduleDial();
@@ -1006,8 +1005,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
   bool acceptsIncoming(const std::string& from) const {
     if (isHost_) return status_ == Network::Status::Connected;
     // Mesh: nodes that join after us dial us; so does anyone the roster names while we join.
-    return topology_ == Network::Topology::Mesh && rosterReceived_ && from != hostId_ &&
-           inNetwork();
+    return roster_.acceptsLinkFrom(from) && inNetwork();
   }
 
   void incoming(const std::shared_ptr<PeerJsConnection>& conn) {
@@ -1029,13 +1027,13 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
       link.state = conn;
       wireState(from, conn);
       // Only a seed-era node opens a clay_state connection.
-      if (isHost_ && !link.member)
+      if (isHost_ && !roster_.contains(from))
         if (auto d = gate_.legacySign(from)) decide(*d);
       return;
     }
     Link* existing = find(from);
     bool reject = false;
-    if (isHost_ && !(existing && existing->member)) {
+    if (isHost_ && !(existing && roster_.contains(from))) {
       int occupied = 1;  // the host
       for (const auto& [id, l] : links_)
         if (id != from && l.data && !l.rejecting) ++occupied;
@@ -1212,8 +1210,10 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     }
     ping(*link);
     // Mesh: another node.
-    if (announced_.count(peer)) makeMember(*link);
-    if (pendingDials_.erase(peer)) maybeJoined();
+    Membership::Events events;
+    roster_.linkOpened(peer, events);
+    apply(events);
+    maybeJoined();
   }
 
   void sendJson(Link& link, json value) {
@@ -1233,7 +1233,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
       sendJson(*link, makeRefusal(d.refusal));
       link->rejecting = true;
       link->rejectDeadline = Clock::now() + kRefusalCloseDelay;
-      if (link->member) linkLost(d.id, Loss::Goodbye);  // it was in already, on another link
+      if (roster_.contains(d.id)) linkLost(d.id, Loss::Goodbye);  // it was in already
       return;
     }
     if (d.kind == Kind::Admit) {
@@ -1249,16 +1249,15 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
       diag("datachannel", d.id + " sent no hello: a node of the seeds' protocol");
     }
     ping(*link);
-    if (link->member) {
-      // A node already in the network came back on a new connection: no second nodeJoined.
-      Outgoing roster;
-      std::vector<std::string> others;
-      for (const auto& id : nodes_)
-        if (id != d.id) others.push_back(id);
-      if (prepare(makeRoster(others), roster, false)) (void)sendOn(link->data, roster);
-      return;
-    }
-    admit(*link);
+    // A node already in the network that came back on a new connection gets only its roster
+    // again, no second nodeJoined.
+    const bool again = roster_.contains(d.id);
+    Membership::Events events;
+    roster_.admit(d.id, events);
+    if (!again)
+      diag("datachannel", "admitted " + d.id + " (" + std::to_string(roster_.nodes().size() + 1) +
+                              " of " + std::to_string(maxNodes_) + " nodes)");
+    apply(events);
   }
 
   // Joiner: the host turned us away, in its handshake or (a full native Clayground host) at
@@ -1303,52 +1302,15 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
       openStateConnection(link);
       ping(link);
     }
-    if (std::find(nodes_.begin(), nodes_.end(), hostId_) == nodes_.end())
-      nodes_.insert(nodes_.begin(), hostId_);
-    link.member = true;
+    roster_.welcomed();
     if (!current) received(link, value, false);  // its first message counts too
     maybeJoined();
-  }
-
-  void admit(Link& link) {
-    link.member = true;
-    std::vector<std::string> others;
-    for (const auto& id : nodes_)
-      if (id != link.peer) others.push_back(id);
-    nodes_.push_back(link.peer);
-    Outgoing roster, joined;
-    if (prepare(makeRoster(others), roster, false)) (void)sendOn(link.data, roster);
-    if (prepare(makeNodeJoined(link.peer), joined, false)) {
-      for (auto& [id, l] : links_)
-        if (id != link.peer && l.ready()) (void)sendOn(l.data, joined);
-    }
-    diag("datachannel", "admitted " + link.peer + " (" + std::to_string(nodes_.size() + 1) +
-                            " of " + std::to_string(maxNodes_) + " nodes)");
-    notify(&Callbacks::nodesChanged);
-    emitText(&Callbacks::nodeJoined, link.peer);
-  }
-
-  // Mesh: a node announced by the host whose direct link is open.
-  void makeMember(Link& link) {
-    if (link.member) return;
-    link.member = true;
-    auto early = std::move(link.early);
-    link.early.clear();
-    if (std::find(nodes_.begin(), nodes_.end(), link.peer) == nodes_.end()) {
-      nodes_.push_back(link.peer);
-      if (status_ == Network::Status::Connected) {
-        notify(&Callbacks::nodesChanged);
-        emitText(&Callbacks::nodeJoined, link.peer);
-      }
-    }
-    for (const auto& value : early) received(link, value, false);
   }
 
   void maybeJoined() {
     if (isHost_ || status_ != Network::Status::Connecting) return;
     Link* hostLink = find(hostId_);
-    if (!hostLink || !hostLink->dataOpen || hostLink->wire == Wire::Unknown || !rosterReceived_ ||
-        !pendingDials_.empty())
+    if (!hostLink || !hostLink->dataOpen || hostLink->wire == Wire::Unknown || !roster_.settled())
       return;
     const auto now = Clock::now();
     timing_["handshake"] = msBetween(phaseMark_, now);
@@ -1361,14 +1323,9 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
                             timing_.dump() + ")");
     setPhaseTiming(timing_);
     setPhase("");
-    // Clayground's order on the welcome: nodeJoined(host), status Connected, then the others as
-    // the roster names them.
-    notify(&Callbacks::nodesChanged);
-    auto hostFirst = std::find(nodes_.begin(), nodes_.end(), hostId_);
-    if (hostFirst != nodes_.end()) emitText(&Callbacks::nodeJoined, hostId_);
-    setStatus(Network::Status::Connected);
-    for (const auto& id : nodes_)
-      if (id != hostId_) emitText(&Callbacks::nodeJoined, id);
+    Membership::Events events;
+    roster_.connect(events);
+    apply(events);
   }
 
   // ---- receiving ----
@@ -1441,53 +1398,39 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
         break;
     }
     if (viaState || env.kind != EnvelopeKind::Message) ++link.stateRecv;
-    if (isHost_) {
-      if (link.member) route(link, env);
-      return;
-    }
-    if (link.peer == hostId_) {
-      // A Clayground host ignores `to` and relays a sendTo to every joiner: keep only our own.
-      if (env.to && *env.to != nodeId_) return;
-      // The host may name another origin, but only a node of the roster (Clayground's rule): a
-      // state of a node that has just left, or a name made up, goes nowhere.
-      const std::string origin = originAtReceiver(env, link.peer, hostId_);
-      if (origin != hostId_ && std::find(nodes_.begin(), nodes_.end(), origin) == nodes_.end()) {
-        diag("datachannel", "dropped a message from " + origin + ", which is not in the network");
-        return;
-      }
-      deliver(origin, env);
-      return;
-    }
-    // Mesh, directly from another node: its own message (`from` means nothing here).
-    if (!link.member) {
+    InboundContext ctx;
+    ctx.host = isHost_;
+    ctx.self = nodeId_;
+    ctx.hostId = hostId_;
+    ctx.relay = autoRelay_ && topology_ == Network::Topology::Star;
+    if (isHost_)
+      for (const auto& [id, l] : links_)
+        if (ready(l)) ctx.readyJoiners.push_back(id);
+    InboundOutcome in = inbound_.take(link.peer, env, ctx, roster_, localMs());
+    for (auto& note : in.notes) diag("datachannel", std::move(note));
+    if (in.early) {
       if (link.early.size() < kEarlyMessageLimit) link.early.push_back(value);
       return;
     }
-    deliver(link.peer, env);
+    for (auto& d : in.deliveries) {
+      if (d.state) {
+        emitState(std::move(d.origin), std::move(d.data), d.sentAt, std::move(d.key));
+      } else {
+        emitMessage(std::move(d.origin), std::move(d.data), d.sentAt);
+      }
+    }
+    relay(in, env.kind != EnvelopeKind::Message);
   }
 
-  void route(Link& link, const Envelope& env) {
-    std::vector<std::string> joiners;
-    for (const auto& [id, l] : links_)
-      if (l.ready()) joiners.push_back(id);
-    const bool relay = autoRelay_ && topology_ == Network::Topology::Star;
-    HostRoute r = routeAtHost(env, link.peer, nodeId_, joiners, relay);
-    if (r.unknownTarget) {
-      diag("datachannel",
-           "dropped a message from " + link.peer + " for unknown node " + env.to.value_or(""));
-      return;
-    }
-    // A stale state, or a batch with nothing new, goes no further.
-    const auto fresh = acceptState(r.origin, env);
-    if (!fresh) return;
-    if (r.deliverLocally) emitDelivery(r.origin, env, *fresh);
-    if (r.forwardTo.empty()) return;
+  // Host: a joiner's message or state, on to the others.
+  void relay(const InboundOutcome& in, bool state) {
+    if (in.forwardTo.empty()) return;
     Outgoing out;
-    if (!prepare(r.forwarded, out, false)) return;
-    for (const auto& id : r.forwardTo) {
+    if (!prepare(in.forwarded, out, false)) return;
+    for (const auto& id : in.forwardTo) {
       Link* target = find(id);
       if (!target || !target->dataOpen) continue;
-      if (env.kind != EnvelopeKind::Message) {
+      if (state) {
         (void)sendState(*target, out);
       } else {
         (void)sendOn(target->data, out);
@@ -1495,136 +1438,79 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     }
   }
 
-  void deliver(const std::string& origin, const Envelope& env) {
-    if (const auto fresh = acceptState(origin, env)) emitDelivery(origin, env, *fresh);
-  }
-
-  // The sequence check of a state or a batch from `origin`: nullopt when nothing in it is new,
-  // else the indices of the batch entries that are (empty for anything but a batch).
-  std::optional<std::vector<std::size_t>> acceptState(const std::string& origin,
-                                                      const Envelope& env) {
-    const double now = localMs();
-    StateIntake::Outcome in = intake_.accept(origin, env, now);
-    if (in.keysCappedNow)
-      diag("datachannel", origin + " sent more than " +
-                              std::to_string(StateIntake::kMaxKeysPerOrigin) +
-                              " state keys; updates of further keys are dropped");
-    if (!in.fresh) {
-      staleDropped(origin, env.seq);
-      return std::nullopt;
-    }
-    if (env.kind != EnvelopeKind::Message) transit_.arrived(origin, env.sentAt.value_or(-1), now);
-    return in.fresh;
-  }
-
-  void emitDelivery(const std::string& origin, const Envelope& env,
-                    const std::vector<std::size_t>& fresh) {
-    const double sentAt = env.sentAt.value_or(-1);
-    switch (env.kind) {
-      case EnvelopeKind::Message:
-        emitMessage(origin, env.data, sentAt);
-        return;
-      case EnvelopeKind::State:
-        emitState(origin, env.data, sentAt, "");
-        return;
-      default:
-        for (std::size_t i : fresh)
-          emitState(origin, env.entries[i].data, sentAt, env.entries[i].key);
-    }
-  }
-
-  void staleDropped(const std::string& origin, std::uint32_t seq) {
-    diag("datachannel", "dropped a stale state update " + std::to_string(seq) + " from " + origin);
-  }
-
   void system(Link& link, const Envelope& env) {
-    // A goodbye: Clayground's "bye", or the seeds' node_left naming the sender itself (a node
-    // may only say that it leaves itself).
-    const bool goodbye = env.sys == "bye" || (env.sys == "node_left" && env.nodeId == link.peer);
-    if (isHost_) {
-      if (goodbye && link.member) linkLost(link.peer, Loss::Goodbye);
-      return;
-    }
-    if (link.peer != hostId_) {
-      if (goodbye) linkLost(link.peer, Loss::Goodbye);
-      return;
-    }
-    if (env.sys == "bye") {
-      hostGone(Loss::Goodbye);
-      return;
-    }
-    if (env.sys == "roster") {
-      const bool first = !rosterReceived_;
-      rosterReceived_ = true;
-      for (const auto& id : env.nodes) {
-        if (id == nodeId_ || id == hostId_) continue;
-        announced_.insert(id);
-        if (topology_ == Network::Topology::Mesh) {
-          if (Link* l = find(id); l && l->dataOpen) {
-            makeMember(*l);
-          } else if (!l && status_ == Network::Status::Connecting &&
-                     pendingDials_.insert(id).second) {
-            dialQueue_.push_back(id);
-          }
-        } else {
-          addStarNode(id);
-        }
-      }
+    Membership::Events events;
+    roster_.system(
+        link.peer, env,
+        [this](const std::string& id) {
+          const Link* l = find(id);
+          return !l            ? Membership::LinkState::None
+                 : l->dataOpen ? Membership::LinkState::Open
+                               : Membership::LinkState::Opening;
+        },
+        events);
+    apply(events);
+    if (env.sys == "roster" && inNetwork()) {
       scheduleDial();
-      if (first) maybeJoined();
-      return;
+      maybeJoined();
     }
-    if (env.sys == "node_joined") {
-      const std::string& id = env.nodeId;
-      if (id.empty() || id == nodeId_ || id == hostId_) return;
-      announced_.insert(id);
-      if (topology_ == Network::Topology::Mesh) {
-        if (Link* l = find(id); l && l->dataOpen) makeMember(*l);
-      } else {
-        addStarNode(id);
-      }
-      return;
-    }
-    if (env.sys == "node_left") {
-      const std::string& id = env.nodeId;
-      if (id == hostId_) {
-        hostGone(Loss::Goodbye);
-        return;
-      }
-      announced_.erase(id);
-      if (find(id)) {
-        linkLost(id, Loss::Goodbye);
-      } else {
-        removeNode(id);
+  }
+
+  // Does what the membership says, in its order.
+  void apply(const Membership::Events& events) {
+    using Kind = Membership::Event::Kind;
+    for (const auto& e : events) {
+      switch (e.kind) {
+        case Kind::NodesChanged:
+          notify(&Callbacks::nodesChanged);
+          break;
+        case Kind::Joined:
+          emitText(&Callbacks::nodeJoined, e.id);
+          break;
+        case Kind::Left:
+          emitText(&Callbacks::nodeLeft, e.id);
+          break;
+        case Kind::Forget:
+          forgetState(e.id);
+          break;
+        case Kind::Member:
+          // What it sent before the host announced it counts now.
+          if (Link* l = find(e.id)) {
+            auto early = std::move(l->early);
+            l->early.clear();
+            for (const auto& value : early) {
+              Link* again = find(e.id);
+              if (!again) break;
+              received(*again, value, false);
+            }
+          }
+          break;
+        case Kind::Drop:
+          linkLost(e.id, Loss::Goodbye);
+          break;
+        case Kind::HostLeft:
+          hostGone(Loss::Goodbye);
+          return;  // the session is over
+        case Kind::Connected:
+          setStatus(Network::Status::Connected);
+          break;
+        case Kind::Send:
+          if (Link* l = find(e.id); l && ready(*l)) {
+            Outgoing out;
+            if (prepare(e.envelope, out, false)) (void)sendOn(l->data, out);
+          }
+          break;
       }
     }
   }
 
-  void addStarNode(const std::string& id) {
-    if (std::find(nodes_.begin(), nodes_.end(), id) != nodes_.end()) return;
-    nodes_.push_back(id);
-    if (status_ == Network::Status::Connected) {
-      notify(&Callbacks::nodesChanged);
-      emitText(&Callbacks::nodeJoined, id);
-    }
+  // In the network and past its handshake: what the network sends may go to it.
+  bool ready(const Link& link) const {
+    return link.dataOpen && link.wire != Wire::Unknown && roster_.contains(link.peer);
   }
 
   // What is kept about the state of a node that left.
-  void forgetState(const std::string& id) {
-    intake_.forget(id);
-    transit_.forget(id);
-  }
-
-  void removeNode(const std::string id) {
-    forgetState(id);
-    auto it = std::find(nodes_.begin(), nodes_.end(), id);
-    if (it == nodes_.end()) return;
-    nodes_.erase(it);
-    if (status_ == Network::Status::Connected) {
-      notify(&Callbacks::nodesChanged);
-      emitText(&Callbacks::nodeLeft, id);
-    }
-  }
+  void forgetState(const std::string& id) { inbound_.forget(id); }
 
   // ---- sending ----
 
@@ -1675,7 +1561,6 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
       }
       return;
     }
-    const bool wasMember = link->member;
     closeLink(*link);
     links_.erase(peer);
     gate_.forget(peer);
@@ -1684,28 +1569,19 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
                  : loss == Loss::Closed
                      ? ": link closed"
                      : ": did not answer for " + std::to_string(gracePeriodMs_) + " ms; dropped"));
+    Membership::Events events;
     if (isHost_) {
-      if (!wasMember) return;
-      auto it = std::find(nodes_.begin(), nodes_.end(), peer);
-      if (it != nodes_.end()) nodes_.erase(it);
-      forgetState(peer);
+      if (!roster_.removed(peer, events)) return;
       if (clientTokens_.erase(peer)) notify(&Callbacks::clientTokensChanged);
-      Outgoing out;
-      if (prepare(makeNodeLeft(peer), out, false)) {
-        for (auto& [id, l] : links_)
-          if (l.ready()) (void)sendOn(l.data, out);
-      }
-      notify(&Callbacks::nodesChanged);
-      emitText(&Callbacks::nodeLeft, peer);
+      apply(events);
       updateLatency();
       return;
     }
     // Mesh: another node.
-    if (pendingDials_.erase(peer)) {
-      diag("datachannel", "could not link to " + peer + (why.empty() ? "" : ": " + why));
-      maybeJoined();
-    }
-    if (wasMember) removeNode(peer);
+    const bool waited = roster_.linkGone(peer, events);
+    if (waited) diag("datachannel", "could not link to " + peer + (why.empty() ? "" : ": " + why));
+    apply(events);
+    if (waited) maybeJoined();
     updateLatency();
   }
 
@@ -1730,7 +1606,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
         message = Network::kHostLostMessage;
         break;
     }
-    std::vector<std::string> gone = nodes_;
+    std::vector<std::string> gone = roster_.nodes();
     const bool wasConnected = status_ == Network::Status::Connected;
     setHostLostReason(reason);
     teardown(false);
@@ -1808,26 +1684,22 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
       server_->stop();
       server_.reset();
     }
-    announced_.clear();
-    pendingDials_.clear();
     gate_.clear();
     if (!clientTokens_.empty()) {
       clientTokens_.clear();
       notify(&Callbacks::clientTokensChanged);
     }
-    dialQueue_.clear();
-    rosterReceived_ = false;
     burstLeft_ = 0;
     stopTimer(burst_);
     signalingDown_ = false;
     setAcceptingJoins(false);
-    transit_.clear();
-    intake_.clear();
+    inbound_.clear();
     batcher_.clear();
     hostId_.clear();
     localCode_.clear();
-    if (!nodes_.empty()) {
-      nodes_.clear();
+    const bool hadNodes = !roster_.nodes().empty();
+    roster_.clear();
+    if (hadNodes) {
       notify(&Callbacks::nodesChanged);
     }
     setPhase("");
@@ -1959,7 +1831,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
       facts.dataOpen = link.dataOpen;
       facts.rejecting = link.rejecting;
       facts.handshakeDone = link.wire != Wire::Unknown;
-      facts.member = link.member;
+      facts.member = roster_.contains(id);
       facts.weAreHost = isHost_;
       facts.toHost = !isHost_ && id == hostId_;
       facts.created = link.created;
@@ -1993,11 +1865,11 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
       linkLost(id, Loss::Silent);
     }
     // A host that sends no roster (not claynet): the join completes without it.
-    if (!isHost_ && status_ == Network::Status::Connecting && !rosterReceived_) {
+    if (!isHost_ && status_ == Network::Status::Connecting && !roster_.rosterReceived()) {
       Link* h = find(hostId_);
       if (h && h->dataOpen && h->wire != Wire::Unknown && now - h->opened >= kRosterWait) {
         diag("datachannel", "the host sent no roster; going on without it");
-        rosterReceived_ = true;
+        roster_.rosterMissing();
         maybeJoined();
       }
     }
@@ -2024,20 +1896,16 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
   std::string localCode_;  // Local host: its LAN code (its networkId; its id is HOST)
   PeerJsServer joinServer_;
   int hostTries_ = 0, joinerTries_ = 0;
-  bool rosterReceived_ = false;
-  std::set<std::string> announced_;     // joiner: nodes the host says are in the network
-  std::set<std::string> pendingDials_;  // Mesh joiner: links still opening before we count as in
-  std::deque<std::string> dialQueue_;   // Mesh joiner: nodes of the roster not dialed yet
+  Membership roster_;  // the other nodes as this node sees them
   bool dialScheduled_ = false;
 
   Clock::time_point attemptStart_, phaseMark_;
   StallDetector stalls_;
   json timing_ = json::object();
 
-  StateIntake intake_;
+  Inbound inbound_;             // what arrives: routed, relayed, delivered or dropped as stale
   std::uint32_t stateSeq_ = 0;  // shared by unkeyed state and batches, as Clayground's
   SessionClock clock_;
-  TransitTracker transit_;
   StateBatcher batcher_;
   bool flushScheduled_ = false;
   int burstLeft_ = 0;    // joiner: pings of the clock's burst still to send
@@ -2239,9 +2107,9 @@ const json& Network::phaseTiming() const { return impl_->phaseTiming_; }
 bool Network::isHost() const { return impl_->isHost_; }
 const std::string& Network::networkId() const { return impl_->networkId_; }
 const std::string& Network::nodeId() const { return impl_->nodeId_; }
-const std::vector<std::string>& Network::nodes() const { return impl_->nodes_; }
+const std::vector<std::string>& Network::nodes() const { return impl_->nodes(); }
 int Network::nodeCount() const {
-  return connected() ? static_cast<int>(impl_->nodes_.size()) + 1 : 0;
+  return connected() ? static_cast<int>(impl_->nodes().size()) + 1 : 0;
 }
 int Network::latency() const { return impl_->latency_; }
 json Network::peerStats() const { return impl_->peerStats(); }
