@@ -27,6 +27,7 @@
 #include "network/envelope.hpp"
 #include "network/handshake.hpp"
 #include "network/inbound.hpp"
+#include "network/join_timeline.hpp"
 #include "network/link_supervision.hpp"
 #include "network/liveness.hpp"
 #include "network/membership.hpp"
@@ -71,10 +72,6 @@ double localMs() {
              std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch())
                  .count()) /
          1000.0;
-}
-
-std::int64_t msBetween(Clock::time_point a, Clock::time_point b) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(b - a).count();
 }
 
 std::string serverText(const PeerJsServer& s) {
@@ -567,9 +564,11 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     status_ = s;
     notify(&Callbacks::statusChanged);
   }
-  void setPhase(std::string p) {
+  // connectionPhase follows the timeline, notifying only on a change.
+  void syncPhase() {
+    const std::string& p = timeline_.phase();
     if (phase_ == p) return;
-    phase_ = std::move(p);
+    phase_ = p;
     notify(&Callbacks::connectionPhaseChanged);
   }
   void setIsHost(bool h) {
@@ -647,11 +646,9 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
   }
 
   void beginAttempt() {
-    attemptStart_ = Clock::now();
-    phaseMark_ = attemptStart_;
-    timing_ = json::object();
+    timeline_.begin(Clock::now());
     setPhaseTiming(json::object());
-    setPhase("signaling");
+    syncPhase();
     setStatus(Network::Status::Connecting);
     startTicker();
   }
@@ -788,16 +785,14 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
         setAcceptingJoins(true);
         return;
       }
-      const auto now = Clock::now();
-      const auto ms = msBetween(attemptStart_, now);
-      diag("signaling", "registered as " + id + " (" + std::to_string(ms) + " ms)");
+      const json timing = timeline_.hosted(Clock::now());
+      diag("signaling", "registered as " + id + " (" + timing["total"].dump() + " ms)");
       setNodeId(id);
       // Local mode: the LAN code names the network; the host's id is Clayground's HOST.
       const std::string networkId = localCode_.empty() ? id : localCode_;
       setNetworkId(networkId);
-      setPhaseTiming(
-          {{"signaling", ms}, {"ice", 0}, {"datachannel", 0}, {"handshake", 0}, {"total", ms}});
-      setPhase("");
+      setPhaseTiming(timing);
+      syncPhase();
       setStatus(Network::Status::Connected);
       setAcceptingJoins(true);
       emitText(&Callbacks::networkCreated, networkId);
@@ -805,7 +800,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     }
     if (nodeId_.empty()) {
       diag("signaling", "registered as " + id + " (" +
-                            std::to_string(msBetween(attemptStart_, Clock::now())) + " ms)");
+                            std::to_string(timeline_.elapsedMs(Clock::now())) + " ms)");
       setNodeId(id);
     } else {
       diag("signaling", "registered again as " + id);
@@ -1154,21 +1149,9 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
 
   void transportState(const std::string& peer, PeerState state) {
     if (isHost_ || peer != hostId_ || status_ != Network::Status::Connecting) return;
-    const auto now = Clock::now();
-    if (state == PeerState::Connecting && phase_ == "signaling") {
-      timing_["signaling"] = msBetween(phaseMark_, now);
-      phaseMark_ = now;
-      setPhase("ice");
-    } else if (state == PeerState::Connected && (phase_ == "signaling" || phase_ == "ice")) {
-      if (phase_ == "signaling") {
-        timing_["signaling"] = msBetween(phaseMark_, now);
-        timing_["ice"] = 0;
-      } else {
-        timing_["ice"] = msBetween(phaseMark_, now);
-      }
-      phaseMark_ = now;
-      setPhase("datachannel");
-    }
+    if (state == PeerState::Connecting) timeline_.transportConnecting(Clock::now());
+    if (state == PeerState::Connected) timeline_.transportConnected(Clock::now());
+    syncPhase();
   }
 
   void dataOpened(const std::string& peer, PeerJsConnection* raw) {
@@ -1192,18 +1175,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
       return;
     }
     if (peer == hostId_) {
-      if (status_ == Network::Status::Connecting && phase_ != "handshake") {
-        if (phase_ == "datachannel") {
-          timing_["datachannel"] = msBetween(phaseMark_, now);
-        } else {
-          // The transport's state events were not seen (they always come first): time it here.
-          if (!timing_.contains("signaling")) timing_["signaling"] = msBetween(phaseMark_, now);
-          if (!timing_.contains("ice")) timing_["ice"] = 0;
-          timing_["datachannel"] = 0;
-        }
-        phaseMark_ = now;
-        setPhase("handshake");
-      }
+      if (status_ == Network::Status::Connecting && timeline_.channelOpen(now)) syncPhase();
       // The hello goes first: a current host judges the first message it gets.
       sendJson(*link, makeHello(appId_, password_, clientToken_));
       return;
@@ -1312,17 +1284,11 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     Link* hostLink = find(hostId_);
     if (!hostLink || !hostLink->dataOpen || hostLink->wire == Wire::Unknown || !roster_.settled())
       return;
-    const auto now = Clock::now();
-    timing_["handshake"] = msBetween(phaseMark_, now);
-    timing_["total"] = msBetween(attemptStart_, now);
-    if (!timing_.contains("signaling")) timing_["signaling"] = 0;
-    if (!timing_.contains("ice")) timing_["ice"] = 0;
-    if (!timing_.contains("datachannel")) timing_["datachannel"] = 0;
-    diag("datachannel", "joined " + hostId_ + " in " +
-                            std::to_string(timing_["total"].get<std::int64_t>()) + " ms (" +
-                            timing_.dump() + ")");
-    setPhaseTiming(timing_);
-    setPhase("");
+    const json timing = timeline_.joined(Clock::now());
+    diag("datachannel",
+         "joined " + hostId_ + " in " + timing["total"].dump() + " ms (" + timing.dump() + ")");
+    setPhaseTiming(timing);
+    syncPhase();
     Membership::Events events;
     roster_.connect(events);
     apply(events);
@@ -1627,7 +1593,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
   }
 
   // The phase a node that is still connecting is in: before the first change, signaling.
-  std::string connectingPhase() const { return phase_.empty() ? "signaling" : phase_; }
+  std::string connectingPhase() const { return timeline_.connectingPhase(); }
 
   void fatal(Network::ErrorCode code, const std::string& message) {
     // The phase it failed in, before the teardown: a node still connecting is at least signaling.
@@ -1702,7 +1668,8 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     if (hadNodes) {
       notify(&Callbacks::nodesChanged);
     }
-    setPhase("");
+    timeline_.end();
+    syncPhase();
     setNetworkId("");
     setNodeId("");
     setIsHost(false);
@@ -1821,7 +1788,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     }
     closeLingering(false);
     if (status_ == Network::Status::Connecting && timeoutMs_ > 0 &&
-        now - attemptStart_ >= std::chrono::milliseconds(timeoutMs_)) {
+        timeline_.elapsedMs(now) >= timeoutMs_) {
       timedOut();
       return;
     }
@@ -1899,9 +1866,8 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
   Membership roster_;  // the other nodes as this node sees them
   bool dialScheduled_ = false;
 
-  Clock::time_point attemptStart_, phaseMark_;
+  JoinTimeline timeline_;  // the phases of connecting and their timing
   StallDetector stalls_;
-  json timing_ = json::object();
 
   Inbound inbound_;             // what arrives: routed, relayed, delivered or dropped as stale
   std::uint32_t stateSeq_ = 0;  // shared by unkeyed state and batches, as Clayground's
