@@ -24,6 +24,7 @@
 #include "claynet/peerjs.hpp"
 #include "claynet/serialization.hpp"
 #include "claynet/signal_server.hpp"
+#include "network/admission.hpp"
 #include "network/envelope.hpp"
 #include "network/handshake.hpp"
 #include "network/inbound.hpp"
@@ -207,7 +208,6 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
   bool isHost_ = false;
   std::string networkId_, nodeId_;
   int latency_ = -1;
-  std::map<std::string, std::string> clientTokens_;  // host: joiner -> the token of its hello
   std::string hostLostReason_;
   Network::Error lastError_;
   bool acceptingJoins_ = false;
@@ -239,8 +239,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     notify(&Callbacks::sessionTimeSyncedChanged);
     setIsHost(true);
     roster_.hosting();
-    // A seed-era node can present neither an app id nor a password.
-    gate_.configure(appId_, password_, appId_.empty() && password_.empty());
+    admission_.start(appId_, password_, maxNodes_);
     beginAttempt();
     if (mode_ == Network::SignalingMode::Local) return hostLocal();
     hostTries_ = 0;
@@ -392,6 +391,9 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
 
   const std::string& hostId() const { return isHost_ ? nodeId_ : hostId_; }
   const std::vector<std::string>& nodes() const { return roster_.nodes(); }
+  const std::map<std::string, std::string>& clientTokens() const {
+    return admission_.clientTokens();
+  }
 
   double sessionTime() { return inNetwork() ? clock_.sessionTime(localMs()) : -1; }
   bool sessionTimeSynced() const { return inNetwork() && clock_.synced(); }
@@ -1023,16 +1025,16 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
       wireState(from, conn);
       // Only a seed-era node opens a clay_state connection.
       if (isHost_ && !roster_.contains(from))
-        if (auto d = gate_.legacySign(from)) decide(*d);
+        if (auto d = admission_.pending().legacySign(from)) decide(*d);
       return;
     }
     Link* existing = find(from);
     bool reject = false;
     if (isHost_ && !(existing && roster_.contains(from))) {
-      int occupied = 1;  // the host
+      int holding = 0;
       for (const auto& [id, l] : links_)
-        if (id != from && l.data && !l.rejecting) ++occupied;
-      reject = occupied >= maxNodes_;
+        if (id != from && l.data && !l.rejecting) ++holding;
+      reject = !admission_.fits(holding);
     }
     Link& link = linkFor(from);
     if (link.data && link.data != conn) {
@@ -1171,7 +1173,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
         return;
       }
       // Nothing goes to a joiner before the handshake decided about it.
-      if (auto d = gate_.opened(peer, now)) decide(*d);
+      if (auto d = admission_.pending().opened(peer, now)) decide(*d);
       return;
     }
     if (peer == hostId_) {
@@ -1198,38 +1200,19 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
   void decide(const PendingJoiners::Decision& d) {
     Link* link = find(d.id);
     if (!link || !link->dataOpen) return;
-    using Kind = PendingJoiners::Decision::Kind;
-    if (d.kind == Kind::Refuse) {
-      diag("datachannel",
-           "refused " + d.id + ": " + toString(d.refusal.reason) + ": " + d.refusal.message);
-      sendJson(*link, makeRefusal(d.refusal));
+    AdmissionStep step = admission_.decide(d, nodeId_, clock_.sessionTime(localMs()), roster_);
+    for (auto& note : step.notes) diag("datachannel", std::move(note));
+    if (!step.reply.is_null()) sendJson(*link, step.reply);
+    if (step.outcome == AdmissionStep::Outcome::Refused) {
       link->rejecting = true;
       link->rejectDeadline = Clock::now() + kRefusalCloseDelay;
-      if (roster_.contains(d.id)) linkLost(d.id, Loss::Goodbye);  // it was in already
+      if (step.wasMember) linkLost(d.id, Loss::Goodbye);  // it was in already, on another link
       return;
     }
-    if (d.kind == Kind::Admit) {
-      link->wire = Wire::V5;
-      sendJson(*link, makeWelcome(nodeId_, clock_.sessionTime(localMs())));
-      auto token = clientTokens_.find(d.id);
-      if (token == clientTokens_.end() || token->second != d.clientToken) {
-        clientTokens_[d.id] = d.clientToken;
-        notify(&Callbacks::clientTokensChanged);
-      }
-    } else {
-      link->wire = Wire::Seed;
-      diag("datachannel", d.id + " sent no hello: a node of the seeds' protocol");
-    }
+    link->wire = step.outcome == AdmissionStep::Outcome::Welcomed ? Wire::V5 : Wire::Seed;
+    if (step.tokensChanged) notify(&Callbacks::clientTokensChanged);
     ping(*link);
-    // A node already in the network that came back on a new connection gets only its roster
-    // again, no second nodeJoined.
-    const bool again = roster_.contains(d.id);
-    Membership::Events events;
-    roster_.admit(d.id, events);
-    if (!again)
-      diag("datachannel", "admitted " + d.id + " (" + std::to_string(roster_.nodes().size() + 1) +
-                              " of " + std::to_string(maxNodes_) + " nodes)");
-    apply(events);
+    apply(step.events);
   }
 
   // Joiner: the host turned us away, in its handshake or (a full native Clayground host) at
@@ -1304,8 +1287,9 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
         if (link.peer == hostId_) hostReplied(link, value);
         return;
       }
-      if (!gate_.pending(link.peer)) return;  // refused, or its channel is not open
-      const PendingJoiners::Decision d = gate_.firstMessage(link.peer, value);
+      // Refused, or its channel is not open.
+      if (!admission_.pending().pending(link.peer)) return;
+      const PendingJoiners::Decision d = admission_.pending().firstMessage(link.peer, value);
       decide(d);
       // A seed-era node's first message is one of the network's.
       if (d.kind != PendingJoiners::Decision::Kind::AdmitLegacy) return;
@@ -1529,7 +1513,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     }
     closeLink(*link);
     links_.erase(peer);
-    gate_.forget(peer);
+    const bool tokensChanged = admission_.forget(peer);
     diag("datachannel",
          peer + (loss == Loss::Goodbye ? ": said goodbye"
                  : loss == Loss::Closed
@@ -1538,7 +1522,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     Membership::Events events;
     if (isHost_) {
       if (!roster_.removed(peer, events)) return;
-      if (clientTokens_.erase(peer)) notify(&Callbacks::clientTokensChanged);
+      if (tokensChanged) notify(&Callbacks::clientTokensChanged);
       apply(events);
       updateLatency();
       return;
@@ -1650,11 +1634,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
       server_->stop();
       server_.reset();
     }
-    gate_.clear();
-    if (!clientTokens_.empty()) {
-      clientTokens_.clear();
-      notify(&Callbacks::clientTokensChanged);
-    }
+    if (admission_.clear()) notify(&Callbacks::clientTokensChanged);
     burstLeft_ = 0;
     stopTimer(burst_);
     signalingDown_ = false;
@@ -1810,7 +1790,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
           ping(link);
           break;
         case LinkVerdict::Silent:
-          if (isHost_ && !facts.handshakeDone) gate_.forget(id);
+          if (isHost_ && !facts.handshakeDone) admission_.pending().forget(id);
           silent.push_back(id);
           break;
         case LinkVerdict::Unwanted:
@@ -1819,13 +1799,13 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
       }
     }
     if (isHost_)
-      for (const auto& d : gate_.due(now)) decide(d);
+      for (const auto& d : admission_.pending().due(now)) decide(d);
     for (const auto& id : unwanted) {
       if (Link* l = find(id)) {
         closeLink(*l);
         links_.erase(id);
       }
-      gate_.forget(id);
+      admission_.pending().forget(id);
     }
     for (const auto& id : silent) {
       if (!inNetwork()) break;  // gone with the host
@@ -1874,8 +1854,8 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
   SessionClock clock_;
   StateBatcher batcher_;
   bool flushScheduled_ = false;
-  int burstLeft_ = 0;    // joiner: pings of the clock's burst still to send
-  PendingJoiners gate_;  // host: joiners whose channel is open, not yet admitted or refused
+  int burstLeft_ = 0;        // joiner: pings of the clock's burst still to send
+  HostAdmission admission_;  // host: room, the handshake's decisions, clientTokens
 };
 
 // ---- test hooks ----
@@ -2021,7 +2001,7 @@ Result Network::broadcastState(const json& data, const std::string& key) {
 }
 void Network::flushState() { impl_->flushState(); }
 const std::map<std::string, std::string>& Network::clientTokens() const {
-  return impl_->clientTokens_;
+  return impl_->clientTokens();
 }
 int Network::gracePeriod() const { return impl_->gracePeriodMs_; }
 Result Network::setGracePeriod(int ms) {

@@ -1,6 +1,10 @@
-// Networks in virtual time: a host and joiners, each a Membership and an Inbound (the sans-IO
-// rules Network executes), on links with seeded latency and jitter, joining at seeded moments,
-// in Star and in Mesh. The reliable lane keeps its order; the state lane loses and reorders.
+// Networks in virtual time: a host and joiners, each a HostAdmission, a Membership and an Inbound
+// (the sans-IO rules Network executes), on links with seeded latency and jitter, joining at seeded
+// moments, in Star and in Mesh. What goes over a link is JSON, decoded as Network decodes it; the
+// reliable lane keeps its order, the state lane loses and reorders.
+// - The handshake turns away a wrong app, a wrong password and another wire version with
+//   Clayground's reasons and texts; a full network turns away the rest with "Network full" and
+//   takes a node again once one has left.
 // - Whatever the order in which rosters, announcements and direct links arrive, every node ends
 //   with the same network and raises each nodeJoined and nodeLeft once, in Clayground's order; a
 //   goodbye, a vanished node and the host leaving reach everyone.
@@ -10,16 +14,20 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <queue>
 #include <random>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "network/admission.hpp"
 #include "network/envelope.hpp"
+#include "network/handshake.hpp"
 #include "network/inbound.hpp"
 #include "network/membership.hpp"
 
@@ -30,6 +38,8 @@ using LinkState = Membership::LinkState;
 namespace {
 
 const std::string kHost = "HOST";
+const std::string kNetworkFull = "Network full";
+using nlohmann::json;
 
 // Virtual time in ms; what happens at the same moment happens in the order it was scheduled.
 class Clock {
@@ -77,17 +87,22 @@ struct Node {
   std::vector<InboundDelivery> got;  // messageReceived and stateReceived, in order
   std::map<std::string, std::vector<Envelope>> early;  // Mesh: from nodes not announced yet
   std::uint32_t stateSeq = 0;
+  HostAdmission admission;         // host
+  std::set<std::string> refusing;  // host: links it refused
+  std::optional<Refusal> refusal;  // joiner: how the host turned it away
 };
 
 enum class Lane { Data, State };
 
 class Lab {
  public:
-  Lab(std::uint32_t seed, bool mesh, double stateLoss = 0)
+  Lab(std::uint32_t seed, bool mesh, double stateLoss = 0, int maxNodes = 8,
+      const std::string& appId = "", const std::string& password = "")
       : rng_(seed), mesh_(mesh), loss_(stateLoss) {
     auto& h = add(kHost);
     h.host = true;
     h.m.hosting();
+    h.admission.start(appId, password, maxNodes);
   }
 
   Node& node(const std::string& id) { return *nodes_.at(id); }
@@ -102,30 +117,52 @@ class Lab {
     return last;
   }
 
-  // `id` joins: its link to the host opens (the handshake passes), then the host admits it.
-  void join(const std::string& id, double when) {
-    clock_.at(when, [this, id] {
+  // `id` joins with `hello`: its link reaches the host, which takes it if there is room, opens
+  // at both ends, and the hello is judged (it arrives as the link opens).
+  void join(const std::string& id, double when, json hello = {}) {
+    if (hello.is_null()) hello = makeHello("", "", "token-" + id);
+    clock_.at(when, [this, id, hello] {
       Node& j = add(id);
       j.m.joining(id, kHost, mesh_);
       j.opening.insert(kHost);
-      const double atHost = arrival(id, kHost);
-      clock_.at(atHost, [this, id] {
+      clock_.at(arrival(id, kHost), [this, id, hello] {
         Node& h = node(kHost);
+        int holding = 0;
+        for (const auto& peer : h.open)
+          if (!h.refusing.count(peer)) ++holding;
+        const bool fits = h.admission.fits(holding);
         h.open.insert(id);
-        // The host's welcome, on the same ordered link as the roster that admit() sends.
+        // The channel opens at the joiner before anything the host sends on it arrives.
         clock_.at(arrival(kHost, id), [this, id] {
           Node& jj = node(id);
           jj.opening.erase(kHost);
           jj.open.insert(kHost);
-          jj.welcomed = true;
-          jj.m.welcomed();
-          settle(jj);
         });
-        Membership::Events ev;
-        h.m.admit(id, ev);
-        apply(h, ev);
+        if (!fits) {
+          h.refusing.insert(id);
+          sendJson(kHost, id, envelopeToJson(makeReject(kNetworkFull)));
+          return;
+        }
+        (void)h.admission.pending().opened(id, at(clock_.now()));
+        decide(h, h.admission.pending().firstMessage(id, hello));
       });
     });
+  }
+
+  // The host's part of Network::decide().
+  void decide(Node& h, const PendingJoiners::Decision& d) {
+    AdmissionStep step = h.admission.decide(d, kHost, clock_.now(), h.m);
+    if (!step.reply.is_null()) sendJson(kHost, d.id, step.reply);
+    if (step.outcome == AdmissionStep::Outcome::Refused) {
+      h.refusing.insert(d.id);
+      return;
+    }
+    apply(h, step.events);
+  }
+
+  static PendingJoiners::Clock::time_point at(double ms) {
+    return PendingJoiners::Clock::time_point{} +
+           std::chrono::microseconds(static_cast<std::int64_t>(ms * 1000));
   }
 
   // `id` leaves with a goodbye to every node it has a link to; the links close after that.
@@ -176,13 +213,39 @@ class Lab {
 
   void send(const std::string& from, const std::string& to, const Envelope& env,
             Lane lane = Lane::Data) {
-    const double at = lane == Lane::Data ? arrival(from, to) : stateArrival(from, to);
-    if (at < 0) return;
-    clock_.at(at, [this, from, to, env] {
+    sendJson(from, to, envelopeToJson(env), lane);
+  }
+
+  // What goes over a link is JSON, decoded at the other end as Network decodes it.
+  void sendJson(const std::string& from, const std::string& to, const json& value,
+                Lane lane = Lane::Data) {
+    const double when = lane == Lane::Data ? arrival(from, to) : stateArrival(from, to);
+    if (when < 0) return;
+    clock_.at(when, [this, from, to, value] {
       Node& n = node(to);
       if (!n.inNetwork || !n.open.count(from)) return;  // the link is gone: nothing arrives
+      if (!n.host && from == kHost && !n.welcomed) {
+        reply(n, value);
+        return;
+      }
+      if (isHandshakeMessage(value)) return;
+      Envelope env;
+      ASSERT_TRUE(decodeEnvelope(value, env)) << value.dump();
       receive(n, from, env);
     });
+  }
+
+  // The joiner's part of Network::hostReplied(): welcomed, or turned away.
+  void reply(Node& n, const json& first) {
+    Reply r = judgeReply(first, kHost);
+    if (r.kind == Reply::Kind::Refused) {
+      n.refusal = r.refusal;
+      n.inNetwork = false;
+      return;
+    }
+    n.welcomed = true;
+    n.m.welcomed();
+    settle(n);
   }
 
   void receive(Node& n, const std::string& from, const Envelope& env) {
@@ -365,8 +428,16 @@ void joinAll(Lab& lab, std::mt19937& rng, int joiners, double spreadMs) {
 }
 
 // Every node sees every other exactly once, in Clayground's order.
+// The nodes the host did not turn away.
+std::vector<std::string> admitted(Lab& lab) {
+  std::vector<std::string> out;
+  for (const auto& id : lab.ids())
+    if (!lab.node(id).refusal) out.push_back(id);
+  return out;
+}
+
 void expectOneNetwork(Lab& lab, const std::string& context) {
-  const auto all = lab.ids();
+  const auto all = admitted(lab);
   for (const auto& id : all) {
     Node& n = lab.node(id);
     std::vector<std::string> others;
@@ -622,4 +693,74 @@ TEST(NetworkVirtualLab, AJoinerTakesFromItsHostOnlyOriginsOfTheRoster) {
   Envelope direct = makeMessage({{"x", 3}});
   direct.from = "a";
   EXPECT_TRUE(in.take("stranger", direct, ctx, m, 0).early) << "not a node yet: kept";
+}
+
+TEST(NetworkVirtualLab, TheHandshakeTurnsAwayEachWrongJoinerWithClaygroundsReason) {
+  for (bool mesh : {false, true}) {
+    for (std::uint32_t seed = 1; seed <= 30; ++seed) {
+      const std::string context =
+          std::string(mesh ? "Mesh" : "Star") + " seed " + std::to_string(seed);
+      Lab lab(seed, mesh, 0, 8, "duel", "secret");
+      json oldVersion = makeHello("duel", "secret", "t");
+      oldVersion["v"] = 4;
+      lab.join("N1", 0, makeHello("duel", "secret", "t1"));
+      lab.join("N2", 40, makeHello("other-game", "secret", "t2"));
+      lab.join("N3", 80, makeHello("duel", "guess", "t3"));
+      lab.join("N4", 120, oldVersion);
+      lab.join("N5", 160, makeHello("duel", "secret", "t5"));
+      lab.clock().runUntil(10000);
+      EXPECT_FALSE(lab.node("N1").refusal) << context;
+      EXPECT_FALSE(lab.node("N5").refusal) << context;
+      ASSERT_TRUE(lab.node("N2").refusal) << context;
+      EXPECT_EQ(lab.node("N2").refusal->reason, RefusalReason::IncompatibleApp);
+      EXPECT_EQ(lab.node("N2").refusal->message,
+                "Incompatible app: the joiner is \"other-game\", the host \"duel\"");
+      ASSERT_TRUE(lab.node("N3").refusal) << context;
+      EXPECT_EQ(lab.node("N3").refusal->reason, RefusalReason::WrongPassword);
+      EXPECT_EQ(lab.node("N3").refusal->message, "Wrong password");
+      ASSERT_TRUE(lab.node("N4").refusal) << context;
+      EXPECT_EQ(lab.node("N4").refusal->reason, RefusalReason::IncompatibleVersion);
+      EXPECT_EQ(lab.node("N4").refusal->message,
+                "Incompatible version: the joiner speaks wire version 4, the host 5");
+      // The refused are nobody's nodes, and the others form one network.
+      expectOneNetwork(lab, context);
+      EXPECT_EQ(lab.node(kHost).admission.clientTokens(),
+                (std::map<std::string, std::string>{{"N1", "t1"}, {"N5", "t5"}}));
+      if (::testing::Test::HasFailure()) return;
+    }
+  }
+}
+
+TEST(NetworkVirtualLab, AFullNetworkTurnsAwayTheRestAndTakesANodeAgainWhenOneLeaves) {
+  for (bool mesh : {false, true}) {
+    for (std::uint32_t seed = 1; seed <= 50; ++seed) {
+      const std::string context =
+          std::string(mesh ? "Mesh" : "Star") + " seed " + std::to_string(seed);
+      std::mt19937 rng(seed);
+      Lab lab(seed, mesh, 0, 4);  // the host and three joiners
+      joinAll(lab, rng, 7, seed % 2 ? 200 : 2000);
+      const auto in = admitted(lab);
+      EXPECT_EQ(in.size(), 4u) << context;
+      for (const auto& id : lab.ids()) {
+        const auto& r = lab.node(id).refusal;
+        if (!r) continue;
+        EXPECT_EQ(r->reason, RefusalReason::Refused) << context;
+        EXPECT_EQ(r->message, kNetworkFull) << context;
+      }
+      expectOneNetwork(lab, context);
+      EXPECT_EQ(count(lab.node(kHost).raised, "nodesChanged"), 3) << context;
+      if (::testing::Test::HasFailure()) return;
+
+      // One leaves: the next one fits.
+      const std::string leaver = in[0] == kHost ? in[1] : in[0];
+      lab.leave(leaver);
+      lab.clock().runUntil(lab.clock().now() + 2000);
+      lab.join("N9", lab.clock().now());
+      lab.clock().runUntil(lab.clock().now() + 10000);
+      EXPECT_FALSE(lab.node("N9").refusal) << context;
+      EXPECT_TRUE(lab.node("N9").connected) << context;
+      EXPECT_EQ(lab.node(kHost).m.nodes().size(), 3u) << context;
+      if (::testing::Test::HasFailure()) return;
+    }
+  }
 }
