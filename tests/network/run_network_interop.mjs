@@ -262,7 +262,8 @@ async function startServer() {
   }
   const port = await freePort(opts.host);
   const server = opts.server === 'claynet'
-    ? startProc('S', join(opts.bin, 'claynet'), ['signal', '--host', opts.host, '--port', String(port)])
+    // --verbose: when a test fails, the server's last lines say why it closed a client, if it did.
+    ? startProc('S', join(opts.bin, 'claynet'), ['signal', '--verbose', '--host', opts.host, '--port', String(port)])
     : startProc('S', process.execPath, [join(ROOT, 'node_modules', 'peer', 'dist', 'bin', 'peerjs.js'),
       '--host', opts.host, '--port', String(port)]);
   for (let i = 0; i < 150 && !server.exited; i++) {
