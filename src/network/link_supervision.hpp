@@ -20,6 +20,11 @@ inline constexpr std::chrono::milliseconds kStallThreshold = 1000ms;
 inline constexpr std::chrono::milliseconds kHandshakeSilenceLimit = 6000ms;
 /// Mesh: a node that dialed us but that the host never announced is closed after this long.
 inline constexpr std::chrono::milliseconds kUnannouncedLimit = 15000ms;
+/// A link whose reliable channel has not opened this long after it came is given up (a joiner's
+/// link to its host excepted: the connection timeout bounds that one). ICE fails sooner by
+/// itself; this bounds a peer that completes the transport but never opens the channel, which
+/// would otherwise hold a peer connection (and, at a host, a place in the network) for good.
+inline constexpr std::chrono::milliseconds kOpenLimit = 20000ms;
 
 /// What the tick needs to know of a link.
 struct LinkFacts {
@@ -34,9 +39,10 @@ struct LinkFacts {
 
 enum class LinkVerdict {
   Keep,
-  Ping,      ///< send a ping now
-  Silent,    ///< gone: a ping unanswered for the grace period, or a handshake never finished
-  Unwanted,  ///< close it: a refused link past its deadline, or a node the host never announced
+  Ping,         ///< send a ping now
+  Silent,       ///< gone: a ping unanswered for the grace period, or a handshake never finished
+  Unwanted,     ///< close it: a refused link past its deadline, or a node the host never announced
+  NeverOpened,  ///< give it up as lost: its channel did not open within kOpenLimit
 };
 
 /// The verdict at `now` for a link with `facts` and `liveness`; `grace` 0 never gives Silent for

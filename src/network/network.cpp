@@ -1045,6 +1045,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
       old->close();
     }
     link.data = conn;
+    link.created = Clock::now();  // kOpenLimit counts from this connection, not an older one
     link.rejecting = reject;
     // A joiner's links from other joiners (Mesh) have no handshake.
     link.wire = isHost_ ? Wire::Unknown : Wire::Seed;
@@ -1772,7 +1773,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
       timedOut();
       return;
     }
-    std::vector<std::string> silent, unwanted;
+    std::vector<std::string> silent, unwanted, neverOpened;
     for (auto& [id, link] : links_) {
       LinkFacts facts;
       facts.dataOpen = link.dataOpen;
@@ -1796,6 +1797,9 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
         case LinkVerdict::Unwanted:
           unwanted.push_back(id);
           break;
+        case LinkVerdict::NeverOpened:
+          neverOpened.push_back(id);
+          break;
       }
     }
     if (isHost_)
@@ -1810,6 +1814,16 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     for (const auto& id : silent) {
       if (!inNetwork()) break;  // gone with the host
       linkLost(id, Loss::Silent);
+    }
+    for (const auto& id : neverOpened) {
+      Link* l = find(id);
+      if (!l || !inNetwork()) continue;
+      l->lastError =
+          "its channel did not open within " +
+          std::to_string(std::chrono::duration_cast<std::chrono::seconds>(kOpenLimit).count()) +
+          " s";
+      admission_.pending().forget(id);
+      linkLost(id, Loss::Closed);
     }
     // A host that sends no roster (not claynet): the join completes without it.
     if (!isHost_ && status_ == Network::Status::Connecting && !roster_.rosterReceived()) {

@@ -14,6 +14,7 @@
 
 #include "claynet/lan_code.hpp"
 #include "claynet/network.hpp"
+#include "network/link_supervision.hpp"
 #include "node_process.hpp"
 
 using namespace claynet::test;
@@ -1086,3 +1087,39 @@ TEST_P(NetworkNodes, BadInputGetsClearErrors) {
 INSTANTIATE_TEST_SUITE_P(Modes, NetworkNodes, testing::Values(Mode::Local, Mode::Cloud), modeName);
 
 }  // namespace
+
+// A stray client offers the host a connection whose channel never opens (no ICE candidate ever
+// comes). It holds a place while it lasts, but not for good: kOpenLimit (20 s) after it came, the
+// host gives it up and the next joiner gets in.
+TEST_P(NetworkNodes, AStrayWhoseChannelNeverOpensDoesNotKeepAPlace) {
+  if (GetParam() == Mode::Local) GTEST_SKIP() << "the stray speaks the PeerJS server's framing";
+  ASSERT_TRUE(std::filesystem::exists(std::string(CLAYNET_SOURCE_DIR) + "/node_modules/ws"))
+      << "the npm packages are missing: run `npm ci` (make setup does)";
+  Node& host = startHost({"--max-nodes", "2"});
+  ASSERT_FALSE(code_.empty());
+  auto stray = Process::spawn(
+      {"node", std::string(CLAYNET_SOURCE_DIR) + "/tests/network/stray_offer.mjs",
+       "ws://" + kSignalAddress + ":" + std::to_string(kSignalPort) + "/peerjs", host.id});
+  ASSERT_TRUE(stray);
+  std::string lines;
+  while (lines.find("answered") == std::string::npos)
+    if (auto l = stray->readLine(20s)) {
+      lines += *l + "\n";
+    } else {
+      break;
+    }
+  ASSERT_NE(lines.find("answered"), std::string::npos) << lines << host.log();
+  const auto strayCame = std::chrono::steady_clock::now();
+  // While the stray lasts, the network of two is full.
+  Node& early = startJoiner("early");
+  ASSERT_TRUE(waitUntil([&] { return !early.events("errorOccurred").empty(); }, 20s))
+      << early.log();
+  EXPECT_EQ(early.count("joinRefused", "message", "Network full"), 1u) << early.log();
+  // Once it is given up, the place is free again.
+  const auto freeAt = strayCame + claynet::network::kOpenLimit + 1s;
+  while (std::chrono::steady_clock::now() < freeAt) waitUntil([] { return false; }, 500ms);
+  Node& late = startJoiner("late");
+  EXPECT_TRUE(waitUntil([&] { return late.lastStatus() == "Connected"; }, 30s))
+      << late.log() << host.log();
+  stray->kill(SIGTERM);
+}

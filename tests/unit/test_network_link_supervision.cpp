@@ -83,9 +83,9 @@ TEST(NetworkLinkSupervision, LivenessPingsAndLossesPassThrough) {
   EXPECT_EQ(judgeLink(f, l, t0 + 5499ms, 5000ms), LinkVerdict::Ping);
   EXPECT_EQ(judgeLink(f, l, t0 + 5500ms, 5000ms), LinkVerdict::Silent);
   EXPECT_NE(judgeLink(f, l, t0 + 60s, 0ms), LinkVerdict::Silent);  // grace 0: never gone
-  // A link not open (yet, or any more) is left alone.
+  // A link not open yet is left alone (until kOpenLimit, below).
   f.dataOpen = false;
-  EXPECT_EQ(judgeLink(f, l, t0 + 60s, 5000ms), LinkVerdict::Keep);
+  EXPECT_EQ(judgeLink(f, l, t0 + 19s, 5000ms), LinkVerdict::Keep);
 }
 
 TEST(NetworkLinkSupervision, ALateTickIsThisNodesOwnStall) {
@@ -136,4 +136,29 @@ TEST(NetworkLinkSupervision, AStalledNodeDoesNotBlameItsPeer) {
   }
   l.heard(t);  // the answer is read
   EXPECT_NE(judgeLink(f, l, t + kTickInterval, 5000ms), LinkVerdict::Silent);
+}
+
+TEST(NetworkLinkSupervision, ALinkWhoseChannelNeverOpensIsGivenUp) {
+  LinkFacts f;
+  f.created = t0;
+  LinkLiveness l(t0);
+  // A stray or hostile peer that never opens its channel: not forever, at a host or a joiner.
+  for (bool host : {true, false}) {
+    f.weAreHost = host;
+    EXPECT_EQ(judgeLink(f, l, t0 + kOpenLimit - 1ms, 5000ms), LinkVerdict::Keep);
+    EXPECT_EQ(judgeLink(f, l, t0 + kOpenLimit, 5000ms), LinkVerdict::NeverOpened);
+  }
+  // Refused and never opened: given up all the same.
+  f.rejecting = true;
+  f.rejectDeadline = t0 + 200ms;
+  EXPECT_EQ(judgeLink(f, l, t0 + kOpenLimit, 5000ms), LinkVerdict::NeverOpened);
+  // A joiner's link to its host is bounded by the connection timeout instead.
+  f.rejecting = false;
+  f.weAreHost = false;
+  f.toHost = true;
+  EXPECT_EQ(judgeLink(f, l, t0 + 10 * kOpenLimit, 5000ms), LinkVerdict::Keep);
+  // An open link is judged by its liveness, however old.
+  LinkFacts open = meshLink();
+  LinkLiveness heard(t0 + 10 * kOpenLimit);
+  EXPECT_EQ(judgeLink(open, heard, t0 + 10 * kOpenLimit + 100ms, 5000ms), LinkVerdict::Keep);
 }
