@@ -6,6 +6,8 @@
 // Prints "listening" when ready and one line per REJECT it sends.
 import { WebSocketServer } from 'ws';
 
+import { parseFrame } from './json_frame.mjs';
+
 const [address, port, mode] = process.argv.slice(2);
 const local = mode === '--local';
 const wss = new WebSocketServer({ host: address, port: Number(port) });
@@ -20,12 +22,8 @@ wss.on('connection', (socket, request) => {
   };
   if (!local) sendOpen();
   socket.on('message', (raw) => {
-    let m;
-    try {
-      m = JSON.parse(raw.toString());
-    } catch {
-      return;
-    }
+    const m = parseFrame(raw);
+    if (!m) return;
     if (!open) {
       if (typeof m.id === 'string' && m.id) id = m.id;
       sendOpen();

@@ -5,6 +5,8 @@
 // (HEARTBEAT every 5 s) until killed.
 import { WebSocket } from 'ws';
 
+import { parseFrame } from './json_frame.mjs';
+
 const [base, dst] = process.argv.slice(2);
 const id = 'stray' + Math.random().toString(36).slice(2, 10);
 const socket = new WebSocket(`${base}?key=peerjs&id=${id}&token=t${id}`);
@@ -28,12 +30,8 @@ const sdp = [
   '',
 ].join('\r\n');
 socket.on('message', (raw) => {
-  let m;
-  try {
-    m = JSON.parse(raw.toString());
-  } catch {
-    return;
-  }
+  const m = parseFrame(raw);
+  if (!m) return;
   if (m.type === 'OPEN') {
     console.log('open');
     socket.send(JSON.stringify({

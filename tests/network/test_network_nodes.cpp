@@ -31,6 +31,19 @@ std::string modeName(const testing::TestParamInfo<Mode>& info) {
   return info.param == Mode::Local ? "Local" : "Cloud";
 }
 
+// The lines a helper script prints, up to the first that contains `until` (or a pause of `quiet`).
+template <typename P>
+std::string readLinesUntil(P& proc, const std::string& until, std::chrono::milliseconds quiet) {
+  std::string lines;
+  while (lines.find(until) == std::string::npos)
+    if (auto l = proc.readLine(quiet)) {
+      lines += *l + "\n";
+    } else {
+      break;
+    }
+  return lines;
+}
+
 struct Node {
   std::string name;
   std::unique_ptr<Process> proc;
@@ -870,13 +883,7 @@ TEST_P(NetworkNodes, AFullClaygroundHostRefusingAtSignalingIsReportedAtOnce) {
   EXPECT_EQ(errors[0]["code"], "network-full");
   EXPECT_TRUE(joiner.events("connectionTimedOut").empty());
   // The joiner dialed the host by Clayground's id: HOST in Local mode, the code in Cloud mode.
-  std::string lines;
-  while (lines.find("rejected") == std::string::npos)
-    if (auto l = rejecting->readLine(5s)) {
-      lines += *l + "\n";
-    } else {
-      break;
-    }
+  const std::string lines = readLinesUntil(*rejecting, "rejected", 5s);
   EXPECT_NE(lines.find(std::string(" to ") +
                        (GetParam() == Mode::Local ? claynet::Network::kLocalHostId : "ABCDEF")),
             std::string::npos)
@@ -1101,13 +1108,7 @@ TEST_P(NetworkNodes, AStrayWhoseChannelNeverOpensDoesNotKeepAPlace) {
       {"node", std::string(CLAYNET_SOURCE_DIR) + "/tests/network/stray_offer.mjs",
        "ws://" + kSignalAddress + ":" + std::to_string(kSignalPort) + "/peerjs", host.id});
   ASSERT_TRUE(stray);
-  std::string lines;
-  while (lines.find("answered") == std::string::npos)
-    if (auto l = stray->readLine(20s)) {
-      lines += *l + "\n";
-    } else {
-      break;
-    }
+  const std::string lines = readLinesUntil(*stray, "answered", 20s);
   ASSERT_NE(lines.find("answered"), std::string::npos) << lines << host.log();
   const auto strayCame = std::chrono::steady_clock::now();
   // While the stray lasts, the network of two is full.
