@@ -41,7 +41,6 @@ class HostAdmission {
 
   /// The joiners whose channel is open and who are not decided yet.
   PendingJoiners& pending() { return gate_; }
-  const PendingJoiners& pending() const { return gate_; }
 
   /// Turns `decision` into what to do. `hostId` and `sessionMs` go into the welcome.
   AdmissionStep decide(const PendingJoiners::Decision& decision, const std::string& hostId,

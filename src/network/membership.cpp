@@ -86,8 +86,8 @@ void Membership::add(const std::string& id, Events& out) {
   out.push_back({Kind::Joined, id, {}});
 }
 
-void Membership::member(const std::string& id, const LinkStateOf& link, Events& out) {
-  if (link(id) != LinkState::Open || contains(id)) return;
+void Membership::member(const std::string& id, Events& out) {
+  if (contains(id)) return;
   add(id, out);
   out.push_back({Kind::Member, id, {}});  // after nodeJoined: what it sent early comes after
 }
@@ -130,7 +130,7 @@ void Membership::system(const std::string& from, const Envelope& env, const Link
       }
       const LinkState state = link(id);
       if (state == LinkState::Open) {
-        member(id, link, out);
+        member(id, out);
       } else if (state == LinkState::None && !live_ && pendingDials_.insert(id).second) {
         dialQueue_.push_back(id);
       }
@@ -142,7 +142,7 @@ void Membership::system(const std::string& from, const Envelope& env, const Link
     if (id.empty() || id == self_ || id == hostId_) return;
     announced_.insert(id);
     if (mesh_) {
-      member(id, link, out);
+      if (link(id) == LinkState::Open) member(id, out);
     } else {
       add(id, out);
     }
@@ -164,9 +164,7 @@ void Membership::system(const std::string& from, const Envelope& env, const Link
 }
 
 void Membership::linkOpened(const std::string& id, Events& out) {
-  if (announced(id))
-    member(
-        id, [](const std::string&) { return LinkState::Open; }, out);
+  if (announced(id)) member(id, out);
   pendingDials_.erase(id);
 }
 

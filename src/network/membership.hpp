@@ -60,10 +60,9 @@ class Membership {
   // ---- host ----
 
   /// Admits `id` (its handshake passed): its roster of the others goes to it, node_joined to the
-  /// others, then nodesChanged and nodeJoined.
+  /// others, then nodesChanged and nodeJoined. A node already in that came back on a new link
+  /// gets only its roster again, no second nodeJoined.
   void admit(const std::string& id, Events& out);
-  /// A node already in came back on a new link: only its roster again, no second nodeJoined.
-  void readmitted(const std::string& id, Events& out);
   /// `id`'s link is gone. If it was a node: forget it, node_left to the others, nodesChanged and
   /// nodeLeft; returns whether it was one.
   bool removed(const std::string& id, Events& out);
@@ -96,9 +95,12 @@ class Membership {
   bool announced(const std::string& id) const { return announced_.count(id) > 0; }
 
  private:
+  // A node already in came back on a new link: only its roster again, no second nodeJoined.
+  void readmitted(const std::string& id, Events& out);
   void add(const std::string& id, Events& out);
   void remove(const std::string& id, Events& out);
-  void member(const std::string& id, const LinkStateOf& link, Events& out);
+  // Mesh: `id`, announced and with its link open, is a node from now on.
+  void member(const std::string& id, Events& out);
   void sendToOthers(const std::string& except, const Envelope& env, Events& out) const;
 
   bool host_ = false, mesh_ = false;

@@ -1822,8 +1822,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
           "its channel did not open within " +
           std::to_string(std::chrono::duration_cast<std::chrono::seconds>(kOpenLimit).count()) +
           " s";
-      admission_.pending().forget(id);
-      linkLost(id, Loss::Closed);
+      linkLost(id, Loss::Closed);  // forgets it in the admission too
     }
     // A host that sends no roster (not claynet): the join completes without it.
     if (!isHost_ && status_ == Network::Status::Connecting && !roster_.rosterReceived()) {
