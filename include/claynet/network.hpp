@@ -279,13 +279,14 @@ class Network {
   /// Pings go every 2 s.
   int latency() const;
   /// For each node: {latency, msgSent, msgRecv, bytesSent, bytesRecv, stateSent, stateRecv,
-  /// stateDropped, stateLink, stateChannel, stateOrdered, stateMaxRetransmits}. Counts are of
-  /// data channel messages and bytes on the direct link to that node (0 for a node reached
-  /// through the host); stateDropped counts stale state updates from that origin; stateLink is
-  /// "unreliable" (the lossy state channel is open), "fallback" (state goes on the reliable
+  /// stateDropped, stateLink, stateChannel, stateBacklog, stateOrdered, stateMaxRetransmits}.
+  /// Counts are of data channel messages and bytes on the direct link to that node (0 for a node
+  /// reached through the host); stateDropped counts stale state updates from that origin; stateLink
+  /// is "unreliable" (the lossy state channel is open), "fallback" (state goes on the reliable
   /// channel), or "relayed" (no direct link); stateChannel, stateOrdered and
   /// stateMaxRetransmits are Clayground's names for the same ("unreliable", false, 0 or
-  /// "fallback", true, -1). Refreshed with each pong (onPeerStatsChanged).
+  /// "fallback", true, -1); stateBacklog is the bytes waiting to leave on the channel state goes
+  /// on (0 for a relayed node). Refreshed with each pong (onPeerStatsChanged).
   nlohmann::json peerStats() const;
   /// Clayground's syncStats: for each node state came from, {seq, recv, dropped, ageMs}, and for
   /// one that sent keyed state also keys: {key: {seq, recv, dropped, ageMs}}, batches and

@@ -18,26 +18,19 @@
 #include <cstring>
 #include <deque>
 #include <map>
-#include <set>
 
 #include "claynet/lan_code.hpp"
 #include "claynet/peerjs.hpp"
 #include "claynet/serialization.hpp"
 #include "claynet/signal_server.hpp"
-#include "network/admission.hpp"
 #include "network/envelope.hpp"
 #include "network/handshake.hpp"
-#include "network/inbound.hpp"
-#include "network/join_timeline.hpp"
 #include "network/link_supervision.hpp"
-#include "network/liveness.hpp"
-#include "network/membership.hpp"
 #include "network/network_config.hpp"
 #include "network/network_testing.hpp"
-#include "network/relay.hpp"
+#include "network/node_core.hpp"
 #include "network/session_clock.hpp"
-#include "network/state_batch.hpp"
-#include "network/state_intake.hpp"
+#include "network/signaling_errors.hpp"
 #include "rtc/runtime_core.hpp"
 #include "signaling/bounded_json.hpp"
 
@@ -54,14 +47,6 @@ using Clock = std::chrono::steady_clock;
 
 // After leave(), goodbyes get this long to leave before the connections close.
 constexpr auto kLingerTime = 400ms;
-// A refused joiner gets this long to read the refusal before its connection closes.
-constexpr auto kRejectCloseDelay = 1500ms;
-// A host that is not claynet (an older Clayground) might send no roster: then the join completes
-// without it after this long.
-constexpr auto kRosterWait = 3000ms;
-constexpr int kHostCodeTries = 8;
-constexpr int kJoinerIdTries = 3;
-constexpr std::size_t kEarlyMessageLimit = 256;
 
 constexpr const char* kDataLabel = "data";
 constexpr const char* kStateLabel = "clay_state";
@@ -122,36 +107,14 @@ Result sendOn(const std::shared_ptr<PeerJsConnection>& conn, Outgoing& out) {
   return conn->send(out.value);
 }
 
-// Why a link ended.
-enum class Loss {
-  Goodbye,  // the node said so ("bye", or node_left naming itself)
-  Closed,   // the connection closed or failed without a goodbye
-  Silent,   // a ping unanswered for gracePeriod
-};
-
-// What a link speaks, as the handshake showed.
-enum class Wire {
-  Unknown,  // not decided yet (host: the joiner is pending; joiner: no reply from the host yet)
-  V5,       // Clayground's wire version 5: welcomed, or admitted after a hello
-  Seed,     // the seeds' protocol (no handshake), and Mesh links between joiners
-};
-
+// A link's connections (what it speaks and how it stands is NodeCore's).
 struct Link {
   std::string peer;
   std::shared_ptr<PeerJsConnection> data;
   std::shared_ptr<PeerJsConnection> state;   // a clay_state DataConnection (browser, claynet)
   std::shared_ptr<DataChannel> nativeState;  // an in-band "state" channel (native Clayground)
-  bool dataOpen = false;
-  bool rejecting = false;  // host: refused ("Network full"); closes at rejectDeadline
-  bool dialed = false;     // we opened it
-  Wire wire = Wire::Unknown;
-  Clock::time_point created, opened, rejectDeadline;
-  LinkLiveness liveness;
-  RttEstimator rtt;
   std::string lastError;
-  std::uint64_t stateSent = 0, stateRecv = 0;
   std::uint64_t receivedAtTick = 0;
-  std::vector<json> early;  // Mesh: messages that came before the host announced the node
 
   bool stateOpen() const {
     return (state && state->isOpen()) || (nativeState && nativeState->isOpen());
@@ -217,6 +180,16 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
 
   // ---- public entry points ----
 
+  // These two may change in a network too.
+  void setAutoRelay(bool on) {
+    autoRelay_ = on;
+    node_.setAutoRelay(on);
+  }
+  void setGracePeriod(int ms) {
+    gracePeriodMs_ = ms;
+    node_.setGracePeriod(std::chrono::milliseconds(ms));
+  }
+
   Result configurable(const char* what) const {
     if (inNetwork())
       return Result::failure(std::string("cannot change ") + what +
@@ -235,11 +208,9 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
                              "; call leave() first");
     if (Result r = checkRuntime(); !r) return r;
     resetSession();
-    clock_.start(localMs());
+    node_.hosting(settings(), Clock::now());
     notify(&Callbacks::sessionTimeSyncedChanged);
     setIsHost(true);
-    roster_.hosting();
-    admission_.start(appId_, password_, maxNodes_);
     beginAttempt();
     if (mode_ == Network::SignalingMode::Local) return hostLocal();
     hostTries_ = 0;
@@ -307,20 +278,11 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     if (status_ != Network::Status::Connected)
       return Result::failure(std::string(state ? "broadcastState" : "broadcast") +
                              "(): not connected to a network");
-    Envelope e = state ? makeState(stateSeq_ + 1, data) : makeMessage(data);
-    // Clayground: a state always says when it was sent (-1 without a clock), a message only
-    // with a clock.
-    if (clock_.valid() || state) e.sentAt = clock_.sessionTime(localMs());
+    const auto now = Clock::now();
+    Envelope e = state ? node_.state(data, now) : node_.message(data, now);
     Outgoing out;
     if (Result r = prepare(e, out, true); !r) return r;
-    if (state) ++stateSeq_;
-    std::string failures;
-    for (auto& [id, link] : links_) {
-      if (!ready(link)) continue;
-      if (Result r = state ? sendState(link, out) : sendOn(link.data, out); !r)
-        failures += (failures.empty() ? "" : "; ") + id + ": " + r.error();
-    }
-    if (!failures.empty()) diag("datachannel", "could not send to " + failures);
+    sendEach(node_.broadcast(e), state ? Lane::State : Lane::Data, out);
     return {};
   }
 
@@ -334,7 +296,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     probe.from = std::string(64, 'x');
     Outgoing out;
     if (Result r = prepare(probe, out, true); !r) return r;
-    batcher_.queue(key, data, StateBatcher::entryBytes(key, data));
+    node_.queueState(key, data);
     if (!flushScheduled_) {
       flushScheduled_ = true;
       std::weak_ptr<NetworkImpl> w = weak_from_this();
@@ -351,65 +313,50 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
 
   void flushState() {
     Entry entry(*this);
-    if (batcher_.empty()) return;
-    if (status_ != Network::Status::Connected) {
-      batcher_.clear();
-      return;
-    }
-    for (auto& batch : batcher_.flush(stateSeq_, clock_.sessionTime(localMs()))) {
-      Outgoing out;
-      if (!prepare(batch, out, false)) continue;
-      for (auto& [id, link] : links_)
-        if (ready(link)) (void)sendState(link, out);
-    }
+    NodeActions actions;
+    node_.flushState(Clock::now(), actions);
+    execute(actions);
   }
 
   Result sendTo(const std::string& target, const json& data) {
     Entry entry(*this);
     if (status_ != Network::Status::Connected)
       return Result::failure("sendTo(): not connected to a network");
-    if (target == nodeId_) return Result::failure("sendTo(): \"" + target + "\" is this node");
-    if (!roster_.contains(target))
-      return Result::failure("sendTo(): unknown node \"" + target +
-                             "\" (not in nodes; it may have left)");
-    Envelope e = makeMessage(data);
-    if (clock_.valid()) e.sentAt = clock_.sessionTime(localMs());
+    std::string why;
+    const auto via = node_.route(target, why);
+    if (!via) return Result::failure("sendTo(): " + why);
+    Envelope e = node_.message(data, Clock::now());
     // Addressed even on a direct link: to a host, a message without `to` is a broadcast to relay.
     e.to = target;
-    Link* direct = find(target);
-    if (!(direct && roster_.contains(target) && direct->dataOpen)) {
-      // No direct link: the host routes it (Star, or a Mesh link that could not be made).
-      Link* hostLink = isHost_ ? nullptr : find(hostId_);
-      if (!hostLink || !hostLink->dataOpen)
-        return Result::failure("sendTo(): no link to \"" + target + "\" and none to the host");
-      direct = hostLink;
-    }
     Outgoing out;
     if (Result r = prepare(e, out, true); !r) return r;
-    return sendOn(direct->data, out);
+    Link* link = find(*via);
+    if (!link) return Result::failure("sendTo(): the link to \"" + *via + "\" is gone");
+    return sendOn(link->data, out);
   }
 
   const std::string& hostId() const { return isHost_ ? nodeId_ : hostId_; }
-  const std::vector<std::string>& nodes() const { return roster_.nodes(); }
+  const std::vector<std::string>& nodes() const { return node_.members().nodes(); }
   const std::map<std::string, std::string>& clientTokens() const {
-    return admission_.clientTokens();
+    return node_.admission().clientTokens();
   }
 
-  double sessionTime() { return inNetwork() ? clock_.sessionTime(localMs()) : -1; }
-  bool sessionTimeSynced() const { return inNetwork() && clock_.synced(); }
+  double sessionTime() { return inNetwork() ? node_.clock().sessionTime(localMs()) : -1; }
+  bool sessionTimeSynced() const { return inNetwork() && node_.clock().synced(); }
   double transitMs(const std::string& node) {
-    return inbound_.transit().transitMs(node, localMs(),
-                                        clock_.valid() ? clock_.offsetAt(localMs()) : 0);
+    SessionClock& clock = node_.clock();
+    return node_.inbound().transit().transitMs(node, localMs(),
+                                               clock.valid() ? clock.offsetAt(localMs()) : 0);
   }
   double stateAgeMs(const std::string& node, const std::optional<std::string>& key) const {
-    return inbound_.intake().ageMs(node, key, localMs());
+    return node_.inbound().intake().ageMs(node, key, localMs());
   }
 
-  json syncStats() const { return inbound_.intake().syncStats(localMs()); }
+  json syncStats() const { return node_.inbound().intake().syncStats(localMs()); }
 
   json peerStats() const {
     json out = json::object();
-    for (const auto& id : roster_.nodes()) {
+    for (const auto& id : node_.members().nodes()) {
       const Link* link = find(id);
       Counters c;
       if (link) {
@@ -419,20 +366,33 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
         }
         if (link->nativeState) add(c, link->nativeState->counters());
       }
-      bool direct = link && link->dataOpen;
-      out[id] = {{"latency", direct ? link->rtt.rounded() : -1},
+      const auto info = node_.link(id);
+      const bool direct = link && info && info->dataOpen;
+      // Clayground's stateBacklog: what waits to leave on the channel state goes on.
+      std::size_t backlog = 0;
+      if (direct) {
+        // In sendState()'s order: a clay_state connection, the in-band channel, the data one.
+        std::shared_ptr<DataChannel> ch;
+        if (link->state && link->state->isOpen()) ch = link->state->dataChannel();
+        if (!(ch && ch->isOpen()) && link->nativeState && link->nativeState->isOpen())
+          ch = link->nativeState;
+        if (!(ch && ch->isOpen()) && link->data) ch = link->data->dataChannel();
+        if (ch) backlog = ch->bufferedAmount();
+      }
+      out[id] = {{"latency", direct ? info->rtt : -1},
                  {"msgSent", c.messagesSent},
                  {"msgRecv", c.messagesReceived},
                  {"bytesSent", c.bytesSent},
                  {"bytesRecv", c.bytesReceived},
-                 {"stateSent", direct ? link->stateSent : 0},
-                 {"stateRecv", direct ? link->stateRecv : 0},
-                 {"stateDropped", inbound_.intake().droppedFrom(id)},
+                 {"stateSent", direct ? info->stateSent : 0},
+                 {"stateRecv", direct ? info->stateRecv : 0},
+                 {"stateDropped", node_.inbound().intake().droppedFrom(id)},
                  {"stateLink", !direct             ? "relayed"
                                : link->stateOpen() ? "unreliable"
                                                    : "fallback"},
                  // Clayground's names for the same (a relayed node: as through the host).
                  {"stateChannel", direct && !link->stateOpen() ? "fallback" : "unreliable"},
+                 {"stateBacklog", backlog},
                  {"stateOrdered", direct && !link->stateOpen()},
                  {"stateMaxRetransmits", direct && !link->stateOpen() ? -1 : 0}};
     }
@@ -454,14 +414,9 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
   }
 
   void sendGoodbyes() {
-    Outgoing seed, current;
-    if (nodeId_.empty() || !prepare(makeNodeLeft(nodeId_), seed, false) ||
-        !prepare(makeGoodbye(), current, false))
-      return;
-    for (auto& [id, link] : links_) {
-      if (!link.dataOpen || link.rejecting || link.wire == Wire::Unknown) continue;
-      (void)sendOn(link.data, link.wire == Wire::V5 ? current : seed);
-    }
+    NodeActions actions;
+    node_.goodbyes(actions);
+    execute(actions);
   }
 
   // ---- test hooks ----
@@ -469,7 +424,9 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
   Result sendRaw(const std::string& target, const json& envelope, bool stateLink) {
     Entry entry(*this);
     Link* link = find(target);
-    if (!link || !link->dataOpen) return Result::failure("no open link to \"" + target + "\"");
+    const auto info = node_.link(target);
+    if (!link || !info || !info->dataOpen)
+      return Result::failure("no open link to \"" + target + "\"");
     Outgoing out;
     out.value = envelope;
     if (Result r = encodeJson(envelope, out.bytes); !r) return r;
@@ -481,8 +438,8 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
 
   std::vector<std::string> directLinks() const {
     std::vector<std::string> out;
-    for (const auto& [id, link] : links_)
-      if (link.dataOpen && roster_.contains(id)) out.push_back(id);
+    for (const auto& id : node_.linkPeers())
+      if (node_.link(id)->dataOpen && node_.members().contains(id)) out.push_back(id);
     return out;
   }
 
@@ -568,7 +525,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
   }
   // connectionPhase follows the timeline, notifying only on a change.
   void syncPhase() {
-    const std::string& p = timeline_.phase();
+    const std::string& p = node_.timeline().phase();
     if (phase_ == p) return;
     phase_ = p;
     notify(&Callbacks::connectionPhaseChanged);
@@ -640,15 +597,26 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
 
   void resetSession() {
     teardown(false);  // also forgets received state, transit times and queued batches
-    stateSeq_ = 0;
-    if (clock_.synced()) notify(&Callbacks::sessionTimeSyncedChanged);
-    clock_.reset();
+    if (node_.clock().synced()) notify(&Callbacks::sessionTimeSyncedChanged);
+    node_.clock().reset();
     setHostLostReason("");
     lastError_ = {};
   }
 
+  NodeSettings settings() const {
+    NodeSettings s;
+    s.appId = appId_;
+    s.password = password_;
+    s.clientToken = clientToken_;
+    s.maxNodes = maxNodes_;
+    s.mesh = topology_ == Network::Topology::Mesh;
+    s.autoRelay = autoRelay_;
+    s.gracePeriod = std::chrono::milliseconds(gracePeriodMs_);
+    return s;
+  }
+
   void beginAttempt() {
-    timeline_.begin(Clock::now());
+    node_.timeline().begin(Clock::now());
     setPhaseTiming(json::object());
     syncPhase();
     setStatus(Network::Status::Connecting);
@@ -770,7 +738,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
 
   Result startJoin() {
     const std::string id = randomNodeId();
-    roster_.joining(id, hostId_, topology_ == Network::Topology::Mesh);
+    node_.joining(id, hostId_, settings(), Clock::now());
     if (Result r = openPeer(id, joinServer_); !r)
       return failWith(Network::ErrorCode::SignalingFailed, r.error());
     if (!dial(hostId_))
@@ -787,8 +755,9 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
         setAcceptingJoins(true);
         return;
       }
-      const json timing = timeline_.hosted(Clock::now());
+      const json timing = node_.timeline().hosted(Clock::now());
       diag("signaling", "registered as " + id + " (" + timing["total"].dump() + " ms)");
+      node_.registered(id);
       setNodeId(id);
       // Local mode: the LAN code names the network; the host's id is Clayground's HOST.
       const std::string networkId = localCode_.empty() ? id : localCode_;
@@ -802,7 +771,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     }
     if (nodeId_.empty()) {
       diag("signaling", "registered as " + id + " (" +
-                            std::to_string(timeline_.elapsedMs(Clock::now())) + " ms)");
+                            std::to_string(node_.timeline().elapsedMs(Clock::now())) + " ms)");
       setNodeId(id);
     } else {
       diag("signaling", "registered again as " + id);
@@ -829,59 +798,33 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
 
   void peerError(const PeerJsError& err) {
     diag("signaling", "signaling error: " + err.text());
-    if (err.willRetry) return;  // re-registering: the peer tries again by itself
-    if (status_ != Network::Status::Connecting) return;  // the network goes on without it
-    switch (err.type) {
-      case PeerJsErrorType::UnavailableId:
-        if (isHost_ && mode_ == Network::SignalingMode::Cloud) {
-          if (++hostTries_ >= kHostCodeTries) {
-            fatal(Network::ErrorCode::CannotHost,
-                  "could not find a free network code on the signaling server after " +
-                      std::to_string(kHostCodeTries) + " tries");
-            return;
-          }
-          diag("signaling", "the code is taken; trying another one");
-          dropPeer();
-          (void)hostCloud();
-          return;
-        }
-        if (!isHost_ && ++joinerTries_ < kJoinerIdTries) {
-          diag("signaling", "our random id is taken; trying another one");
-          dropPeer();
-          links_.clear();
-          (void)startJoin();
-          return;
-        }
-        fatal(Network::ErrorCode::SignalingFailed, "Signaling failed: " + err.text());
+    SignalingRole role;
+    role.host = isHost_;
+    role.cloud = mode_ == Network::SignalingMode::Cloud;
+    role.connecting = status_ == Network::Status::Connecting;
+    role.hostId = hostId_;
+    role.networkId = networkId_;
+    const SignalingStep step = judgeSignalingError(err, role, hostTries_, joinerTries_);
+    switch (step.kind) {
+      case SignalingStep::Kind::Ignore:
         return;
-      case PeerJsErrorType::PeerRejected:
-        // Clayground's joiner takes a REJECT while connecting as joinRefused("refused", reason).
-        if (!isHost_ && err.peer == hostId_)
-          refused({RefusalReason::Refused, err.message}, "signaling");
+      case SignalingStep::Kind::NewHostCode:
+        diag("signaling", "the code is taken; trying another one");
+        dropPeer();
+        (void)hostCloud();
         return;
-      case PeerJsErrorType::PeerUnavailable:
-        if (!isHost_) {
-          fatal(Network::ErrorCode::NoSuchNetwork, "No network with code " + networkId_ +
-                                                       ": the host did not answer (" + err.message +
-                                                       ")");
-        }
+      case SignalingStep::Kind::NewJoinerId:
+        diag("signaling", "our random id is taken; trying another one");
+        dropPeer();
+        links_.clear();
+        (void)startJoin();
         return;
-      case PeerJsErrorType::Network:
-      case PeerJsErrorType::ServerError:
-      case PeerJsErrorType::InvalidKey:
-      case PeerJsErrorType::InvalidId:
-      case PeerJsErrorType::SslUnavailable:
-      case PeerJsErrorType::SocketError:
-      case PeerJsErrorType::SocketClosed:
-        if (err.type == PeerJsErrorType::ServerError &&
-            err.message == Network::kWrongLanCodeMessage) {
-          fatal(Network::ErrorCode::WrongLanCode, Network::kWrongLanCodeMessage);
-          return;
-        }
-        fatal(Network::ErrorCode::SignalingFailed, "Signaling failed: " + err.text());
+      case SignalingStep::Kind::Refused:
+        refused({RefusalReason::Refused, step.message}, "signaling");
         return;
-      default:
-        return;  // connection-level trouble comes through the connection's own callbacks
+      case SignalingStep::Kind::Fail:
+        fatal(step.code, step.message);
+        return;
     }
   }
 
@@ -904,17 +847,12 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
 
   Link& linkFor(const std::string& id) {
     auto [it, inserted] = links_.try_emplace(id);
-    if (inserted) {
-      it->second.peer = id;
-      it->second.created = Clock::now();
-    }
+    if (inserted) it->second.peer = id;
     return it->second;
   }
 
   bool dial(const std::string& id) {
     if (!peer_) return false;
-    Link& link = linkFor(id);
-    link.dialed = true;
     PeerJsConnectOptions d;
     d.label = kDataLabel;
     d.serialization = Serialization::Json;
@@ -923,18 +861,16 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     std::shared_ptr<PeerJsConnection> data;
     if (Result r = peer_->connect(id, d, data); !r) {
       diag("signaling", "could not connect to " + id + ": " + r.error());
-      links_.erase(id);
       return false;
     }
+    Link& link = linkFor(id);
     link.data = data;
+    node_.dialing(id, Clock::now());
     wireData(id, data);
     diag("signaling", "connecting to " + id);
     // To the host, the state link waits for the handshake: a current host takes an in-band
     // "state" channel, a seed-era one a second connection.
-    if (id != hostId_) {
-      link.wire = Wire::Seed;
-      openStateConnection(link);
-    }
+    if (id != hostId_) openStateConnection(link);
     return true;
   }
 
@@ -975,7 +911,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
   // Mesh: the nodes of the roster are dialed one per turn of the event queue, not all in one go:
   // each dial waits for the network thread, and the pings in between must still be answered.
   void scheduleDial() {
-    if (!roster_.dialsQueued() || dialScheduled_) return;
+    if (!node_.dialsQueued() || dialScheduled_) return;
     dialScheduled_ = true;
     std::weak_ptr<NetworkImpl> w = weak_from_this();
     core_->deliver([w] {
@@ -988,69 +924,50 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
   }
 
   void dialNext() {
-    const auto id = roster_.nextDial();
+    const auto id = node_.nextDial();
     if (!id) return;
     if (!dial(*id)) {
-      Membership::Events events;
-      (void)roster_.linkGone(*id, events);
-      apply(events);
-      maybeJoined();
+      NodeActions actions;
+      node_.dialFailed(*id, Clock::now(), actions);
+      execute(actions);
     }
     scheduleDial();
-  }
-
-  bool acceptsIncoming(const std::string& from) const {
-    if (isHost_) return status_ == Network::Status::Connected;
-    // Mesh: nodes that join after us dial us; so does anyone the roster names while we join.
-    return roster_.acceptsLinkFrom(from) && inNetwork();
   }
 
   void incoming(const std::shared_ptr<PeerJsConnection>& conn) {
     const std::string from = conn->peer();
     const bool isState = conn->label() == kStateLabel;
     diag("signaling", "connection " + conn->label() + " from " + from);
-    if (!acceptsIncoming(from)) {
+    if (!node_.accepts(from)) {
       diag("signaling", "refused a connection from " + from + ": not accepting connections");
       conn->close();
       return;
     }
+    const auto now = Clock::now();
+    NodeActions actions;
     if (isState) {
-      Link& link = linkFor(from);
-      if (link.rejecting) {
+      if (!node_.stateLaneCame(from, now, actions)) {
         conn->close();
         return;
       }
+      Link& link = linkFor(from);
       if (link.state) link.state->close();
       link.state = conn;
       wireState(from, conn);
-      // Only a seed-era node opens a clay_state connection.
-      if (isHost_ && !roster_.contains(from))
-        if (auto d = admission_.pending().legacySign(from)) decide(*d);
+      execute(actions);
       return;
     }
-    Link* existing = find(from);
-    bool reject = false;
-    if (isHost_ && !(existing && roster_.contains(from))) {
-      int holding = 0;
-      for (const auto& [id, l] : links_)
-        if (id != from && l.data && !l.rejecting) ++holding;
-      reject = !admission_.fits(holding);
-    }
+    (void)node_.incoming(from, now, actions);
     Link& link = linkFor(from);
     if (link.data && link.data != conn) {
       // The same node again (it reconnected): the new connection replaces the old one.
       auto old = link.data;
       link.data.reset();
-      link.dataOpen = false;
       old->close();
     }
     link.data = conn;
-    link.created = Clock::now();  // kOpenLimit counts from this connection, not an older one
-    link.rejecting = reject;
-    // A joiner's links from other joiners (Mesh) have no handshake.
-    link.wire = isHost_ ? Wire::Unknown : Wire::Seed;
-    if (reject) diag("signaling", "refusing " + from + ": the network is full");
     wireData(from, conn);
+    execute(actions);
   }
 
   void wireData(const std::string& peer, const std::shared_ptr<PeerJsConnection>& conn) {
@@ -1058,12 +975,12 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     conn->onOpen(guarded([peer, raw](NetworkImpl& s) { s.dataOpened(peer, raw); }));
     conn->onData(guarded([peer, raw](NetworkImpl& s, const json& value) {
       Link* link = s.find(peer);
-      if (link && link->data.get() == raw) s.received(*link, value, false);
+      if (link && link->data.get() == raw) s.received(peer, value, Lane::Data);
     }));
     conn->onClose(guarded([peer, raw](NetworkImpl& s) {
       // A failure (ICE, DTLS, SCTP) reports an error first; a close without one was asked for.
       Link* link = s.find(peer);
-      if (link && link->data.get() == raw) s.linkLost(peer, Loss::Closed);
+      if (link && link->data.get() == raw) s.linkClosed(peer);
     }));
     conn->onError(guarded([peer, raw](NetworkImpl& s, const PeerJsError& err) {
       s.diag("datachannel", peer + ": " + err.text());
@@ -1096,7 +1013,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
         guarded([peer](NetworkImpl& s) { s.diag("datachannel", peer + ": state channel open"); }));
     conn->onData(guarded([peer, raw](NetworkImpl& s, const json& value) {
       Link* link = s.find(peer);
-      if (link && link->state.get() == raw) s.received(*link, value, true);
+      if (link && link->state.get() == raw) s.received(peer, value, Lane::State);
     }));
     conn->onClose(guarded([peer, raw](NetworkImpl& s) {
       Link* link = s.find(peer);
@@ -1126,7 +1043,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
         s.diag("datachannel", peer + ": ignored a state message: " + r.error());
         return;
       }
-      s.received(*l, value, true);
+      s.received(peer, value, Lane::State);
     }));
     ch->onClose(guarded([peer, raw](NetworkImpl& s) {
       Link* l = s.find(peer);
@@ -1152,68 +1069,163 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
 
   void transportState(const std::string& peer, PeerState state) {
     if (isHost_ || peer != hostId_ || status_ != Network::Status::Connecting) return;
-    if (state == PeerState::Connecting) timeline_.transportConnecting(Clock::now());
-    if (state == PeerState::Connected) timeline_.transportConnected(Clock::now());
+    if (state == PeerState::Connecting) node_.timeline().transportConnecting(Clock::now());
+    if (state == PeerState::Connected) node_.timeline().transportConnected(Clock::now());
     syncPhase();
   }
 
   void dataOpened(const std::string& peer, PeerJsConnection* raw) {
     Link* link = find(peer);
     if (!link || link->data.get() != raw) return;
-    const auto now = Clock::now();
-    link->dataOpen = true;
-    link->opened = now;
-    link->liveness = LinkLiveness(now);
-    diag("datachannel", peer + ": data channel open");
-    if (isHost_) {
-      if (link->rejecting) {
-        Outgoing out;
-        if (prepare(makeReject(Network::kNetworkFullMessage), out, false))
-          (void)sendOn(link->data, out);
-        link->rejectDeadline = now + kRejectCloseDelay;
-        return;
+    NodeActions actions;
+    node_.opened(peer, Clock::now(), actions);
+    execute(actions);
+  }
+
+  void received(const std::string& peer, const json& value, Lane lane) {
+    NodeActions actions;
+    node_.received(peer, value, lane, Clock::now(), actions);
+    execute(actions);
+  }
+
+  // ---- executing what the core decided ----
+
+  void execute(NodeActions& actions) {
+    using Kind = NodeAction::Kind;
+    for (auto& a : actions) {
+      switch (a.kind) {
+        case Kind::Send:
+          sendAction(a);
+          break;
+        case Kind::Close:
+          if (Link* l = find(a.peer)) {
+            closeLink(*l);
+            links_.erase(a.peer);
+          }
+          break;
+        case Kind::OpenStateLane:
+          if (Link* l = find(a.peer)) {
+            if (a.native) {
+              openStateChannel(*l);
+            } else {
+              openStateConnection(*l);
+            }
+          }
+          break;
+        case Kind::StartClockBurst:
+          startTimer(burst_,
+                     std::chrono::milliseconds(static_cast<int>(SessionClock::kBurstIntervalMs)),
+                     &NetworkImpl::burstTick);
+          break;
+        case Kind::NodesChanged:
+          notify(&Callbacks::nodesChanged);
+          break;
+        case Kind::NodeJoined:
+          emitText(&Callbacks::nodeJoined, std::move(a.peer));
+          break;
+        case Kind::NodeLeft:
+          emitText(&Callbacks::nodeLeft, std::move(a.peer));
+          break;
+        case Kind::Deliver: {
+          auto& d = a.delivery;
+          if (d.state) {
+            emitState(std::move(d.origin), std::move(d.data), d.sentAt, std::move(d.key));
+          } else {
+            emitMessage(std::move(d.origin), std::move(d.data), d.sentAt);
+          }
+          break;
+        }
+        case Kind::ClientTokensChanged:
+          notify(&Callbacks::clientTokensChanged);
+          break;
+        case Kind::SessionTimeSyncedChanged:
+          notify(&Callbacks::sessionTimeSyncedChanged);
+          break;
+        case Kind::StatsChanged:
+          notify(&Callbacks::peerStatsChanged);
+          notify(&Callbacks::syncStatsChanged);
+          break;
+        case Kind::LatencyChanged:
+          setLatency(node_.latency());
+          break;
+        case Kind::PhaseChanged:
+          if (!a.value.is_null()) setPhaseTiming(std::move(a.value));
+          syncPhase();
+          break;
+        case Kind::Connected:
+          setStatus(Network::Status::Connected);
+          break;
+        case Kind::HostLost:
+          hostGone(a.loss);
+          return;  // the session is over
+        case Kind::Refused:
+          refused(a.refusal, "datachannel");
+          return;
+        case Kind::ConnectFailed: {
+          // What the transport said about the link, when the core had no reason of its own.
+          if (const Link* l = find(hostId_); a.text.empty() && l) a.text = l->lastError;
+          fatal(Network::ErrorCode::CouldNotConnect,
+                "Could not connect to the host " + networkId_ + " in phase " + connectingPhase() +
+                    (a.text.empty() ? ": the connection closed" : ": " + a.text));
+          return;
+        }
+        case Kind::RejectedLater:
+          error(Network::ErrorCode::Rejected, std::move(a.text));
+          break;
+        case Kind::Diagnostic:
+          diag(a.phase, std::move(a.text));
+          break;
       }
-      // Nothing goes to a joiner before the handshake decided about it.
-      if (auto d = admission_.pending().opened(peer, now)) decide(*d);
-      return;
     }
-    if (peer == hostId_) {
-      if (status_ == Network::Status::Connecting && timeline_.channelOpen(now)) syncPhase();
-      // The hello goes first: a current host judges the first message it gets.
-      sendJson(*link, makeHello(appId_, password_, clientToken_));
-      return;
-    }
-    ping(*link);
-    // Mesh: another node.
-    Membership::Events events;
-    roster_.linkOpened(peer, events);
-    apply(events);
-    maybeJoined();
+    if (inNetwork() && !dead_) scheduleDial();
   }
 
-  void sendJson(Link& link, json value) {
+  // One value to one or more links, encoded once.
+  void sendAction(const NodeAction& a) {
     Outgoing out;
-    out.value = std::move(value);
-    if (encodeJson(out.value, out.bytes)) (void)sendOn(link.data, out);
-  }
-
-  // Host: what the handshake decided about a pending joiner.
-  void decide(const PendingJoiners::Decision& d) {
-    Link* link = find(d.id);
-    if (!link || !link->dataOpen) return;
-    AdmissionStep step = admission_.decide(d, nodeId_, clock_.sessionTime(localMs()), roster_);
-    for (auto& note : step.notes) diag("datachannel", std::move(note));
-    if (!step.reply.is_null()) sendJson(*link, step.reply);
-    if (step.outcome == AdmissionStep::Outcome::Refused) {
-      link->rejecting = true;
-      link->rejectDeadline = Clock::now() + kRefusalCloseDelay;
-      if (step.wasMember) linkLost(d.id, Loss::Goodbye);  // it was in already, on another link
+    out.value = a.value;
+    if (Result r = encodeJson(out.value, out.bytes); !r) {
+      diag("datachannel", "could not encode a message: " + r.error());
       return;
     }
-    link->wire = step.outcome == AdmissionStep::Outcome::Welcomed ? Wire::V5 : Wire::Seed;
-    if (step.tokensChanged) notify(&Callbacks::clientTokensChanged);
-    ping(*link);
-    apply(step.events);
+    sendEach(a.peers, a.lane, out);
+  }
+
+  void sendEach(const std::vector<std::string>& peers, Lane lane, Outgoing& out) {
+    std::string failures;
+    for (const auto& id : peers) {
+      Link* link = find(id);
+      if (!link) continue;
+      if (Result r = lane == Lane::State ? sendState(*link, out) : sendOn(link->data, out); !r)
+        failures += (failures.empty() ? "" : "; ") + id + ": " + r.error();
+    }
+    if (!failures.empty()) diag("datachannel", "could not send to " + failures);
+  }
+
+  // ---- sending ----
+
+  Result sendState(Link& link, Outgoing& out) {
+    if (link.state && link.state->isOpen()) return sendOn(link.state, out);
+    if (link.nativeState && link.nativeState->isOpen())
+      return link.nativeState->sendBinary(out.bytes.data(), out.bytes.size());
+    return sendOn(link.data, out);
+  }
+
+  // ---- losing links and nodes ----
+
+  void closeLink(Link& link) {
+    for (auto& conn : {link.data, link.state})
+      if (conn) conn->close();
+    if (link.nativeState) link.nativeState->close();
+  }
+
+  // The data link to `peer` closed or failed.
+  void linkClosed(const std::string& peer) {
+    Link* link = find(peer);
+    if (!link) return;
+    NodeActions actions;
+    node_.closed(peer, link->lastError, Clock::now(), actions);
+    execute(actions);
   }
 
   // Joiner: the host turned us away, in its handshake or (a full native Clayground host) at
@@ -1232,308 +1244,6 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     error(refusal.message == Network::kNetworkFullMessage ? Network::ErrorCode::NetworkFull
                                                           : Network::ErrorCode::JoinRefused,
           refusal.message, std::move(phase));
-  }
-
-  // Joiner: the host's first message on the data channel.
-  void hostReplied(Link& link, const json& value) {
-    Reply reply = judgeReply(value, hostId_);
-    if (reply.kind == Reply::Kind::Refused) {
-      refused(reply.refusal, "datachannel");
-      return;
-    }
-    const bool current = reply.kind == Reply::Kind::Welcome;
-    link.wire = current ? Wire::V5 : Wire::Seed;
-    diag("datachannel", current ? "welcomed by " + hostId_
-                                : "the host sent no welcome: a host of the seeds' protocol");
-    if (current) {
-      if (reply.sessionMs >= 0) clock_.seed(reply.sessionMs, localMs());
-      openStateChannel(link);
-      // The clock's burst: 64 pings 50 ms apart, the first now.
-      burstLeft_ = static_cast<int>(SessionClock::kWindow);
-      burstTick();
-      startTimer(burst_,
-                 std::chrono::milliseconds(static_cast<int>(SessionClock::kBurstIntervalMs)),
-                 &NetworkImpl::burstTick);
-    } else {
-      openStateConnection(link);
-      ping(link);
-    }
-    roster_.welcomed();
-    if (!current) received(link, value, false);  // its first message counts too
-    maybeJoined();
-  }
-
-  void maybeJoined() {
-    if (isHost_ || status_ != Network::Status::Connecting) return;
-    Link* hostLink = find(hostId_);
-    if (!hostLink || !hostLink->dataOpen || hostLink->wire == Wire::Unknown || !roster_.settled())
-      return;
-    const json timing = timeline_.joined(Clock::now());
-    diag("datachannel",
-         "joined " + hostId_ + " in " + timing["total"].dump() + " ms (" + timing.dump() + ")");
-    setPhaseTiming(timing);
-    syncPhase();
-    Membership::Events events;
-    roster_.connect(events);
-    apply(events);
-  }
-
-  // ---- receiving ----
-
-  void received(Link& link, const json& value, bool viaState) {
-    link.liveness.heard(Clock::now());  // anything heard answers the ping
-    if (link.wire == Wire::Unknown) {
-      if (viaState) return;  // nothing counts before the handshake
-      if (!isHost_) {
-        if (link.peer == hostId_) hostReplied(link, value);
-        return;
-      }
-      // Refused, or its channel is not open.
-      if (!admission_.pending().pending(link.peer)) return;
-      const PendingJoiners::Decision d = admission_.pending().firstMessage(link.peer, value);
-      decide(d);
-      // A seed-era node's first message is one of the network's.
-      if (d.kind != PendingJoiners::Decision::Kind::AdmitLegacy) return;
-    }
-    if (isHandshakeMessage(value)) {
-      // Clayground: a refusal after the welcome is only reported.
-      if (!isHost_ && link.peer == hostId_ && value.value("t", "") == "R") {
-        auto r = value.find("r");
-        error(Network::ErrorCode::Rejected,
-              r != value.end() && r->is_string() && !r->get<std::string>().empty()
-                  ? r->get<std::string>()
-                  : std::string("Connection rejected"));
-      }
-      return;
-    }
-    Envelope env;
-    if (Result r = decodeEnvelope(value, env); !r) {
-      diag("datachannel", "ignored a message from " + link.peer + ": " + r.error());
-      return;
-    }
-    switch (env.kind) {
-      case EnvelopeKind::Ping: {
-        json pong = {{"t", "P"}, {"ts", value.at("ts")}};
-        // Clayground's session time: a joiner's clock follows the host's pongs.
-        if (clock_.valid()) pong["st"] = clock_.sessionTime(localMs());
-        Outgoing out;
-        out.value = pong;
-        if (encodeJson(pong, out.bytes)) (void)sendOn(link.data, out);
-        return;
-      }
-      case EnvelopeKind::Pong: {
-        const double now = localMs();
-        const double sent = value.at("ts").get<double>();
-        const double rtt = now - sent;
-        if (rtt < 0 || rtt > 60000) return;  // not one of ours
-        link.rtt.sample(rtt);
-        if (!isHost_ && link.peer == hostId_ && link.wire == Wire::V5 && env.sessionMs) {
-          const bool wasSynced = clock_.synced();
-          clock_.sample(sent, now, *env.sessionMs);
-          if (clock_.synced() != wasSynced) notify(&Callbacks::sessionTimeSyncedChanged);
-        }
-        updateLatency();
-        // Clayground refreshes both with the pongs.
-        notify(&Callbacks::peerStatsChanged);
-        notify(&Callbacks::syncStatsChanged);
-        return;
-      }
-      case EnvelopeKind::Reject:
-        return;  // handled with the handshake above
-      case EnvelopeKind::System:
-        system(link, env);
-        return;
-      case EnvelopeKind::Message:
-      case EnvelopeKind::State:
-      case EnvelopeKind::Batch:
-        break;
-    }
-    if (viaState || env.kind != EnvelopeKind::Message) ++link.stateRecv;
-    InboundContext ctx;
-    ctx.host = isHost_;
-    ctx.self = nodeId_;
-    ctx.hostId = hostId_;
-    ctx.relay = autoRelay_ && topology_ == Network::Topology::Star;
-    if (isHost_)
-      for (const auto& [id, l] : links_)
-        if (ready(l)) ctx.readyJoiners.push_back(id);
-    InboundOutcome in = inbound_.take(link.peer, env, ctx, roster_, localMs());
-    for (auto& note : in.notes) diag("datachannel", std::move(note));
-    if (in.early) {
-      if (link.early.size() < kEarlyMessageLimit) link.early.push_back(value);
-      return;
-    }
-    for (auto& d : in.deliveries) {
-      if (d.state) {
-        emitState(std::move(d.origin), std::move(d.data), d.sentAt, std::move(d.key));
-      } else {
-        emitMessage(std::move(d.origin), std::move(d.data), d.sentAt);
-      }
-    }
-    relay(in, env.kind != EnvelopeKind::Message);
-  }
-
-  // Host: a joiner's message or state, on to the others.
-  void relay(const InboundOutcome& in, bool state) {
-    if (in.forwardTo.empty()) return;
-    Outgoing out;
-    if (!prepare(in.forwarded, out, false)) return;
-    for (const auto& id : in.forwardTo) {
-      Link* target = find(id);
-      if (!target || !target->dataOpen) continue;
-      if (state) {
-        (void)sendState(*target, out);
-      } else {
-        (void)sendOn(target->data, out);
-      }
-    }
-  }
-
-  void system(Link& link, const Envelope& env) {
-    Membership::Events events;
-    roster_.system(
-        link.peer, env,
-        [this](const std::string& id) {
-          const Link* l = find(id);
-          return !l            ? Membership::LinkState::None
-                 : l->dataOpen ? Membership::LinkState::Open
-                               : Membership::LinkState::Opening;
-        },
-        events);
-    apply(events);
-    if (env.sys == "roster" && inNetwork()) {
-      scheduleDial();
-      maybeJoined();
-    }
-  }
-
-  // Does what the membership says, in its order.
-  void apply(const Membership::Events& events) {
-    using Kind = Membership::Event::Kind;
-    for (const auto& e : events) {
-      switch (e.kind) {
-        case Kind::NodesChanged:
-          notify(&Callbacks::nodesChanged);
-          break;
-        case Kind::Joined:
-          emitText(&Callbacks::nodeJoined, e.id);
-          break;
-        case Kind::Left:
-          emitText(&Callbacks::nodeLeft, e.id);
-          break;
-        case Kind::Forget:
-          forgetState(e.id);
-          break;
-        case Kind::Member:
-          // What it sent before the host announced it counts now.
-          if (Link* l = find(e.id)) {
-            auto early = std::move(l->early);
-            l->early.clear();
-            for (const auto& value : early) {
-              Link* again = find(e.id);
-              if (!again) break;
-              received(*again, value, false);
-            }
-          }
-          break;
-        case Kind::Drop:
-          linkLost(e.id, Loss::Goodbye);
-          break;
-        case Kind::HostLeft:
-          hostGone(Loss::Goodbye);
-          return;  // the session is over
-        case Kind::Connected:
-          setStatus(Network::Status::Connected);
-          break;
-        case Kind::Send:
-          if (Link* l = find(e.id); l && ready(*l)) {
-            Outgoing out;
-            if (prepare(e.envelope, out, false)) (void)sendOn(l->data, out);
-          }
-          break;
-      }
-    }
-  }
-
-  // In the network and past its handshake: what the network sends may go to it.
-  bool ready(const Link& link) const {
-    return link.dataOpen && link.wire != Wire::Unknown && roster_.contains(link.peer);
-  }
-
-  // What is kept about the state of a node that left.
-  void forgetState(const std::string& id) { inbound_.forget(id); }
-
-  // ---- sending ----
-
-  Result sendState(Link& link, Outgoing& out) {
-    ++link.stateSent;
-    if (link.state && link.state->isOpen()) return sendOn(link.state, out);
-    if (link.nativeState && link.nativeState->isOpen())
-      return link.nativeState->sendBinary(out.bytes.data(), out.bytes.size());
-    return sendOn(link.data, out);
-  }
-
-  void ping(Link& link) {
-    link.liveness.pinged(Clock::now());
-    // Local monotonic ms, to the microsecond: only this node reads it back (RTT, clock samples).
-    sendJson(link, {{"t", "p"}, {"ts", std::round(localMs() * 1000) / 1000}});
-  }
-
-  void updateLatency() {
-    int best = -1;
-    for (const auto& [id, l] : links_) {
-      int r = l.rtt.rounded();
-      if (l.dataOpen && r >= 0 && (best < 0 || r < best)) best = r;
-    }
-    setLatency(best);
-  }
-
-  // ---- losing links and nodes ----
-
-  void closeLink(Link& link) {
-    for (auto& conn : {link.data, link.state})
-      if (conn) conn->close();
-    if (link.nativeState) link.nativeState->close();
-  }
-
-  // The data link to `peer` closed (or went silent, or the node said goodbye).
-  // By value: callers pass the link's own name, and the link goes away in here.
-  void linkLost(const std::string peer, Loss loss) {
-    Link* link = find(peer);
-    if (!link) return;
-    const std::string why = link->lastError;
-    if (!isHost_ && peer == hostId_) {
-      if (status_ == Network::Status::Connecting) {
-        fatal(Network::ErrorCode::CouldNotConnect,
-              "Could not connect to the host " + networkId_ + " in phase " + connectingPhase() +
-                  (why.empty() ? ": the connection closed" : ": " + why));
-      } else if (status_ == Network::Status::Connected) {
-        hostGone(loss);
-      }
-      return;
-    }
-    closeLink(*link);
-    links_.erase(peer);
-    const bool tokensChanged = admission_.forget(peer);
-    diag("datachannel",
-         peer + (loss == Loss::Goodbye ? ": said goodbye"
-                 : loss == Loss::Closed
-                     ? ": link closed"
-                     : ": did not answer for " + std::to_string(gracePeriodMs_) + " ms; dropped"));
-    Membership::Events events;
-    if (isHost_) {
-      if (!roster_.removed(peer, events)) return;
-      if (tokensChanged) notify(&Callbacks::clientTokensChanged);
-      apply(events);
-      updateLatency();
-      return;
-    }
-    // Mesh: another node.
-    const bool waited = roster_.linkGone(peer, events);
-    if (waited) diag("datachannel", "could not link to " + peer + (why.empty() ? "" : ": " + why));
-    apply(events);
-    if (waited) maybeJoined();
-    updateLatency();
   }
 
   // Clayground's host loss (#376): the reason first, then the teardown (Disconnected), nodeLeft
@@ -1557,7 +1267,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
         message = Network::kHostLostMessage;
         break;
     }
-    std::vector<std::string> gone = roster_.nodes();
+    std::vector<std::string> gone = node_.members().nodes();
     const bool wasConnected = status_ == Network::Status::Connected;
     setHostLostReason(reason);
     teardown(false);
@@ -1578,7 +1288,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
   }
 
   // The phase a node that is still connecting is in: before the first change, signaling.
-  std::string connectingPhase() const { return timeline_.connectingPhase(); }
+  std::string connectingPhase() const { return node_.timeline().connectingPhase(); }
 
   void fatal(Network::ErrorCode code, const std::string& message) {
     // The phase it failed in, before the teardown: a node still connecting is at least signaling.
@@ -1611,7 +1321,8 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     Lingering later;
     later.deadline = Clock::now() + kLingerTime;
     for (auto& [id, link] : links_) {
-      if (linger && link.dataOpen) {
+      const auto info = node_.link(id);
+      if (linger && info && info->dataOpen) {
         for (auto& conn : {link.data, link.state})
           if (conn) later.connections.push_back(conn);
         if (link.nativeState) link.nativeState->close();
@@ -1635,21 +1346,16 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
       server_->stop();
       server_.reset();
     }
-    if (admission_.clear()) notify(&Callbacks::clientTokensChanged);
-    burstLeft_ = 0;
+    const bool hadNodes = !node_.members().nodes().empty();
+    if (node_.clear()) notify(&Callbacks::clientTokensChanged);
     stopTimer(burst_);
     signalingDown_ = false;
     setAcceptingJoins(false);
-    inbound_.clear();
-    batcher_.clear();
     hostId_.clear();
     localCode_.clear();
-    const bool hadNodes = !roster_.nodes().empty();
-    roster_.clear();
     if (hadNodes) {
       notify(&Callbacks::nodesChanged);
     }
-    timeline_.end();
     syncPhase();
     setNetworkId("");
     setNodeId("");
@@ -1727,14 +1433,9 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
 
   // Joiner: one ping of the session clock's burst to the host.
   void burstTick() {
-    Link* h = isHost_ ? nullptr : find(hostId_);
-    if (burstLeft_ <= 0 || !h || !h->dataOpen || !inNetwork()) {
-      burstLeft_ = 0;
-      stopTimer(burst_);
-      return;
-    }
-    --burstLeft_;
-    ping(*h);
+    NodeActions actions;
+    if (!inNetwork() || !node_.clockBurst(Clock::now(), actions)) stopTimer(burst_);
+    execute(actions);
   }
 
   // What the transport has received on a link (counted on the network thread, so it also
@@ -1758,84 +1459,26 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
                                                  *stall + kTickInterval)
                                                  .count()) +
                               " ms; not counted as silence of the others");
-      for (auto& [id, link] : links_) link.liveness.stalled(*stall, now);
+      node_.stalled(*stall, now);
     }
     for (auto& [id, link] : links_) {
       const std::uint64_t received = receivedOn(link);
       if (received != link.receivedAtTick) {
         link.receivedAtTick = received;
-        link.liveness.heard(now);
+        node_.heard(id, now);
       }
     }
     closeLingering(false);
     if (status_ == Network::Status::Connecting && timeoutMs_ > 0 &&
-        timeline_.elapsedMs(now) >= timeoutMs_) {
+        node_.timeline().elapsedMs(now) >= timeoutMs_) {
       timedOut();
       return;
     }
-    std::vector<std::string> silent, unwanted, neverOpened;
-    for (auto& [id, link] : links_) {
-      LinkFacts facts;
-      facts.dataOpen = link.dataOpen;
-      facts.rejecting = link.rejecting;
-      facts.handshakeDone = link.wire != Wire::Unknown;
-      facts.member = roster_.contains(id);
-      facts.weAreHost = isHost_;
-      facts.toHost = !isHost_ && id == hostId_;
-      facts.created = link.created;
-      facts.rejectDeadline = link.rejectDeadline;
-      switch (judgeLink(facts, link.liveness, now, std::chrono::milliseconds(gracePeriodMs_))) {
-        case LinkVerdict::Keep:
-          break;
-        case LinkVerdict::Ping:
-          ping(link);
-          break;
-        case LinkVerdict::Silent:
-          if (isHost_ && !facts.handshakeDone) admission_.pending().forget(id);
-          silent.push_back(id);
-          break;
-        case LinkVerdict::Unwanted:
-          unwanted.push_back(id);
-          break;
-        case LinkVerdict::NeverOpened:
-          neverOpened.push_back(id);
-          break;
-      }
-    }
-    if (isHost_)
-      for (const auto& d : admission_.pending().due(now)) decide(d);
-    for (const auto& id : unwanted) {
-      if (Link* l = find(id)) {
-        closeLink(*l);
-        links_.erase(id);
-      }
-      admission_.pending().forget(id);
-    }
-    for (const auto& id : silent) {
-      if (!inNetwork()) break;  // gone with the host
-      linkLost(id, Loss::Silent);
-    }
-    for (const auto& id : neverOpened) {
-      Link* l = find(id);
-      if (!l || !inNetwork()) continue;
-      l->lastError =
-          "its channel did not open within " +
-          std::to_string(std::chrono::duration_cast<std::chrono::seconds>(kOpenLimit).count()) +
-          " s";
-      linkLost(id, Loss::Closed);  // forgets it in the admission too
-    }
-    // A host that sends no roster (not claynet): the join completes without it.
-    if (!isHost_ && status_ == Network::Status::Connecting && !roster_.rosterReceived()) {
-      Link* h = find(hostId_);
-      if (h && h->dataOpen && h->wire != Wire::Unknown && now - h->opened >= kRosterWait) {
-        diag("datachannel", "the host sent no roster; going on without it");
-        roster_.rosterMissing();
-        maybeJoined();
-      }
-    }
+    NodeActions actions;
+    node_.tick(now, actions);
+    execute(actions);
     if (!inNetwork() && lingering_.empty()) stopTicker();
   }
-
   Runtime& runtime_;
   std::shared_ptr<impl::RuntimeCore> core_;
 
@@ -1856,19 +1499,10 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
   std::string localCode_;  // Local host: its LAN code (its networkId; its id is HOST)
   PeerJsServer joinServer_;
   int hostTries_ = 0, joinerTries_ = 0;
-  Membership roster_;  // the other nodes as this node sees them
   bool dialScheduled_ = false;
-
-  JoinTimeline timeline_;  // the phases of connecting and their timing
   StallDetector stalls_;
-
-  Inbound inbound_;             // what arrives: routed, relayed, delivered or dropped as stale
-  std::uint32_t stateSeq_ = 0;  // shared by unkeyed state and batches, as Clayground's
-  SessionClock clock_;
-  StateBatcher batcher_;
   bool flushScheduled_ = false;
-  int burstLeft_ = 0;        // joiner: pings of the clock's burst still to send
-  HostAdmission admission_;  // host: room, the handshake's decisions, clientTokens
+  NodeCore node_;  // the rules: what this node does with what happens to it
 };
 
 // ---- test hooks ----
@@ -1894,7 +1528,7 @@ Network::Network(Runtime& runtime) : impl_(std::make_shared<network::NetworkImpl
 Network::~Network() { impl_->shutdown(); }
 
 bool Network::autoRelay() const { return impl_->autoRelay_; }
-void Network::setAutoRelay(bool on) { impl_->autoRelay_ = on; }
+void Network::setAutoRelay(bool on) { impl_->setAutoRelay(on); }
 
 int Network::connectionTimeout() const { return impl_->timeoutMs_; }
 Result Network::setConnectionTimeout(int ms) {
@@ -2023,7 +1657,7 @@ Result Network::setGracePeriod(int ms) {
         "gracePeriod must be 0 (no silence check) or a positive number of ms, "
         "not " +
         std::to_string(ms));
-  impl_->gracePeriodMs_ = ms;
+  impl_->setGracePeriod(ms);
   return {};
 }
 const std::string& Network::hostLostReason() const { return impl_->hostLostReason_; }

@@ -595,9 +595,20 @@ async function lostHost(J, gone, reason, message) {
 /// Checks that the claynet node `n` sends and takes state over its unreliable state channel to `peer`.
 async function claynetStateLink(n, peer) {
   const s = await n.status();
-  const link = s.peerStats && s.peerStats[peer] && s.peerStats[peer].stateLink;
+  const entry = s.peerStats && s.peerStats[peer];
+  const link = entry && entry.stateLink;
   if (link !== 'unreliable') throw new Error(`${n.name}'s peerStats[${peer}].stateLink is ${show(link)}`);
+  // Every field of Clayground's peerStats (clayground-wire.md §6.2), with the state channel's values.
+  const missing = CLAYGROUND_PEER_STATS.filter((f) => !(f in entry));
+  if (missing.length) throw new Error(`${n.name}'s peerStats[${peer}] lacks ${missing.join(', ')}: ${show(entry)}`);
+  if (entry.stateChannel !== 'unreliable' || entry.stateOrdered !== false || entry.stateMaxRetransmits !== 0 ||
+      !(entry.stateBacklog >= 0)) {
+    throw new Error(`${n.name}'s peerStats[${peer}] does not describe the state channel: ${show(entry)}`);
+  }
 }
+
+const CLAYGROUND_PEER_STATS = ['latency', 'msgSent', 'msgRecv', 'bytesSent', 'bytesRecv', 'stateSent', 'stateRecv',
+  'stateChannel', 'stateBacklog', 'stateOrdered', 'stateMaxRetransmits'];
 
 async function v5BrowserOnly() {
   // The host's grace period is longer than its joiners' (5000 ms), so a joiner that stops

@@ -968,6 +968,12 @@ TEST_P(NetworkNodes, StaleStateIsDropped) {
   EXPECT_FALSE(host.gotData("stateReceived", json{{"v", 999}}));
   json s = status(host);
   EXPECT_GE(s["peerStats"][js[0]->id]["stateDropped"].get<int>(), 1) << s.dump();
+  // Every field of Clayground's peerStats (clayground-wire.md §6.2), stateBacklog a byte count.
+  for (const char* field :
+       {"latency", "msgSent", "msgRecv", "bytesSent", "bytesRecv", "stateSent", "stateRecv",
+        "stateChannel", "stateBacklog", "stateOrdered", "stateMaxRetransmits"})
+    EXPECT_TRUE(s["peerStats"][js[0]->id].contains(field)) << field << " in " << s.dump();
+  EXPECT_TRUE(s["peerStats"][js[0]->id]["stateBacklog"].is_number_unsigned()) << s.dump();
   EXPECT_GE(s["syncStats"][js[0]->id]["dropped"].get<int>(), 1) << s.dump();
   EXPECT_GE(s["syncStats"][js[0]->id]["recv"].get<int>(), 1) << s.dump();
   // The host did not pass the stale one on either.

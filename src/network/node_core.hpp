@@ -1,0 +1,259 @@
+// One node of a network, sans-IO: Network's rules between the moment a link comes and the moment
+// it goes, with time passed in. It is told what happened (a link came, opened, carried a value,
+// closed; the tick; the application's commands) and returns Actions (send this value to these
+// peers on this lane, close that link, raise this) in the order Clayground raises them. It never
+// touches a socket, a thread or a clock, so the virtual lab runs whole networks of NodeCores in
+// virtual time, and Network (network.cpp) executes the same actions over PeerJS connections.
+//
+// Inside, by role: HostAdmission (room, the handshake, clientTokens), Membership (roster,
+// announcements, the Mesh dial queue), Inbound (routing, relay, stale state, transit times),
+// LinkLiveness and judgeLink (pings, gracePeriod, links that never open), SessionClock and the
+// JoinTimeline. Signaling (registering, codes, the Local server) stays with the executor.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "network/admission.hpp"
+#include "network/envelope.hpp"
+#include "network/handshake.hpp"
+#include "network/inbound.hpp"
+#include "network/join_timeline.hpp"
+#include "network/liveness.hpp"
+#include "network/membership.hpp"
+#include "network/network_config.hpp"
+#include "network/session_clock.hpp"
+#include "network/state_batch.hpp"
+
+namespace claynet::network {
+
+/// Which of a link's channels a value goes on: the reliable, ordered one, or the state lane
+/// (unordered, no retransmits; the reliable one when the link has none).
+enum class Lane { Data, State };
+
+/// Why a link ended.
+enum class Loss {
+  Goodbye,  ///< the node said so ("bye", or node_left naming itself)
+  Closed,   ///< the connection closed or failed without a goodbye
+  Silent,   ///< a ping unanswered for gracePeriod
+};
+
+/// What a link speaks, as the handshake showed.
+enum class Wire {
+  Unknown,  ///< not decided yet (host: the joiner is pending; joiner: no reply from the host yet)
+  V5,       ///< Clayground's wire version 5: welcomed, or admitted after a hello
+  Seed,     ///< the seeds' protocol (no handshake), and Mesh links between joiners
+};
+
+/// One thing for the executor to do, in order.
+struct NodeAction {
+  enum class Kind {
+    Send,             ///< send `value` to each of `peers` on `lane` (encoded once)
+    Close,            ///< close the link to `peer` (the core has forgotten it)
+    OpenStateLane,    ///< open `peer`'s state lane: wire 5's in-band "state" channel when
+                      ///< `native`, else the seeds' clay_state connection
+    StartClockBurst,  ///< call clockBurst() every SessionClock::kBurstIntervalMs until it says stop
+    NodesChanged,
+    NodeJoined,  ///< `peer`
+    NodeLeft,    ///< `peer`
+    Deliver,     ///< messageReceived or stateReceived: `delivery`
+    ClientTokensChanged,
+    SessionTimeSyncedChanged,
+    StatsChanged,    ///< a pong came: peerStats and syncStats changed
+    LatencyChanged,  ///< latency() changed
+    PhaseChanged,    ///< timeline().phase() may have changed
+    Connected,       ///< the joiner is in: status Connected; `value` is its phaseTiming
+    HostLost,        ///< the host is gone (`loss`): end the session as Clayground does
+    Refused,         ///< the host turned us away: `refusal`
+    ConnectFailed,   ///< the link to the host closed while joining; `text` says why, if known
+    RejectedLater,   ///< the host sent a refusal after its welcome: only reported (`text`)
+    Diagnostic,      ///< `text` for the diagnostics, in phase `phase`
+  };
+  NodeAction(Kind k) : kind(k) {}  // NOLINT: implicit, so that out.push_back({Kind::X}) reads
+
+  Kind kind;
+  std::string peer;
+  std::vector<std::string> peers;
+  Lane lane = Lane::Data;
+  nlohmann::json value;
+  InboundDelivery delivery;
+  Loss loss = Loss::Closed;
+  Refusal refusal;
+  bool native = false;
+  std::string text, phase;
+};
+using NodeActions = std::vector<NodeAction>;
+
+/// What a node is configured with when it hosts or joins.
+struct NodeSettings {
+  std::string appId, password, clientToken;
+  int maxNodes = 8;
+  bool mesh = false;
+  bool autoRelay = true;
+  std::chrono::milliseconds gracePeriod{3000};
+};
+
+class NodeCore {
+ public:
+  using Clock = std::chrono::steady_clock;
+  using Time = Clock::time_point;
+
+  /// A node that hosts: the host's id is known once it has registered (registered()).
+  void hosting(const NodeSettings& settings, Time now);
+  /// The host registered as `self`: it is in its network and takes joiners.
+  void registered(const std::string& self);
+  /// A node that joins `hostId`'s network as `self`.
+  void joining(const std::string& self, const std::string& hostId, const NodeSettings& settings,
+               Time now);
+  /// Out of a network (left, failed, torn down): forgets everything. True if clientTokens()
+  /// changed.
+  bool clear();
+  /// Settings that may change at any time, in a network too.
+  void setAutoRelay(bool on) { settings_.autoRelay = on; }
+  void setGracePeriod(std::chrono::milliseconds grace) { settings_.gracePeriod = grace; }
+
+  // ---- links ----
+
+  /// Whether a link `peer` offers is taken at all (a host once it is in; a joiner from the nodes
+  /// it may link with).
+  bool accepts(const std::string& peer) const;
+  /// A connection from `peer` came (its reliable channel). Returns false when the host has no
+  /// room: the link is kept only to say "Network full" once it opens, then closed.
+  bool incoming(const std::string& peer, Time now, NodeActions& out);
+  /// We dialed `peer`.
+  void dialing(const std::string& peer, Time now);
+  /// `peer`'s state lane (a seeds' clay_state connection) came. False: refuse it.
+  bool stateLaneCame(const std::string& peer, Time now, NodeActions& out);
+  /// `peer`'s reliable channel opened.
+  void opened(const std::string& peer, Time now, NodeActions& out);
+  /// `value` arrived from `peer` on `lane`.
+  void received(const std::string& peer, const nlohmann::json& value, Lane lane, Time now,
+                NodeActions& out);
+  /// Something arrived from `peer` that the core did not see yet (counted by the transport).
+  void heard(const std::string& peer, Time now);
+  /// `peer`'s reliable channel closed or failed without a goodbye; `why` is its last error.
+  void closed(const std::string& peer, const std::string& why, Time now, NodeActions& out);
+  /// A Mesh dial to `peer` could not even start.
+  void dialFailed(const std::string& peer, Time now, NodeActions& out);
+
+  // ---- time ----
+
+  /// The periodic tick (every kTickInterval): pings, silent links, pending joiners whose time
+  /// came, links that never opened, a host that sends no roster.
+  void tick(Time now, NodeActions& out);
+  /// This node itself did not run for `stall` (it was starved or suspended).
+  void stalled(Clock::duration stall, Time now);
+  /// Joiner: one ping of the clock's burst. False: the burst is over.
+  bool clockBurst(Time now, NodeActions& out);
+
+  // ---- commands ----
+
+  /// A message (sentAt when the clock runs) or an unkeyed state (the next seq; sentAt, -1 without
+  /// a clock) to send now.
+  Envelope message(nlohmann::json data, Time now);
+  Envelope state(nlohmann::json data, Time now);
+  /// `env` (made by message() or state(), its size checked by the executor) goes to every node
+  /// this node links with: returns those peers (the executor encodes it once for all). A state
+  /// takes its seq here.
+  std::vector<std::string> broadcast(const Envelope& env);
+  /// Where a sendTo(`target`) goes: its direct link, or the host's (Star, or a Mesh link that
+  /// could not be made). nullopt with `why` when it cannot go.
+  std::optional<std::string> route(const std::string& target, std::string& why) const;
+  /// Keyed state: queued, the newest per key winning, until flushState().
+  void queueState(const std::string& key, nlohmann::json data);
+  void flushState(Time now, NodeActions& out);
+  /// Goodbyes to every node, as each link speaks (wire 5's bye, the seeds' node_left).
+  void goodbyes(NodeActions& out);
+  /// Mesh: the next node of the roster to dial, while joining.
+  std::optional<std::string> nextDial() { return members_.nextDial(); }
+  bool dialsQueued() const { return members_.dialsQueued(); }
+
+  // ---- what it knows ----
+
+  struct LinkInfo {
+    bool dataOpen = false;
+    bool rejecting = false;  ///< host: refused; closes at rejectDeadline
+    Wire wire = Wire::Unknown;
+    int rtt = -1;  ///< smoothed round trip, ms; -1 before the first pong
+    std::uint64_t stateSent = 0, stateRecv = 0;
+  };
+  std::optional<LinkInfo> link(const std::string& peer) const;
+  /// The peers with a link (open or not).
+  std::vector<std::string> linkPeers() const;
+  /// In the network and past its handshake: what the network sends goes to it.
+  bool ready(const std::string& peer) const;
+  const Membership& members() const { return members_; }
+  const HostAdmission& admission() const { return admission_; }
+  const Inbound& inbound() const { return inbound_; }
+  SessionClock& clock() { return clock_; }
+  const SessionClock& clock() const { return clock_; }
+  JoinTimeline& timeline() { return timeline_; }
+  const JoinTimeline& timeline() const { return timeline_; }
+  bool isHost() const { return host_; }
+  const std::string& self() const { return self_; }
+  const std::string& hostId() const { return host_ ? self_ : hostId_; }
+  bool connecting() const { return stage_ == Stage::Connecting; }
+  bool connected() const { return stage_ == Stage::Connected; }
+  /// The lowest round trip of the open links, -1 without one.
+  int latency() const { return latency_; }
+  /// Local monotonic ms of `t`: what pings carry and the session clock counts from.
+  static double ms(Time t);
+
+ private:
+  struct Link {
+    std::string peer;
+    bool dataOpen = false;
+    bool rejecting = false;
+    Wire wire = Wire::Unknown;
+    Time created, opened, rejectDeadline;
+    LinkLiveness liveness;
+    bool hasData = false;  // a reliable channel came or was dialed (not only a state lane)
+    RttEstimator rtt;
+    std::uint64_t stateSent = 0, stateRecv = 0;
+    std::vector<nlohmann::json> early;  // Mesh: what came before the host announced the node
+    LinkInfo info() const;
+  };
+  enum class Stage { Idle, Connecting, Connected };
+
+  Link* find(const std::string& peer);
+  const Link* find(const std::string& peer) const;
+  Link& linkFor(const std::string& peer, Time now);
+  bool isReady(const Link& link) const;
+  std::vector<std::string> readyPeers() const;
+
+  void decide(const PendingJoiners::Decision& d, Time now, NodeActions& out);
+  void hostReplied(Link& link, const nlohmann::json& value, Time now, NodeActions& out);
+  void maybeJoined(Time now, NodeActions& out);
+  void system(Link& link, const Envelope& env, Time now, NodeActions& out);
+  void apply(const Membership::Events& events, Time now, NodeActions& out);
+  void lost(std::string peer, Loss loss, const std::string& why, Time now, NodeActions& out);
+  void ping(Link& link, Time now, NodeActions& out);
+  void pong(Link& link, const nlohmann::json& value, const Envelope& env, Time now,
+            NodeActions& out);
+  void updateLatency(NodeActions& out);
+  void sendValue(const std::string& peer, nlohmann::json value, NodeActions& out);
+  void send(std::vector<std::string> peers, const Envelope& env, Lane lane, NodeActions& out);
+  void diag(NodeActions& out, std::string text, const char* phase = "datachannel");
+
+  NodeSettings settings_;
+  Stage stage_ = Stage::Idle;
+  bool host_ = false;
+  std::string self_, hostId_;
+  std::map<std::string, Link> links_;
+  HostAdmission admission_;
+  Membership members_;
+  Inbound inbound_;
+  SessionClock clock_;
+  JoinTimeline timeline_;
+  StateBatcher batcher_;
+  std::uint32_t stateSeq_ = 0;  // shared by unkeyed state and batches, as Clayground's
+  int burstLeft_ = 0;
+  int latency_ = -1;
+};
+
+}  // namespace claynet::network
