@@ -116,9 +116,15 @@ struct Link {
   std::string lastError;
   std::uint64_t receivedAtTick = 0;
 
-  bool stateOpen() const {
-    return (state && state->isOpen()) || (nativeState && nativeState->isOpen());
+  // Which channel state goes on: a clay_state connection, else the in-band channel, else the
+  // data channel (the fallback).
+  enum class StateRoute { Connection, InBand, Data };
+  StateRoute stateRoute() const {
+    if (state && state->isOpen()) return StateRoute::Connection;
+    if (nativeState && nativeState->isOpen()) return StateRoute::InBand;
+    return StateRoute::Data;
   }
+  bool stateOpen() const { return stateRoute() != StateRoute::Data; }
 };
 
 struct Lingering {
@@ -371,12 +377,12 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
       // Clayground's stateBacklog: what waits to leave on the channel state goes on.
       std::size_t backlog = 0;
       if (direct) {
-        // In sendState()'s order: a clay_state connection, the in-band channel, the data one.
-        std::shared_ptr<DataChannel> ch;
-        if (link->state && link->state->isOpen()) ch = link->state->dataChannel();
-        if (!(ch && ch->isOpen()) && link->nativeState && link->nativeState->isOpen())
-          ch = link->nativeState;
-        if (!(ch && ch->isOpen()) && link->data) ch = link->data->dataChannel();
+        const auto route = link->stateRoute();
+        std::shared_ptr<DataChannel> ch = route == Link::StateRoute::InBand ? link->nativeState
+                                          : route == Link::StateRoute::Connection
+                                              ? link->state->dataChannel()
+                                          : link->data ? link->data->dataChannel()
+                                                       : nullptr;
         if (ch) backlog = ch->bufferedAmount();
       }
       out[id] = {{"latency", direct ? info->rtt : -1},
@@ -1181,9 +1187,9 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
   }
 
   // One value to one or more links, encoded once.
-  void sendAction(const NodeAction& a) {
+  void sendAction(NodeAction& a) {
     Outgoing out;
-    out.value = a.value;
+    out.value = std::move(a.value);  // the action is spent: no copy per send
     if (Result r = encodeJson(out.value, out.bytes); !r) {
       diag("datachannel", "could not encode a message: " + r.error());
       return;
@@ -1205,9 +1211,14 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
   // ---- sending ----
 
   Result sendState(Link& link, Outgoing& out) {
-    if (link.state && link.state->isOpen()) return sendOn(link.state, out);
-    if (link.nativeState && link.nativeState->isOpen())
-      return link.nativeState->sendBinary(out.bytes.data(), out.bytes.size());
+    switch (link.stateRoute()) {
+      case Link::StateRoute::Connection:
+        return sendOn(link.state, out);
+      case Link::StateRoute::InBand:
+        return link.nativeState->sendBinary(out.bytes.data(), out.bytes.size());
+      case Link::StateRoute::Data:
+        break;
+    }
     return sendOn(link.data, out);
   }
 
