@@ -54,7 +54,8 @@ struct PeerJsError {
   std::string message;
   /// The client tries again by itself (a refusal while re-registering): nothing is lost yet.
   bool willRetry = false;
-  /// The remote peer it concerns, where there is one (PeerRejected); empty otherwise.
+  /// The remote peer it concerns, where there is one (PeerRejected, PeerUnavailable); empty
+  /// otherwise.
   std::string peer = {};
   /// "type: message", e.g. `unavailable-id: ID "alice" is taken`.
   std::string text() const { return std::string(toString(type)) + ": " + message; }

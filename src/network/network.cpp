@@ -30,7 +30,6 @@
 #include "network/network_testing.hpp"
 #include "network/node_core.hpp"
 #include "network/session_clock.hpp"
-#include "network/signaling_errors.hpp"
 #include "rtc/runtime_core.hpp"
 #include "signaling/bounded_json.hpp"
 
@@ -150,7 +149,7 @@ struct Callbacks {
 
 class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
  public:
-  explicit NetworkImpl(Runtime& runtime) : runtime_(runtime), core_(runtime.core()) {}
+  explicit NetworkImpl(Runtime& runtime) : runtime_(runtime), core_(runtime.core()), node_(ids()) {}
   ~NetworkImpl() { stopTicker(); }
 
   // ---- configuration ----
@@ -180,7 +179,6 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
   std::string hostLostReason_;
   Network::Error lastError_;
   bool acceptingJoins_ = false;
-  bool signalingDown_ = false;  // lost the signaling server while in a network; re-registering
 
   Callbacks cb_;
 
@@ -214,13 +212,13 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
                              "; call leave() first");
     if (Result r = checkRuntime(); !r) return r;
     resetSession();
-    node_.hosting(settings(), Clock::now());
+    NodeActions actions;
+    node_.host(settings(), mode_ == Network::SignalingMode::Local, Clock::now(), actions);
     notify(&Callbacks::sessionTimeSyncedChanged);
     setIsHost(true);
     beginAttempt();
-    if (mode_ == Network::SignalingMode::Local) return hostLocal();
-    hostTries_ = 0;
-    return hostCloud();
+    execute(actions);
+    return attemptResult();
   }
 
   Result join(const std::string& rawCode) {
@@ -260,14 +258,24 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     }
     resetSession();
     setIsHost(false);
-    setNetworkId(normalizeNetworkCode(code));
+    const std::string networkId = normalizeNetworkCode(code);
+    setNetworkId(networkId);
     // A LAN code with a secret (Clayground's, claynet's since wire version 5) names a host that
     // registered as HOST; claynet's older two-part codes name a host registered as the code.
-    hostId_ = server.lanSecret.empty() ? networkId_ : std::string(Network::kLocalHostId);
+    const std::string hostId =
+        server.lanSecret.empty() ? networkId : std::string(Network::kLocalHostId);
     joinServer_ = server;
+    NodeActions actions;
+    node_.join(hostId, networkId, settings(), Clock::now(), actions);
     beginAttempt();
-    joinerTries_ = 0;
-    return startJoin();
+    execute(actions);
+    return attemptResult();
+  }
+
+  // What host() and join() return: the error when the attempt already ended.
+  Result attemptResult() const {
+    if (status_ == Network::Status::Error) return Result::failure(lastError_.message);
+    return {};
   }
 
   void leave() {
@@ -341,7 +349,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     return sendOn(link->data, out);
   }
 
-  const std::string& hostId() const { return isHost_ ? nodeId_ : hostId_; }
+  const std::string& hostId() const { return node_.hostId(); }
   const std::vector<std::string>& nodes() const { return node_.members().nodes(); }
   const std::map<std::string, std::string>& clientTokens() const {
     return node_.admission().clientTokens();
@@ -441,6 +449,17 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
   }
 
   std::deque<std::string> forcedCodes_;  // test hook: the codes host() tries first
+  NodeIds ids() {
+    NodeIds ids;
+    ids.networkCode = [this] { return nextCode(); };
+    return ids;
+  }
+  std::string nextCode() {
+    if (forcedCodes_.empty()) return generateNetworkCode();
+    std::string code = std::move(forcedCodes_.front());
+    forcedCodes_.pop_front();
+    return code;
+  }
 
   std::vector<std::string> directLinks() const {
     std::vector<std::string> out;
@@ -618,11 +637,11 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     s.mesh = topology_ == Network::Topology::Mesh;
     s.autoRelay = autoRelay_;
     s.gracePeriod = std::chrono::milliseconds(gracePeriodMs_);
+    s.connectionTimeout = std::chrono::milliseconds(timeoutMs_);
     return s;
   }
 
   void beginAttempt() {
-    node_.timeline().begin(Clock::now());
     setPhaseTiming(json::object());
     syncPhase();
     setStatus(Network::Status::Connecting);
@@ -694,144 +713,72 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     if (Result r = peer->open(); !r) {
       peer_.reset();
       ++peerGen_;
-      return Result::failure("could not register with the signaling server: " + r.error());
+      return r;
     }
     return {};
   }
 
-  Result hostCloud() {
-    std::string code = generateNetworkCode();
-    if (!forcedCodes_.empty()) {
-      code = forcedCodes_.front();
-      forcedCodes_.pop_front();
-    }
-    if (Result r = openPeer(code, cloudServer()); !r)
-      return failWith(Network::ErrorCode::SignalingFailed, r.error());
-    return {};
-  }
-
-  Result hostLocal() {
+  // Local host: the embedded signaling server with `secret`, and the LAN code that names it.
+  void startLocalServer(const std::string& secret, NodeActions& out) {
     SignalServerOptions so;
-    so.lanSecret = generateLanSecret();
+    so.lanSecret = secret;
     const bool chosen = !localAddress_.empty();
     so.host = chosen ? localAddress_ : "0.0.0.0";
     so.port = 0;
     server_ = std::make_unique<SignalServer>(runtime_, so);
-    if (Result r = server_->start(); !r)
-      return failWith(
-          Network::ErrorCode::CannotHost,
-          "could not start the embedded signaling server on " + so.host + ": " + r.error());
+    if (Result r = server_->start(); !r) {
+      node_.localServerFailed(
+          "could not start the embedded signaling server on " + so.host + ": " + r.error(), out);
+      return;
+    }
     std::uint32_t address = 0;
     const std::string advertised = lanAddress(localAddress_);
-    if (!parseIPv4(advertised, address))
-      return failWith(Network::ErrorCode::CannotHost,
-                      "no IPv4 address to put in the LAN code (got \"" + advertised + "\")");
-    const std::string code = encodeLanCode(address, server_->port(), so.lanSecret);
+    if (!parseIPv4(advertised, address)) {
+      node_.localServerFailed("no IPv4 address to put in the LAN code (got \"" + advertised + "\")",
+                              out);
+      return;
+    }
     diag("signaling", "embedded signaling server listening on " + so.host + ":" +
                           std::to_string(server_->port()) + ", advertised as " + advertised);
-    PeerJsServer own;
-    own.host = chosen ? localAddress_ : "127.0.0.1";
-    own.port = server_->port();
-    own.secure = false;
-    own.path = "/";
-    own.key = "peerjs";
-    own.lanSecret = so.lanSecret;
-    localCode_ = code;
-    if (Result r = openPeer(Network::kLocalHostId, own); !r)
-      return failWith(Network::ErrorCode::CannotHost, r.error());
-    return {};
+    localServer_.host = chosen ? localAddress_ : "127.0.0.1";
+    localServer_.port = server_->port();
+    localServer_.secure = false;
+    localServer_.path = "/";
+    localServer_.key = "peerjs";
+    localServer_.lanSecret = so.lanSecret;
+    node_.localServerStarted(encodeLanCode(address, server_->port(), so.lanSecret), out);
   }
 
-  Result startJoin() {
-    const std::string id = randomNodeId();
-    node_.joining(id, hostId_, settings(), Clock::now());
-    if (Result r = openPeer(id, joinServer_); !r)
-      return failWith(Network::ErrorCode::SignalingFailed, r.error());
-    if (!dial(hostId_))
-      return failWith(Network::ErrorCode::CouldNotConnect,
-                      "could not open a connection to the host " + networkId_);
-    return {};
+  // The server a Register goes to: a Local host's own, the one the joiner's code names, or Cloud.
+  PeerJsServer registrationServer() const {
+    if (!isHost_) return joinServer_;
+    return server_ ? localServer_ : cloudServer();
   }
 
   void peerOpened(const std::string& id) {
-    if (isHost_) {
-      if (status_ != Network::Status::Connecting) {
-        diag("signaling", "registered again as " + id);
-        signalingDown_ = false;
-        setAcceptingJoins(true);
-        return;
-      }
-      const json timing = node_.timeline().hosted(Clock::now());
-      diag("signaling", "registered as " + id + " (" + timing["total"].dump() + " ms)");
-      node_.registered(id);
-      setNodeId(id);
-      // Local mode: the LAN code names the network; the host's id is Clayground's HOST.
-      const std::string networkId = localCode_.empty() ? id : localCode_;
-      setNetworkId(networkId);
-      setPhaseTiming(timing);
-      syncPhase();
-      setStatus(Network::Status::Connected);
-      setAcceptingJoins(true);
-      emitText(&Callbacks::networkCreated, networkId);
-      return;
-    }
-    if (nodeId_.empty()) {
-      diag("signaling", "registered as " + id + " (" +
-                            std::to_string(node_.timeline().elapsedMs(Clock::now())) + " ms)");
-      setNodeId(id);
-    } else {
-      diag("signaling", "registered again as " + id);
-      signalingDown_ = false;
-    }
+    NodeActions actions;
+    node_.signalingOpened(id, Clock::now(), actions);
+    execute(actions);
   }
 
   // The signaling server went away while in a network: the links go on, a host takes no new
   // joiners until the peer has registered again under the same id (it retries by itself).
   void signalingLostNow(const std::string& reason) {
-    diag("signaling", "signaling server connection lost: " + reason);
-    if (!inNetwork() || signalingDown_) return;
-    signalingDown_ = true;
-    setAcceptingJoins(false);
-    notify(&Callbacks::signalingLost);
+    NodeActions actions;
+    node_.signalingLost(reason, actions);
+    execute(actions);
   }
 
-  void setAcceptingJoins(bool on) {
-    on = on && isHost_;
-    if (acceptingJoins_ == on) return;
-    acceptingJoins_ = on;
+  void syncAcceptingJoins() {
+    if (acceptingJoins_ == node_.acceptingJoins()) return;
+    acceptingJoins_ = node_.acceptingJoins();
     notify(&Callbacks::acceptingJoinsChanged);
   }
 
   void peerError(const PeerJsError& err) {
-    diag("signaling", "signaling error: " + err.text());
-    SignalingRole role;
-    role.host = isHost_;
-    role.cloud = mode_ == Network::SignalingMode::Cloud;
-    role.connecting = status_ == Network::Status::Connecting;
-    role.hostId = hostId_;
-    role.networkId = networkId_;
-    const SignalingStep step = judgeSignalingError(err, role, hostTries_, joinerTries_);
-    switch (step.kind) {
-      case SignalingStep::Kind::Ignore:
-        return;
-      case SignalingStep::Kind::NewHostCode:
-        diag("signaling", "the code is taken; trying another one");
-        dropPeer();
-        (void)hostCloud();
-        return;
-      case SignalingStep::Kind::NewJoinerId:
-        diag("signaling", "our random id is taken; trying another one");
-        dropPeer();
-        links_.clear();
-        (void)startJoin();
-        return;
-      case SignalingStep::Kind::Refused:
-        refused({RefusalReason::Refused, step.message}, "signaling");
-        return;
-      case SignalingStep::Kind::Fail:
-        fatal(step.code, step.message);
-        return;
-    }
+    NodeActions actions;
+    node_.signalingError(err, Clock::now(), actions);
+    execute(actions);
   }
 
   void dropPeer() {
@@ -876,7 +823,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     diag("signaling", "connecting to " + id);
     // To the host, the state link waits for the handshake: a current host takes an in-band
     // "state" channel, a seed-era one a second connection.
-    if (id != hostId_) openStateConnection(link);
+    if (id != node_.hostId()) openStateConnection(link);
     return true;
   }
 
@@ -932,12 +879,14 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
   void dialNext() {
     const auto id = node_.nextDial();
     if (!id) return;
-    if (!dial(*id)) {
-      NodeActions actions;
-      node_.dialFailed(*id, Clock::now(), actions);
-      execute(actions);
-    }
+    NodeActions actions;
+    dialOrReport(*id, actions);
+    execute(actions);
     scheduleDial();
+  }
+
+  void dialOrReport(const std::string& id, NodeActions& out) {
+    if (!dial(id)) node_.dialFailed(id, Clock::now(), out);
   }
 
   void incoming(const std::shared_ptr<PeerJsConnection>& conn) {
@@ -1074,7 +1023,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
   }
 
   void transportState(const std::string& peer, PeerState state) {
-    if (isHost_ || peer != hostId_ || status_ != Network::Status::Connecting) return;
+    if (isHost_ || peer != node_.hostId() || status_ != Network::Status::Connecting) return;
     if (state == PeerState::Connecting) node_.timeline().transportConnecting(Clock::now());
     if (state == PeerState::Connected) node_.timeline().transportConnected(Clock::now());
     syncPhase();
@@ -1096,9 +1045,12 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
 
   // ---- executing what the core decided ----
 
+  // What an action makes the core say next runs after the actions already there.
   void execute(NodeActions& actions) {
     using Kind = NodeAction::Kind;
-    for (auto& a : actions) {
+    for (std::size_t i = 0; i < actions.size(); ++i) {
+      NodeActions more;
+      NodeAction& a = actions[i];
       switch (a.kind) {
         case Kind::Send:
           sendAction(a);
@@ -1162,26 +1114,60 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
           setStatus(Network::Status::Connected);
           break;
         case Kind::HostLost:
-          hostGone(a.loss);
+          hostGone(a);
           return;  // the session is over
         case Kind::Refused:
-          refused(a.refusal, "datachannel");
+          refused(a);
           return;
-        case Kind::ConnectFailed: {
-          // What the transport said about the link, when the core had no reason of its own.
-          if (const Link* l = find(hostId_); a.text.empty() && l) a.text = l->lastError;
-          fatal(Network::ErrorCode::CouldNotConnect,
-                "Could not connect to the host " + networkId_ + " in phase " + connectingPhase() +
-                    (a.text.empty() ? ": the connection closed" : ": " + a.text));
-          return;
-        }
         case Kind::RejectedLater:
           error(Network::ErrorCode::Rejected, std::move(a.text));
           break;
         case Kind::Diagnostic:
           diag(a.phase, std::move(a.text));
           break;
+        case Kind::StartLocalServer:
+          startLocalServer(a.text, more);
+          break;
+        case Kind::Register:
+          if (Result r = openPeer(a.peer, registrationServer()); !r)
+            node_.registerFailed(r.error(), more);
+          break;
+        case Kind::Unregister:
+          dropPeer();
+          for (auto& [id, link] : links_) closeLink(link);
+          links_.clear();
+          break;
+        case Kind::Dial:
+          dialOrReport(a.peer, more);
+          break;
+        case Kind::Hosted:
+          setNodeId(a.peer);
+          setNetworkId(a.text);
+          setPhaseTiming(std::move(a.value));
+          syncPhase();
+          setStatus(Network::Status::Connected);
+          // Clayground's order: status, acceptingJoins, then networkCreated.
+          syncAcceptingJoins();
+          emitText(&Callbacks::networkCreated, std::move(a.text));
+          break;
+        case Kind::Registered:
+          setNodeId(a.peer);
+          break;
+        case Kind::AcceptingJoins:
+          syncAcceptingJoins();
+          break;
+        case Kind::SignalingLost:
+          notify(&Callbacks::signalingLost);
+          break;
+        case Kind::Failed:
+          fatal(a.error, a.text, a.phase);
+          return;
+        case Kind::TimedOut:
+          timedOut(std::move(a.text), std::move(a.phase));
+          return;
       }
+      actions.insert(actions.end(), std::make_move_iterator(more.begin()),
+                     std::make_move_iterator(more.end()));
     }
     if (inNetwork() && !dead_) scheduleDial();
   }
@@ -1241,8 +1227,9 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
 
   // Joiner: the host turned us away, in its handshake or (a full native Clayground host) at
   // signaling.
-  void refused(const Refusal& refusal, const std::string& where) {
-    diag(where,
+  void refused(const NodeAction& a) {
+    const Refusal& refusal = a.refusal;
+    diag(a.phase.empty() ? "datachannel" : a.phase,
          "the host refused us: " + std::string(toString(refusal.reason)) + ": " + refusal.message);
     std::string phase = phase_;
     // Clayground's order: torn down with status Error, then joinRefused, then errorOccurred.
@@ -1252,44 +1239,24 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
       auto f = cb_.joinRefused;
       if (f) f(toString(refusal.reason), refusal.message);
     });
-    error(refusal.message == Network::kNetworkFullMessage ? Network::ErrorCode::NetworkFull
-                                                          : Network::ErrorCode::JoinRefused,
-          refusal.message, std::move(phase));
+    error(a.error, refusal.message, std::move(phase));
   }
 
   // Clayground's host loss (#376): the reason first, then the teardown (Disconnected), nodeLeft
   // for every node, hostLost and errorOccurred.
-  void hostGone(Loss loss) {
-    std::string reason, message;
-    Network::ErrorCode code = Network::ErrorCode::HostConnectionLost;
-    switch (loss) {
-      case Loss::Goodbye:
-        reason = "host-left";
-        message = Network::kHostLeftMessage;
-        code = Network::ErrorCode::HostLeft;
-        break;
-      case Loss::Silent:
-        reason = "host-timeout";
-        message = "The host did not answer for " + std::to_string(gracePeriodMs_) + " ms";
-        code = Network::ErrorCode::HostTimeout;
-        break;
-      case Loss::Closed:
-        reason = "connection-lost";
-        message = Network::kHostLostMessage;
-        break;
-    }
+  void hostGone(const NodeAction& a) {
     std::vector<std::string> gone = node_.members().nodes();
     const bool wasConnected = status_ == Network::Status::Connected;
-    setHostLostReason(reason);
+    setHostLostReason(a.reason);
     teardown(false);
     setStatus(Network::Status::Disconnected);
     if (wasConnected)
       for (const auto& id : gone) emitText(&Callbacks::nodeLeft, id);
-    queue([this, reason, message] {
+    queue([this, reason = a.reason, message = a.text] {
       auto f = cb_.hostLost;
       if (f) f(reason, message);
     });
-    error(code, message);
+    error(a.error, a.text);
   }
 
   void setHostLostReason(std::string reason) {
@@ -1298,32 +1265,21 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     notify(&Callbacks::hostLostReasonChanged);
   }
 
-  // The phase a node that is still connecting is in: before the first change, signaling.
-  std::string connectingPhase() const { return node_.timeline().connectingPhase(); }
-
-  void fatal(Network::ErrorCode code, const std::string& message) {
-    // The phase it failed in, before the teardown: a node still connecting is at least signaling.
-    std::string phase = status_ == Network::Status::Connecting ? connectingPhase() : phase_;
+  // `phase`: the one it failed in, as the core saw it before the teardown.
+  void fatal(Network::ErrorCode code, const std::string& message, std::string phase) {
     teardown(false);
     error(code, message, std::move(phase));
     setStatus(Network::Status::Error);
   }
 
-  Result failWith(Network::ErrorCode code, const std::string& message) {
-    fatal(code, message);
-    return Result::failure(message);
-  }
-
-  void timedOut() {
-    std::string message = "Connection timed out after " + std::to_string(timeoutMs_) +
-                          " ms in phase " + connectingPhase();
+  void timedOut(std::string message, std::string phase) {
     // Stuck looking for a path to the host: say what ICE tried and what would help.
     if (!isHost_ && phase_ == "ice")
-      if (Link* link = find(hostId_); link && link->data)
+      if (Link* link = find(node_.hostId()); link && link->data)
         if (auto pc = link->data->peerConnection())
           message += ": no path formed " + explainIceFailure(pc->iceStats());
     notify(&Callbacks::connectionTimedOut);
-    fatal(Network::ErrorCode::TimedOut, message);
+    fatal(Network::ErrorCode::TimedOut, message, std::move(phase));
   }
 
   // Closes everything of the current session; the status is the caller's to set. With `linger`,
@@ -1360,10 +1316,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     const bool hadNodes = !node_.members().nodes().empty();
     if (node_.clear()) notify(&Callbacks::clientTokensChanged);
     stopTimer(burst_);
-    signalingDown_ = false;
-    setAcceptingJoins(false);
-    hostId_.clear();
-    localCode_.clear();
+    syncAcceptingJoins();
     if (hadNodes) {
       notify(&Callbacks::nodesChanged);
     }
@@ -1480,11 +1433,6 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
       }
     }
     closeLingering(false);
-    if (status_ == Network::Status::Connecting && timeoutMs_ > 0 &&
-        node_.timeline().elapsedMs(now) >= timeoutMs_) {
-      timedOut();
-      return;
-    }
     NodeActions actions;
     node_.tick(now, actions);
     execute(actions);
@@ -1506,10 +1454,8 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
   GSource* ticker_ = nullptr;
   GSource* burst_ = nullptr;  // joiner: the session clock's burst of pings
 
-  std::string hostId_;     // joiner: the host's id (the normalized code, or HOST in Local mode)
-  std::string localCode_;  // Local host: its LAN code (its networkId; its id is HOST)
-  PeerJsServer joinServer_;
-  int hostTries_ = 0, joinerTries_ = 0;
+  PeerJsServer joinServer_;   // joiner: the server its code names
+  PeerJsServer localServer_;  // Local host: its embedded server, as it registers with it
   bool dialScheduled_ = false;
   StallDetector stalls_;
   bool flushScheduled_ = false;

@@ -71,6 +71,10 @@ bool NodeCore::clear() {
   hostId_.clear();
   burstLeft_ = 0;
   latency_ = -1;
+  role_ = Role::None;
+  networkId_.clear();
+  accepting_ = signalingDown_ = registeredOnce_ = false;
+  hostTries_ = joinerTries_ = 0;
   return tokens;
 }
 
@@ -177,6 +181,11 @@ void NodeCore::closed(const std::string& peer, const std::string& why, Time now,
 }
 
 void NodeCore::dialFailed(const std::string& peer, Time now, NodeActions& out) {
+  if (!host_ && stage_ == Stage::Connecting && peer == hostId_) {
+    fail(Network::ErrorCode::CouldNotConnect,
+         "could not open a connection to the host " + networkId_, out);
+    return;
+  }
   Membership::Events events;
   (void)members_.linkGone(peer, events);
   apply(events, now, out);
@@ -208,10 +217,7 @@ void NodeCore::decide(const PendingJoiners::Decision& d, Time now, NodeActions& 
 void NodeCore::hostReplied(Link& link, const json& value, Time now, NodeActions& out) {
   Reply reply = judgeReply(value, hostId_);
   if (reply.kind == Reply::Kind::Refused) {
-    stage_ = Stage::Idle;
-    NodeAction a{NodeAction::Kind::Refused};
-    a.refusal = reply.refusal;
-    out.push_back(std::move(a));
+    refusedBy(std::move(reply.refusal), "", out);
     return;
   }
   const bool current = reply.kind == Reply::Kind::Welcome;
@@ -415,10 +421,7 @@ void NodeCore::apply(const Membership::Events& events, Time now, NodeActions& ou
       case Kind::HostLeft: {
         // The host's goodbye ends the session whether the join completed or not (Clayground's
         // host-left, never a failure to connect).
-        stage_ = Stage::Idle;
-        NodeAction a{NodeAction::Kind::HostLost};
-        a.loss = Loss::Goodbye;
-        out.push_back(std::move(a));
+        hostLost(Loss::Goodbye, out);
         return;
       }
       case Kind::Connected:
@@ -456,15 +459,18 @@ void NodeCore::lost(std::string peer, Loss loss, const std::string& why, Time no
   if (!find(peer)) return;
   if (!host_ && peer == hostId_) {
     if (stage_ == Stage::Connecting) {
+      std::string because = ": " + why;
+      if (why.empty())
+        because = loss == Loss::Silent ? ": it did not answer for " +
+                                             std::to_string(settings_.gracePeriod.count()) + " ms"
+                                       : ": the connection closed";
+      fail(Network::ErrorCode::CouldNotConnect,
+           "Could not connect to the host " + networkId_ + " in phase " +
+               timeline_.connectingPhase() + because,
+           out);
       stage_ = Stage::Idle;
-      NodeAction a{NodeAction::Kind::ConnectFailed};
-      a.text = why;
-      out.push_back(std::move(a));
     } else if (stage_ == Stage::Connected) {
-      stage_ = Stage::Idle;
-      NodeAction a{NodeAction::Kind::HostLost};
-      a.loss = loss;
-      out.push_back(std::move(a));
+      hostLost(loss, out);
     }
     return;
   }
@@ -501,7 +507,7 @@ void NodeCore::stalled(Clock::duration stall, Time now) {
 }
 
 void NodeCore::tick(Time now, NodeActions& out) {
-  if (stage_ == Stage::Idle) return;
+  if (stage_ == Stage::Idle || timedOut(now, out)) return;
   std::vector<std::string> silent, unwanted, neverOpened;
   for (auto& [id, link] : links_) {
     LinkFacts facts;
@@ -600,6 +606,43 @@ void NodeCore::send(std::vector<std::string> peers, const Envelope& env, Lane la
   a.peers = std::move(peers);
   a.lane = lane;
   a.value = envelopeToJson(env);
+  out.push_back(std::move(a));
+}
+
+// Clayground's host loss (#376): its reason and text per cause.
+void NodeCore::hostLost(Loss loss, NodeActions& out) {
+  stage_ = Stage::Idle;
+  NodeAction a{NodeAction::Kind::HostLost};
+  a.loss = loss;
+  switch (loss) {
+    case Loss::Goodbye:
+      a.reason = "host-left";
+      a.text = Network::kHostLeftMessage;
+      a.error = Network::ErrorCode::HostLeft;
+      break;
+    case Loss::Silent:
+      a.reason = "host-timeout";
+      a.text =
+          "The host did not answer for " + std::to_string(settings_.gracePeriod.count()) + " ms";
+      a.error = Network::ErrorCode::HostTimeout;
+      break;
+    case Loss::Closed:
+      a.reason = "connection-lost";
+      a.text = Network::kHostLostMessage;
+      a.error = Network::ErrorCode::HostConnectionLost;
+      break;
+  }
+  out.push_back(std::move(a));
+}
+
+// Joiner: the host turned us away; "Network full" is a code of its own.
+void NodeCore::refusedBy(Refusal refusal, const char* phase, NodeActions& out) {
+  stage_ = Stage::Idle;
+  NodeAction a{NodeAction::Kind::Refused};
+  a.error = refusal.message == Network::kNetworkFullMessage ? Network::ErrorCode::NetworkFull
+                                                            : Network::ErrorCode::JoinRefused;
+  a.refusal = std::move(refusal);
+  a.phase = phase;
   out.push_back(std::move(a));
 }
 

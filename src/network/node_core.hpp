@@ -8,17 +8,22 @@
 // Inside, by role: HostAdmission (room, the handshake, clientTokens), Membership (roster,
 // announcements, the Mesh dial queue), Inbound (routing, relay, stale state, transit times),
 // LinkLiveness and judgeLink (pings, gracePeriod, links that never open), SessionClock and the
-// JoinTimeline. Signaling (registering, codes, the Local server) stays with the executor.
+// JoinTimeline; and the session's signaling (node_signaling.cpp): which id it registers, a code or
+// a random id that is taken, the Local server, a signaling server lost and found again, and the
+// connection timeout. The executor does the I/O those actions name and reports back.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "claynet/network.hpp"
+#include "claynet/peerjs_signaling.hpp"
 #include "network/admission.hpp"
 #include "network/envelope.hpp"
 #include "network/handshake.hpp"
@@ -68,11 +73,25 @@ struct NodeAction {
     LatencyChanged,  ///< latency() changed
     PhaseChanged,    ///< timeline().phase() may have changed
     Connected,       ///< the joiner is in: status Connected; `value` is its phaseTiming
-    HostLost,        ///< the host is gone (`loss`): end the session as Clayground does
-    Refused,         ///< the host turned us away: `refusal`
-    ConnectFailed,   ///< the link to the host closed while joining; `text` says why, if known
-    RejectedLater,   ///< the host sent a refusal after its welcome: only reported (`text`)
-    Diagnostic,      ///< `text` for the diagnostics, in phase `phase`
+    HostLost,        ///< the host is gone (`loss`): hostLost(`reason`, `text`), error `error`; the
+                     ///< session ends as Clayground's does
+    Refused,        ///< the host turned us away (`refusal`; error `error`; in phase `phase` if set)
+    RejectedLater,  ///< the host sent a refusal after its welcome: only reported (`text`)
+    Diagnostic,     ///< `text` for the diagnostics, in phase `phase`
+    // ---- signaling ----
+    StartLocalServer,  ///< Local host: start the embedded signaling server with LAN secret `text`,
+                       ///< then report localServerStarted() or localServerFailed()
+    Register,    ///< register as `peer` with the session's signaling server (a Local host's own,
+                 ///< the joiner's code's, else Cloud); registerFailed() if it cannot even start
+    Unregister,  ///< drop the registration and every link made through it
+    Dial,        ///< open a link to `peer` (dialing() when it starts, dialFailed() when it cannot)
+    Hosted,      ///< the host is in: nodeId `peer`, networkId `text`, phaseTiming `value`
+    Registered,  ///< a joiner registered as `peer` (its nodeId)
+    AcceptingJoins,  ///< acceptingJoins() changed
+    SignalingLost,   ///< the signaling server went away while in a network (the links go on)
+    Failed,    ///< the attempt ends with `error` and its text `text`; `phase`: the phase it was
+               ///< in ("" once in its network)
+    TimedOut,  ///< the connection timeout passed: `text`, in phase `phase`
   };
   NodeAction(Kind k) : kind(k) {}  // NOLINT: implicit, so that out.push_back({Kind::X}) reads
 
@@ -85,7 +104,8 @@ struct NodeAction {
   Loss loss = Loss::Closed;
   Refusal refusal;
   bool native = false;
-  std::string text, phase;
+  std::string text, phase, reason;
+  Network::ErrorCode error = Network::ErrorCode::None;
 };
 using NodeActions = std::vector<NodeAction>;
 
@@ -96,6 +116,15 @@ struct NodeSettings {
   bool mesh = false;
   bool autoRelay = true;
   std::chrono::milliseconds gracePeriod{3000};
+  /// While connecting, TimedOut after this long; 0: never.
+  std::chrono::milliseconds connectionTimeout{15000};
+};
+
+/// Where a session's ids come from (random in a real node; chosen in the virtual lab).
+struct NodeIds {
+  std::function<std::string()> networkCode;  ///< a Cloud host's code (its id)
+  std::function<std::string()> nodeId;       ///< a joiner's id
+  std::function<std::string()> lanSecret;    ///< a Local host's LAN secret
 };
 
 class NodeCore {
@@ -103,13 +132,32 @@ class NodeCore {
   using Clock = std::chrono::steady_clock;
   using Time = Clock::time_point;
 
-  /// A node that hosts: the host's id is known once it has registered (registered()).
-  void hosting(const NodeSettings& settings, Time now);
-  /// The host registered as `self`: it is in its network and takes joiners.
-  void registered(const std::string& self);
-  /// A node that joins `hostId`'s network as `self`.
-  void joining(const std::string& self, const std::string& hostId, const NodeSettings& settings,
-               Time now);
+  explicit NodeCore(NodeIds ids = {});
+
+  // ---- the session and its signaling (node_signaling.cpp) ----
+
+  /// host(): Register a new code (Cloud), or StartLocalServer (`local`).
+  void host(const NodeSettings& settings, bool local, Time now, NodeActions& out);
+  /// join(): Register a random id and Dial `hostId`, which the code `networkId` names.
+  void join(const std::string& hostId, const std::string& networkId, const NodeSettings& settings,
+            Time now, NodeActions& out);
+  /// The Local server listens; `lanCode` names it (the host's networkId): Register as HOST.
+  void localServerStarted(const std::string& lanCode, NodeActions& out);
+  void localServerFailed(const std::string& why, NodeActions& out);
+  /// A Register could not even start (`why`).
+  void registerFailed(const std::string& why, NodeActions& out);
+  /// The signaling server took our registration as `id` (the first time, or again after a loss).
+  void signalingOpened(const std::string& id, Time now, NodeActions& out);
+  /// The signaling server reported `err`: a taken code or id is tried again, a refusal or an
+  /// error while connecting ends the attempt, and the rest, once in, ends nothing.
+  void signalingError(const PeerJsError& err, Time now, NodeActions& out);
+  /// The connection to the signaling server dropped (it reconnects by itself).
+  void signalingLost(const std::string& reason, NodeActions& out);
+  /// A host takes new joiners: registered and its signaling server reachable.
+  bool acceptingJoins() const { return accepting_; }
+  /// The code this node is in (a Local host's LAN code; a Cloud host's id; the joiner's code).
+  const std::string& networkId() const { return networkId_; }
+
   /// Out of a network (left, failed, torn down): forgets everything. True if clientTokens()
   /// changed.
   bool clear();
@@ -205,6 +253,14 @@ class NodeCore {
   static double ms(Time t);
 
  private:
+  // A node that hosts: the host's id is known once it has registered (registered()).
+  void hosting(const NodeSettings& settings, Time now);
+  // The host registered as `self`: it is in its network and takes joiners.
+  void registered(const std::string& self);
+  // A node that joins `hostId`'s network as `self`.
+  void joining(const std::string& self, const std::string& hostId, const NodeSettings& settings,
+               Time now);
+
   struct Link {
     std::string peer;
     bool dataOpen = false;
@@ -239,6 +295,12 @@ class NodeCore {
   void sendValue(const std::string& peer, nlohmann::json value, NodeActions& out);
   void send(std::vector<std::string> peers, const Envelope& env, Lane lane, NodeActions& out);
   void diag(NodeActions& out, std::string text, const char* phase = "datachannel");
+  void fail(Network::ErrorCode code, std::string text, NodeActions& out);
+  void hostLost(Loss loss, NodeActions& out);
+  void refusedBy(Refusal refusal, const char* phase, NodeActions& out);
+  void registerAs(std::string id, NodeActions& out);
+  void setAccepting(bool on, NodeActions& out);
+  bool timedOut(Time now, NodeActions& out);  // the connection timeout passed: TimedOut
 
   NodeSettings settings_;
   Stage stage_ = Stage::Idle;
@@ -254,6 +316,16 @@ class NodeCore {
   std::uint32_t stateSeq_ = 0;  // shared by unkeyed state and batches, as Clayground's
   int burstLeft_ = 0;
   int latency_ = -1;
+
+  // Signaling.
+  enum class Role { None, CloudHost, LocalHost, Joiner };
+  NodeIds ids_;
+  Role role_ = Role::None;
+  std::string networkId_;
+  bool accepting_ = false;
+  bool signalingDown_ = false;  // lost the server while in; the peer registers again by itself
+  bool registeredOnce_ = false;
+  int hostTries_ = 0, joinerTries_ = 0;
 };
 
 }  // namespace claynet::network

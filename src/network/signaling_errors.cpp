@@ -41,7 +41,9 @@ SignalingStep judgeSignalingError(const PeerJsError& err, const SignalingRole& r
       return step(SignalingStep::Kind::Refused, err.message);
     }
     case PeerJsErrorType::PeerUnavailable:
-      if (role.host) return {};
+      // Another node (a Mesh joiner dials the roster) gone from the server: that link fails by
+      // itself, and the join goes on.
+      if (role.host || (!err.peer.empty() && err.peer != role.hostId)) return {};
       return fail(Network::ErrorCode::NoSuchNetwork, "No network with code " + role.networkId +
                                                          ": the host did not answer (" +
                                                          err.message + ")");

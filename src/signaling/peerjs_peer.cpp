@@ -232,6 +232,7 @@ class PeerJsPeerShared : public std::enable_shared_from_this<PeerJsPeerShared> {
         break;
       case Type::Expire: {
         PeerJsError e{PeerJsErrorType::PeerUnavailable, "could not connect to peer " + m.src};
+        e.peer = m.src;
         deliverError(e);
         for (auto& c : connectionsTo(m.src, true)) c->closeWith(&e);
         break;

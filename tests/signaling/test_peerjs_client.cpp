@@ -288,6 +288,13 @@ TEST_F(PeerJsClient, ExpireForAnUnknownPeerFailsThePendingConnection) {
       << ev.errorText();
   ASSERT_FALSE(cev.errors.empty());
   EXPECT_EQ(cev.errors[0].type, PeerJsErrorType::PeerUnavailable);
+  // Which peer it was: a Mesh joiner tells its host from another node by it.
+  EXPECT_EQ(cev.errors[0].peer, "nobody");
+  for (const auto& e : ev.errors) {
+    if (e.type == PeerJsErrorType::PeerUnavailable) {
+      EXPECT_EQ(e.peer, "nobody");
+    }
+  }
   EXPECT_FALSE(cev.opened);
   EXPECT_TRUE(alice->connections().empty());
   EXPECT_TRUE(alice->isOpen());  // the peer itself is fine

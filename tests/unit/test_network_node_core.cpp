@@ -20,15 +20,40 @@ const NodeAction* first(const NodeActions& actions, Kind kind) {
   return it == actions.end() ? nullptr : &*it;
 }
 
+// Ids drawn as named: codes "CODE1", "CODE2", ...; joiner ids "me", "me2", ...
+NodeIds namedIds() {
+  auto codes = std::make_shared<int>(0);
+  auto ids = std::make_shared<int>(0);
+  NodeIds out;
+  out.networkCode = [codes] { return "CODE" + std::to_string(++*codes); };
+  out.nodeId = [ids] { return ++*ids == 1 ? std::string("me") : "me" + std::to_string(*ids); };
+  out.lanSecret = [] { return std::string("SECRET23"); };
+  return out;
+}
+
+// A joiner of the network "ABC234" that registered and dialed its host.
+void joined(NodeCore& core, const NodeSettings& s, NodeActions& out) {
+  core.join("ABC234", "ABC234", s, at(0), out);
+  core.signalingOpened("me", at(1), out);
+  core.dialing("ABC234", at(0));
+}
+
+// A host in its network as HOST.
+void hosted(NodeCore& host) {
+  NodeActions out;
+  host.host({}, false, at(0), out);
+  host.signalingOpened("HOST", at(1), out);
+}
+
 // A Mesh joiner welcomed by its host, whose roster names another node it has still to link
 // with: it is not in yet.
 NodeCore welcomedMeshJoiner() {
-  NodeCore core;
+  NodeCore core(namedIds());
   NodeSettings s;
   s.mesh = true;
-  core.joining("me", "HOST", s, at(0));
-  core.dialing("HOST", at(0));
   NodeActions out;
+  core.join("HOST", "HOST", s, at(0), out);
+  core.dialing("HOST", at(0));
   core.opened("HOST", at(50), out);
   core.received("HOST", makeWelcome("HOST", 1000), Lane::Data, at(100), out);
   core.received("HOST", envelopeToJson(makeRoster({"HOST", "other"})), Lane::Data, at(110), out);
@@ -45,21 +70,24 @@ TEST(NetworkNodeCore, TheHostsGoodbyeWhileJoiningIsHostLeftNotAFailureToConnect)
   ASSERT_TRUE(core.dialsQueued());  // the other node still to link with
   NodeActions out;
   core.received("HOST", envelopeToJson(makeGoodbye()), Lane::Data, at(200), out);
-  EXPECT_EQ(first(out, Kind::ConnectFailed), nullptr);
+  EXPECT_EQ(first(out, Kind::Failed), nullptr);
   const NodeAction* lost = first(out, Kind::HostLost);
   ASSERT_NE(lost, nullptr);
   EXPECT_EQ(lost->loss, Loss::Goodbye);
+  EXPECT_EQ(lost->reason, "host-left");
+  EXPECT_EQ(lost->text, claynet::Network::kHostLeftMessage);
+  EXPECT_EQ(lost->error, claynet::Network::ErrorCode::HostLeft);
   EXPECT_FALSE(core.connecting());
 }
 
 // gracePeriod may change in a network: the next tick judges by the new one.
 TEST(NetworkNodeCore, AGracePeriodChangedInANetworkCountsAtOnce) {
-  NodeCore core;
+  NodeCore core(namedIds());
   NodeSettings s;
   s.gracePeriod = std::chrono::milliseconds(60000);
-  core.joining("me", "HOST", s, at(0));
-  core.dialing("HOST", at(0));
   NodeActions out;
+  core.join("HOST", "HOST", s, at(0), out);
+  core.dialing("HOST", at(0));
   core.opened("HOST", at(50), out);
   core.received("HOST", makeWelcome("HOST", 1000), Lane::Data, at(100), out);
   core.received("HOST", envelopeToJson(makeRoster({"HOST"})), Lane::Data, at(110), out);
@@ -73,13 +101,15 @@ TEST(NetworkNodeCore, AGracePeriodChangedInANetworkCountsAtOnce) {
   const NodeAction* lost = first(out, Kind::HostLost);
   ASSERT_NE(lost, nullptr) << "silent for 5 s with a grace of 1 s";
   EXPECT_EQ(lost->loss, Loss::Silent);
+  EXPECT_EQ(lost->reason, "host-timeout");
+  EXPECT_EQ(lost->text, "The host did not answer for 1000 ms");
+  EXPECT_EQ(lost->error, claynet::Network::ErrorCode::HostTimeout);
 }
 
 // autoRelay may change in a network: a host stops relaying at once.
 TEST(NetworkNodeCore, AutoRelayTurnedOffInANetworkStopsTheRelay) {
   NodeCore host;
-  host.hosting({}, at(0));
-  host.registered("HOST");
+  hosted(host);
   NodeActions out;
   for (const std::string id : {"a", "b"}) {
     ASSERT_TRUE(host.accepts(id));
@@ -102,4 +132,115 @@ TEST(NetworkNodeCore, AutoRelayTurnedOffInANetworkStopsTheRelay) {
   host.received("a", envelopeToJson(makeMessage({{"x", 2}})), Lane::Data, at(50), out);
   EXPECT_TRUE(relayedTo(out).empty());
   ASSERT_NE(first(out, Kind::Deliver), nullptr) << "the host itself still gets it";
+}
+
+// ---- signaling: what the executor does synchronously and reports back ----
+
+std::vector<Kind> kinds(const NodeActions& actions) {
+  std::vector<Kind> out;
+  for (const auto& a : actions)
+    if (a.kind != Kind::Diagnostic) out.push_back(a.kind);
+  return out;
+}
+
+TEST(NetworkNodeCore, AJoinRegistersARandomIdAndDialsTheHostItsCodeNames) {
+  NodeCore core(namedIds());
+  NodeActions out;
+  core.join("HOST", "L7F000001-1F90-SECRET23", {}, at(0), out);
+  ASSERT_EQ(kinds(out), (std::vector<Kind>{Kind::Register, Kind::Dial}));
+  EXPECT_EQ(out[0].peer, "me");
+  EXPECT_EQ(out[1].peer, "HOST");
+  EXPECT_EQ(core.networkId(), "L7F000001-1F90-SECRET23");
+  EXPECT_EQ(core.hostId(), "HOST");
+  EXPECT_TRUE(core.connecting());
+  EXPECT_EQ(core.timeline().phase(), "signaling");
+}
+
+TEST(NetworkNodeCore, ARegistrationThatCannotStartEndsTheAttemptWithItsCode) {
+  NodeCore joiner(namedIds());
+  NodeActions out;
+  joiner.join("ABC234", "ABC234", {}, at(0), out);
+  out.clear();
+  joiner.registerFailed("no route", out);
+  const NodeAction* f = first(out, Kind::Failed);
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(f->error, claynet::Network::ErrorCode::SignalingFailed);
+  EXPECT_EQ(f->text, "could not register with the signaling server: no route");
+  EXPECT_EQ(f->phase, "signaling");
+
+  NodeCore local(namedIds());
+  out.clear();
+  local.host({}, true, at(0), out);
+  ASSERT_EQ(kinds(out), std::vector<Kind>{Kind::StartLocalServer});
+  EXPECT_EQ(out[0].text, "SECRET23");
+  out.clear();
+  local.localServerStarted("L7F000001-1F90-SECRET23", out);
+  ASSERT_EQ(kinds(out), std::vector<Kind>{Kind::Register});
+  EXPECT_EQ(out[0].peer, "HOST");
+  out.clear();
+  local.registerFailed("the socket closed", out);
+  f = first(out, Kind::Failed);
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(f->error, claynet::Network::ErrorCode::CannotHost) << "a Local host cannot host";
+}
+
+TEST(NetworkNodeCore, ADialToTheHostThatCannotStartEndsTheJoinButOneToAnotherNodeDoesNot) {
+  NodeCore joiner(namedIds());
+  NodeActions out;
+  joiner.join("ABC234", "ABC234", {}, at(0), out);
+  out.clear();
+  joiner.dialFailed("ABC234", at(1), out);
+  const NodeAction* f = first(out, Kind::Failed);
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(f->error, claynet::Network::ErrorCode::CouldNotConnect);
+  EXPECT_EQ(f->text, "could not open a connection to the host ABC234");
+
+  NodeCore mesh = welcomedMeshJoiner();
+  out.clear();
+  mesh.dialFailed("other", at(200), out);
+  EXPECT_EQ(first(out, Kind::Failed), nullptr);
+  EXPECT_TRUE(mesh.connected()) << "the roster settles without the node it could not dial";
+}
+
+// A host whose signaling connection dropped before it ever registered: once registered, a later
+// loss is still a loss (signalingLost raised, no more joins taken).
+TEST(NetworkNodeCore, ASignalingLossBeforeTheFirstRegistrationDoesNotHideTheNextOne) {
+  NodeCore host(namedIds());
+  NodeActions out;
+  host.host({}, false, at(0), out);
+  host.signalingLost("socket-closed", out);
+  out.clear();
+  host.signalingOpened("CODE1", at(1500), out);
+  ASSERT_NE(first(out, Kind::Hosted), nullptr);
+  EXPECT_TRUE(host.acceptingJoins());
+  out.clear();
+  host.signalingLost("socket-closed", out);
+  EXPECT_NE(first(out, Kind::SignalingLost), nullptr);
+  EXPECT_FALSE(host.acceptingJoins());
+}
+
+// The host's acceptingJoins turns on with its network, and only for a host.
+TEST(NetworkNodeCore, AHostIsInAndTakesJoinsOnceRegisteredAndAJoinerNeverTakesJoins) {
+  NodeCore host(namedIds());
+  NodeActions out;
+  host.host({}, false, at(0), out);
+  ASSERT_EQ(kinds(out), std::vector<Kind>{Kind::Register});
+  EXPECT_EQ(out[0].peer, "CODE1");
+  EXPECT_FALSE(host.acceptingJoins());
+  out.clear();
+  host.signalingOpened("CODE1", at(40), out);
+  ASSERT_EQ(kinds(out), (std::vector<Kind>{Kind::Hosted, Kind::AcceptingJoins}));
+  EXPECT_EQ(first(out, Kind::Hosted)->text, "CODE1");
+  EXPECT_TRUE(host.connected());
+  EXPECT_TRUE(host.acceptingJoins());
+
+  NodeCore joiner(namedIds());
+  out.clear();
+  joined(joiner, {}, out);
+  EXPECT_FALSE(joiner.acceptingJoins());
+  EXPECT_NE(first(out, Kind::Registered), nullptr);
+  out.clear();
+  joiner.signalingLost("socket-closed", out);
+  EXPECT_NE(first(out, Kind::SignalingLost), nullptr);
+  EXPECT_EQ(first(out, Kind::AcceptingJoins), nullptr);
 }

@@ -9,6 +9,9 @@
 // drives only NodeCore, so it checks that glue too: the handshake's replies, the pings,
 // gracePeriod, the clock's burst, goodbyes and the Mesh dial queue. A node can also put what it
 // likes on a link (a raw value, or its own values changed), as an older or hostile peer would.
+// Nodes host and join through a PeerJS-like signaling server of the lab's: an id belongs to its
+// first registration (ID-TAKEN to the next), an offer to an id nobody holds expires
+// (peer-unavailable), and it can go away from a node and come back.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -30,6 +33,8 @@
 #include "network/node_core.hpp"
 
 using namespace claynet::network;
+using claynet::PeerJsError;
+using claynet::PeerJsErrorType;
 using nlohmann::json;
 
 namespace claynet::network {
@@ -74,8 +79,26 @@ class Events {
   double now_ = 0;
 };
 
+// What a node's core draws as its code or id: `queue` first, then its own name.
+NodeIds idsOf(const std::string& id, std::shared_ptr<std::vector<std::string>> queue) {
+  auto next = [id, queue] {
+    if (queue->empty()) return id;
+    std::string front = queue->front();
+    queue->erase(queue->begin());
+    return front;
+  };
+  NodeIds ids;
+  ids.networkCode = next;
+  ids.nodeId = next;
+  ids.lanSecret = [] { return std::string("SECRET23"); };
+  return ids;
+}
+
 struct Node {
+  explicit Node(const std::string& name)
+      : id(name), draws(std::make_shared<std::vector<std::string>>()), core(idsOf(name, draws)) {}
   std::string id;
+  std::shared_ptr<std::vector<std::string>> draws;  // the codes or ids its core draws first
   NodeCore core;
   double localOffset = 0;     // this node's steady clock reads virtual ms + localOffset
   bool frozen = false;        // hung: takes no input and sends nothing; its links stay up
@@ -85,6 +108,7 @@ struct Node {
   std::vector<std::string> log;  // "joined:X", "left:X", "nodesChanged", "connected", ...
   std::vector<InboundDelivery> got;
   std::optional<Refusal> refusal;
+  claynet::Network::ErrorCode refusalError = claynet::Network::ErrorCode::None;
   std::optional<Loss> hostLoss;
   double hostLostAt = -1;
   // What it puts on the wire, changed before it goes (an older or hostile peer).
@@ -96,6 +120,11 @@ struct LabOptions {
   double latencyMin = 10, latencyMax = 80;  // one way, drawn per link
   double jitter = 10;                       // +- per value
   double stateLoss = 0;
+  double signalingMs = 5;         // one way to the signaling server
+  bool local = false;             // the host hosts in Local mode (an embedded server of its own)
+  bool localServerFails = false;  // ... and that server cannot start
+  std::vector<std::string> hostDraws;  // the codes the host draws first
+  std::vector<std::string> occupied;   // ids another process holds on the signaling server
   NodeSettings host;
 };
 
@@ -115,10 +144,12 @@ class Lab {
   Lab(std::uint32_t seed, LabOptions options) : rng_(seed), options_(std::move(options)) {
     Node& h = add(kHost);
     h.session = ++sessions_;
+    *h.draws = options_.hostDraws;
+    for (const auto& id : options_.occupied) registry_[id] = "ANOTHER PROCESS";
     options_.host.mesh = options_.mesh;  // the host relays in Star only: all must agree
-    h.core.hosting(options_.host, local(h));
-    h.core.registered(kHost);
     startTicks(h);
+    input(h, [&](NodeActions& out) { h.core.host(options_.host, options_.local, local(h), out); });
+    events_.runFor(2 * options_.signalingMs);  // registered before anyone joins
   }
 
   Node& node(const std::string& id) { return *nodes_.at(id); }
@@ -128,9 +159,14 @@ class Lab {
   void setBlip(Blip blip) { blip_ = std::move(blip); }
 
   // `id` joins the host's network at virtual `when` with `settings` (the lab's Mesh setting).
-  void join(const std::string& id, double when, NodeSettings settings = {}) {
+  void join(const std::string& id, double when, NodeSettings settings = {},
+            std::vector<std::string> draws = {}) {
     settings.mesh = options_.mesh;
-    events_.at(when, [this, id, settings] { start(add(id), settings); });
+    events_.at(when, [this, id, settings, draws] {
+      Node& n = add(id);
+      *n.draws = draws;
+      start(n, settings);
+    });
   }
 
   // A node that was in the network joins it again under the same id at once, as a new process
@@ -232,8 +268,7 @@ class Lab {
   Node& add(const std::string& id) {
     auto& slot = nodes_[id];
     if (!slot) {
-      slot = std::make_unique<Node>();
-      slot->id = id;
+      slot = std::make_unique<Node>(id);
       // Each node's steady clock started at its own moment, up to a day before the lab's.
       slot->localOffset = std::uniform_real_distribution<double>(1e3, 86.4e6)(rng_);
     }
@@ -242,10 +277,8 @@ class Lab {
 
   void start(Node& n, const NodeSettings& settings) {
     n.session = ++sessions_;
-    n.core.joining(n.id, kHost, settings, local(n));
-    n.core.timeline().begin(local(n));
     startTicks(n);
-    dial(n, kHost);
+    input(n, [&](NodeActions& out) { n.core.join(kHost, kHost, settings, local(n), out); });
   }
 
   // One way for one value on the link between `from` and `to`: its seeded base and jitter.
@@ -328,8 +361,24 @@ class Lab {
     caller.links[callee] = conn;
     caller.core.dialing(callee, local(caller));
     const std::string from = caller.id;
+    // The server passes on no offer from an id another process holds (the caller's registration
+    // as it failed, ID-TAKEN); it queues one from a registration still on its way.
+    if (auto held = registry_.find(caller.core.self());
+        held != registry_.end() && held->second != caller.id)
+      return;
     events_.at(now() + latency(from, callee), [this, from, callee, conn] {
-      Node& c = node(callee);
+      auto holder = registry_.find(callee);
+      if (holder == registry_.end()) {  // the server expires the offer
+        Node& d = node(from);
+        if (!current(d, callee, conn)) return;
+        d.links.erase(callee);
+        PeerJsError e{PeerJsErrorType::PeerUnavailable, "could not connect to peer " + callee};
+        e.peer = callee;
+        signalingError(d, e);
+        input(d, [&](NodeActions& out) { d.core.closed(callee, e.message, local(d), out); });
+        return;
+      }
+      Node& c = node(holder->second);
       if (c.frozen) return;  // a hung node answers no offer: the dial stays pending
       if (c.ended || !c.core.accepts(from)) {
         events_.at(now() + latency(callee, from), [this, from, callee, conn] {
@@ -371,6 +420,7 @@ class Lab {
   void execute(Node& n, NodeActions& actions) {
     bool over = false;
     for (auto& a : actions) {
+      if (over) break;
       switch (a.kind) {
         case NodeAction::Kind::Send:
           transmitAll(n, a.peers, a.value, a.lane);
@@ -405,14 +455,54 @@ class Lab {
         case NodeAction::Kind::Refused:
           n.log.push_back("refused");
           n.refusal = a.refusal;
-          over = true;
-          break;
-        case NodeAction::Kind::ConnectFailed:
-          n.log.push_back("connectFailed");
+          n.refusalError = a.error;
           over = true;
           break;
         case NodeAction::Kind::RejectedLater:
           n.log.push_back("rejectedLater");
+          break;
+        case NodeAction::Kind::StartLocalServer:
+          n.log.push_back("localServer:" + a.text);
+          later(n, 0, [this](Node& m) {
+            input(m, [&](NodeActions& out) {
+              if (options_.localServerFails) {
+                m.core.localServerFailed("the port is taken", out);
+              } else {
+                m.core.localServerStarted("L7F000001-1F90-SECRET23", out);
+              }
+            });
+          });
+          break;
+        case NodeAction::Kind::Register:
+          registerAs(n, a.peer);
+          break;
+        case NodeAction::Kind::Unregister:
+          n.log.push_back("unregistered");
+          unregister(n);
+          for (const auto& peer : linkedPeers(n)) closeLink(n, peer);
+          break;
+        case NodeAction::Kind::Dial:
+          dial(n, a.peer);
+          break;
+        case NodeAction::Kind::Hosted:
+          n.log.push_back("hosted:" + a.text);
+          break;
+        case NodeAction::Kind::Registered:
+          n.log.push_back("registered:" + a.peer);
+          break;
+        case NodeAction::Kind::AcceptingJoins:
+          n.log.push_back(std::string("accepting:") + (n.core.acceptingJoins() ? "yes" : "no"));
+          break;
+        case NodeAction::Kind::SignalingLost:
+          n.log.push_back("signalingLost");
+          break;
+        case NodeAction::Kind::Failed:
+          n.log.push_back(std::string("failed:") + toString(a.error) + ":" + a.text);
+          over = true;
+          break;
+        case NodeAction::Kind::TimedOut:
+          n.log.push_back("timedOut:" + a.text);
+          over = true;
           break;
         default:  // OpenStateLane (state goes over the lane anyway), stats, diagnostics
           break;
@@ -434,12 +524,68 @@ class Lab {
 
   void tearDown(Node& n) {
     n.ended = true;
-    std::vector<std::string> peers;
-    for (const auto& [peer, conn] : n.links) peers.push_back(peer);
-    for (const auto& peer : peers) closeLink(n, peer);
+    for (const auto& peer : linkedPeers(n)) closeLink(n, peer);
+    unregister(n);
     n.core.clear();
   }
 
+  static std::vector<std::string> linkedPeers(const Node& n) {
+    std::vector<std::string> peers;
+    for (const auto& [peer, conn] : n.links) peers.push_back(peer);
+    return peers;
+  }
+
+  // ---- the signaling server ----
+
+  // `what` runs at `n` after `trips` round trips to the signaling server, if its session is
+  // still the same.
+  void later(Node& n, int trips, std::function<void(Node&)> what) {
+    const std::string id = n.id;
+    const std::uint64_t session = n.session;
+    events_.at(now() + (2 * trips + 1) * options_.signalingMs, [this, id, session, what] {
+      Node& m = node(id);
+      if (m.session == session && !m.ended && !m.frozen) what(m);
+    });
+  }
+
+  void registerAs(Node& n, const std::string& id) {
+    later(n, 0, [this, id](Node& m) {
+      auto [it, fresh] = registry_.try_emplace(id, m.id);
+      if (!fresh && it->second != m.id) {
+        signalingError(m, {PeerJsErrorType::UnavailableId, "ID \"" + id + "\" is taken"});
+        return;
+      }
+      input(m, [&](NodeActions& out) { m.core.signalingOpened(id, local(m), out); });
+    });
+  }
+
+  void unregister(Node& n) {
+    std::erase_if(registry_, [&](const auto& entry) { return entry.second == n.id; });
+  }
+
+  void signalingError(Node& n, const PeerJsError& e) {
+    input(n, [&](NodeActions& out) { n.core.signalingError(e, local(n), out); });
+  }
+
+ public:
+  // The signaling server loses `id` (a dropped WebSocket): its registration is gone until
+  // signalingBack().
+  void signalingDown(const std::string& id) {
+    Node& n = node(id);
+    for (const auto& [name, holder] : registry_)
+      if (holder == id) registered_[id].push_back(name);
+    unregister(n);
+    input(n, [&](NodeActions& out) { n.core.signalingLost("socket-closed", out); });
+  }
+  // The node's peer registered again under its ids (PeerJsPeer reconnects by itself).
+  void signalingBack(const std::string& id) {
+    for (const auto& name : registered_[id]) registerAs(node(id), name);
+    registered_.erase(id);
+  }
+  // `id` registers as `name` first, as another process would: its later tries are ID-TAKEN.
+  void occupy(const std::string& name, const std::string& id) { registry_[name] = id; }
+
+ private:
   // The periodic tick, at a seeded phase per node, for as long as its session lasts.
   void startTicks(Node& n) {
     const double phase = std::uniform_real_distribution<double>(0, 200)(rng_);
@@ -474,6 +620,8 @@ class Lab {
   std::optional<Blip> blip_;
   std::uint64_t connections_ = 0, sessions_ = 0;
   int sendsWithoutLink_ = 0;
+  std::map<std::string, std::string> registry_;  // the signaling server: id -> the node holding it
+  std::map<std::string, std::vector<std::string>> registered_;  // node -> its ids while it is down
 };
 
 // ---- checks ----
@@ -872,6 +1020,8 @@ TEST(NetworkNodeCoreLab, TheHandshakeTurnsAwayAWrongAppAWrongPasswordAndAnotherW
         EXPECT_EQ(r->reason, e.reason) << context << " at " << e.id;
         EXPECT_EQ(toString(r->reason), e.code) << context << " at " << e.id;
         EXPECT_EQ(r->message, e.text) << context << " at " << e.id;
+        EXPECT_EQ(lab.node(e.id).refusalError, claynet::Network::ErrorCode::JoinRefused)
+            << context << " at " << e.id;
       }
       const std::vector<std::string> in = {kHost, "N1", "N2"};
       expectOneNetwork(lab, in, context);
@@ -901,6 +1051,8 @@ TEST(NetworkNodeCoreLab, AFullNetworkTurnsAwayTheRestAndTakesANodeAgainWhenOneLe
       ASSERT_EQ(in.size(), 4u) << context;
       for (const auto& id : refused) {
         EXPECT_EQ(lab.node(id).refusal->reason, RefusalReason::Refused) << context << " at " << id;
+        EXPECT_EQ(lab.node(id).refusalError, claynet::Network::ErrorCode::NetworkFull)
+            << context << " at " << id;
         EXPECT_EQ(lab.node(id).refusal->message, claynet::Network::kNetworkFullMessage)
             << context << " at " << id;
       }
@@ -1175,6 +1327,216 @@ TEST(NetworkNodeCoreLab, AJoinerTakesFromItsHostOnlyOriginsOfTheRoster) {
       if (::testing::Test::HasFailure()) return;
     }
   }
+}
+
+// ---- 8. signaling: codes, ids, the Local server, a server that goes away, the timeout ----
+
+bool logged(const Node& n, const std::string& entry) {
+  return std::find(n.log.begin(), n.log.end(), entry) != n.log.end();
+}
+bool loggedAny(const Node& n, const std::string& prefix) {
+  return std::any_of(n.log.begin(), n.log.end(),
+                     [&](const std::string& e) { return e.rfind(prefix, 0) == 0; });
+}
+
+// The host draws its code; one that another process holds is ID-TAKEN, and it draws the next.
+// A joiner whose random id is taken draws another and dials again; the network forms under the
+// new ones, and nobody ever hears of the taken ones.
+TEST(NetworkNodeCoreLab, ATakenCodeOrIdIsDrawnAgainAndTheNetworkFormsUnderTheNewOnes) {
+  for (bool mesh : {false, true}) {
+    for (std::uint32_t seed = 1; seed <= 10; ++seed) {
+      const std::string context = label(mesh, seed);
+      LabOptions options;
+      options.mesh = mesh;
+      options.hostDraws = {"USED", "ALSO", "HOST"};
+      options.occupied = {"USED", "ALSO", "N1"};
+      Lab lab(seed, options);
+      lab.events().runFor(100);
+      Node& h = lab.node(kHost);
+      EXPECT_EQ(count(h.log, "unregistered"), 2) << context;
+      EXPECT_TRUE(logged(h, "hosted:HOST")) << context;
+      EXPECT_EQ(h.core.networkId(), "HOST") << context;
+      EXPECT_TRUE(h.core.acceptingJoins()) << context;
+      lab.join("N2", lab.now(), {}, {"N1"});  // draws N1 (taken), then its name
+      lab.join("N3", lab.now() + 30);
+      lab.events().runFor(6000);
+      expectOneNetwork(lab, {kHost, "N2", "N3"}, context);
+      Node& a = lab.node("N2");
+      EXPECT_EQ(a.core.self(), "N2") << context;
+      EXPECT_EQ(count(a.log, "unregistered"), 1) << context;
+      EXPECT_TRUE(logged(a, "registered:N2")) << context;
+      EXPECT_FALSE(logged(a, "registered:N1")) << context;
+      for (const auto& id : {kHost, std::string("N3")})
+        EXPECT_FALSE(logged(lab.node(id), "joined:N1")) << context << " at " << id;
+      if (::testing::Test::HasFailure()) return;
+    }
+  }
+}
+
+// Eight taken codes and the host gives up with CannotHost; three taken ids and the joiner gives
+// up with SignalingFailed. Neither was ever in a network.
+TEST(NetworkNodeCoreLab, TooManyTakenCodesOrIdsEndTheAttemptWithItsError) {
+  LabOptions options;
+  for (int i = 0; i < 8; ++i) options.hostDraws.push_back("C" + std::to_string(i));
+  options.occupied = options.hostDraws;
+  Lab lab(1, options);
+  lab.events().runFor(500);
+  const Node& h = lab.node(kHost);
+  EXPECT_TRUE(h.ended);
+  EXPECT_EQ(count(h.log, "unregistered"), 7);
+  EXPECT_TRUE(logged(h,
+                     "failed:cannot-host:could not find a free network code on the signaling "
+                     "server after 8 tries"))
+      << ::testing::PrintToString(h.log);
+
+  Lab lab2(2, LabOptions{});
+  lab2.occupy("X1", "SOMEONE");
+  lab2.occupy("X2", "SOMEONE");
+  lab2.occupy("X3", "SOMEONE");
+  lab2.join("J", lab2.now(), {}, {"X1", "X2", "X3"});
+  lab2.events().runFor(1000);
+  const Node& j = lab2.node("J");
+  EXPECT_TRUE(j.ended);
+  EXPECT_TRUE(logged(j,
+                     "failed:signaling-failed:Signaling failed: unavailable-id: ID \"X3\" is "
+                     "taken"))
+      << ::testing::PrintToString(j.log);
+  EXPECT_FALSE(logged(lab2.node(kHost), "joined:X1"));
+}
+
+// A code nobody hosts: the server expires the offer, and the joiner says which code.
+TEST(NetworkNodeCoreLab, ACodeNobodyHostsIsNoSuchNetwork) {
+  Lab lab(3, LabOptions{});
+  lab.vanish(kHost);
+  lab.join("J", lab.now());
+  lab.events().runFor(1000);
+  const Node& j = lab.node("J");
+  EXPECT_TRUE(j.ended);
+  EXPECT_TRUE(logged(j,
+                     "failed:no-such-network:No network with code HOST: the host did not answer "
+                     "(could not connect to peer HOST)"))
+      << ::testing::PrintToString(j.log);
+}
+
+// A Mesh joiner dials every node of the roster while it joins. One that vanished (the host has
+// not noticed yet) is gone from the signaling server too: that dial fails, the join goes on, and
+// the host's news of the departure settles the roster.
+TEST(NetworkNodeCoreLab, AMeshJoinerIsInEvenWhenANodeOfTheRosterIsGoneFromSignaling) {
+  for (std::uint32_t seed = 1; seed <= 10; ++seed) {
+    const std::string context = label(true, seed);
+    auto lab = joinedNetwork(seed, true, seed, 2, 200, context);
+    if (!lab) return;
+    lab->freeze("N2");         // hung, its links up: the host notices only after gracePeriod
+    lab->signalingDown("N2");  // and its registration is gone
+    lab->join("N3", lab->now() + 10);
+    lab->events().runFor(8000);
+    expectOneNetwork(*lab, {kHost, "N1", "N3"}, context);
+    EXPECT_FALSE(loggedAny(lab->node("N3"), "failed:")) << context;
+    if (::testing::Test::HasFailure()) return;
+  }
+}
+
+// The host's signaling server goes away (its peer reconnects by itself): signalingLost once,
+// acceptingJoins off, the network goes on; a node trying to join meanwhile finds nobody. When the
+// peer is registered again under the same id, joins are taken again.
+TEST(NetworkNodeCoreLab, AHostThatLostItsSignalingServerGoesOnAndTakesJoinsWhenItIsBack) {
+  for (bool mesh : {false, true}) {
+    for (std::uint32_t seed = 1; seed <= 10; ++seed) {
+      const std::string context = label(mesh, seed);
+      auto lab = joinedNetwork(seed, mesh, seed, 2, 200, context);
+      if (!lab) return;
+      Node& h = lab->node(kHost);
+      lab->signalingDown(kHost);
+      lab->signalingDown(kHost);  // a second report of the same loss changes nothing
+      EXPECT_EQ(count(h.log, "signalingLost"), 1) << context;
+      EXPECT_FALSE(h.core.acceptingJoins()) << context;
+      EXPECT_EQ(h.log.back(), "signalingLost") << context;
+      lab->broadcastMessage("N1", {{"n", 1}});
+      lab->join("LATE", lab->now() + 5);
+      lab->events().runFor(1000);
+      EXPECT_EQ(lab->node("N2").got.size(), 1u) << context << ": the links went on";
+      EXPECT_TRUE(logged(lab->node("LATE"),
+                         "failed:no-such-network:No network with code HOST: the "
+                         "host did not answer (could not connect to peer "
+                         "HOST)"))
+          << context;
+      lab->signalingBack(kHost);
+      lab->events().runFor(100);
+      EXPECT_TRUE(h.core.acceptingJoins()) << context;
+      EXPECT_EQ(count(h.log, "accepting:yes"), 2) << context;
+      EXPECT_EQ(count(h.log, "hosted:HOST"), 1) << context << ": registered again, not hosted";
+      lab->join("N3", lab->now());
+      lab->events().runFor(6000);
+      expectOneNetwork(*lab, everyone(3), context);
+      if (::testing::Test::HasFailure()) return;
+    }
+  }
+}
+
+// A joiner that loses its signaling server is still in; it registers again quietly.
+TEST(NetworkNodeCoreLab, AJoinerThatLostItsSignalingServerStaysIn) {
+  auto lab = joinedNetwork(4, false, 4, 2, 200, "Star seed 4");
+  ASSERT_TRUE(lab);
+  lab->signalingDown("N1");
+  lab->signalingBack("N1");
+  lab->events().runFor(200);
+  const Node& n = lab->node("N1");
+  EXPECT_EQ(count(n.log, "signalingLost"), 1);
+  EXPECT_FALSE(logged(n, "accepting:yes"));
+  EXPECT_EQ(count(n.log, "registered:N1"), 1);
+  lab->broadcastMessage(kHost, {{"n", 1}});
+  lab->events().runFor(500);
+  EXPECT_EQ(n.got.size(), 1u);
+  expectOneNetwork(*lab, everyone(2), "after the loss");
+}
+
+// Local mode: the embedded server starts, its LAN code names the network, the host registers as
+// HOST on it. A server that cannot start ends the attempt with CannotHost and what went wrong.
+TEST(NetworkNodeCoreLab, ALocalHostRegistersAsHostOnItsOwnServerUnderItsLanCode) {
+  LabOptions options;
+  options.local = true;
+  Lab lab(5, options);
+  lab.events().runFor(100);
+  const Node& h = lab.node(kHost);
+  EXPECT_TRUE(logged(h, "localServer:SECRET23")) << ::testing::PrintToString(h.log);
+  EXPECT_TRUE(logged(h, "hosted:L7F000001-1F90-SECRET23")) << ::testing::PrintToString(h.log);
+  EXPECT_EQ(h.core.networkId(), "L7F000001-1F90-SECRET23");
+  EXPECT_EQ(h.core.hostId(), kHost);
+  lab.join("N1", lab.now());
+  lab.events().runFor(6000);
+  expectOneNetwork(lab, everyone(1), "Local");
+
+  LabOptions failing;
+  failing.local = true;
+  failing.localServerFails = true;
+  Lab broken(6, failing);
+  const Node& b = broken.node(kHost);
+  EXPECT_TRUE(b.ended);
+  EXPECT_TRUE(logged(b, "failed:cannot-host:the port is taken")) << ::testing::PrintToString(b.log);
+  EXPECT_FALSE(b.core.acceptingJoins());
+}
+
+// A joiner whose host never answers (hung) times out after connectionTimeout in the phase it was
+// in; one that is in never times out.
+TEST(NetworkNodeCoreLab, AJoinerThatGetsNoAnswerTimesOutInItsPhase) {
+  Lab lab(7, LabOptions{});
+  lab.freeze(kHost);
+  NodeSettings s;
+  s.connectionTimeout = std::chrono::milliseconds(2000);
+  lab.join("J", lab.now(), s);
+  lab.events().runFor(1500);
+  EXPECT_FALSE(lab.node("J").ended);
+  lab.events().runFor(1000);
+  const Node& j = lab.node("J");
+  EXPECT_TRUE(j.ended);
+  EXPECT_TRUE(logged(j, "timedOut:Connection timed out after 2000 ms in phase signaling"))
+      << ::testing::PrintToString(j.log);
+
+  Lab in(8, LabOptions{});
+  in.join("N1", in.now(), s);
+  in.events().runFor(30000);
+  EXPECT_TRUE(in.node("N1").core.connected());
+  EXPECT_FALSE(loggedAny(in.node("N1"), "timedOut:"));
 }
 
 }  // namespace

@@ -93,6 +93,22 @@ TEST(NetworkSignalingErrors, AnUnknownCodeIsNoSuchNetwork) {
   EXPECT_EQ(s.message, "No network with code ABC234: the host did not answer (expired)");
 }
 
+// A Mesh joiner dials the nodes of the roster while it joins; one of them may be gone from the
+// signaling server (it vanished, its link not yet timed out at the host). That link fails on its
+// own; the join goes on.
+TEST(NetworkSignalingErrors, AnotherNodeThatIsGoneDoesNotEndTheJoin) {
+  int hostTries = 0, joinerTries = 0;
+  const auto s = judgeSignalingError(
+      errorOf(PeerJsErrorType::PeerUnavailable, "could not connect to peer N2", "N2"), joiner(),
+      hostTries, joinerTries);
+  EXPECT_EQ(s.kind, Kind::Ignore);
+  const auto h = judgeSignalingError(
+      errorOf(PeerJsErrorType::PeerUnavailable, "could not connect to peer ABC234", "ABC234"),
+      joiner(), hostTries, joinerTries);
+  EXPECT_EQ(h.kind, Kind::Fail);
+  EXPECT_EQ(h.code, Network::ErrorCode::NoSuchNetwork);
+}
+
 TEST(NetworkSignalingErrors, TheWrongLanCodeKeepsItsExactText) {
   int hostTries = 0, joinerTries = 0;
   const auto s =
