@@ -3,7 +3,8 @@
 // Threads: everything here runs on the application's thread, inside Runtime::poll() (PeerJsPeer,
 // PeerJsConnection and timer callbacks are all delivered there) or inside the public methods the
 // application calls from that same thread. So there are no locks. The one timer is a GLib
-// timeout on the network thread that hands a tick() to poll().
+// timeout on the network thread, set for NodeCore's next deadline (or a lingering connection's),
+// that hands handleTimeout() to poll().
 //
 // Re-entrancy: the application's callbacks may call back into the Network (leave() inside
 // onNodeJoined, ...). So handlers never call them directly: they update the whole state first and
@@ -150,7 +151,7 @@ struct Callbacks {
 class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
  public:
   explicit NetworkImpl(Runtime& runtime) : runtime_(runtime), core_(runtime.core()), node_(ids()) {}
-  ~NetworkImpl() { stopTicker(); }
+  ~NetworkImpl() { stopTimer(); }
 
   // ---- configuration ----
   bool autoRelay_ = true;
@@ -424,7 +425,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     teardown(false);
     closeLingering(true);
     status_ = Network::Status::Disconnected;
-    stopTicker();
+    stopTimer();
   }
 
   void sendGoodbyes() {
@@ -474,7 +475,10 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
   struct Entry {
     explicit Entry(NetworkImpl& n) : self(n), keep(n.shared_from_this()) { ++n.depth_; }
     ~Entry() {
-      if (--self.depth_ == 0 && !self.flushing_) self.flush();
+      if (--self.depth_ == 0 && !self.flushing_) {
+        self.flush();
+        self.armTimer();  // what happened may have brought a deadline closer
+      }
     }
     NetworkImpl& self;
     std::shared_ptr<NetworkImpl> keep;
@@ -645,7 +649,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     setPhaseTiming(json::object());
     syncPhase();
     setStatus(Network::Status::Connecting);
-    startTicker();
+    stalls_.restart(Clock::now());
   }
 
   // ---- signaling ----
@@ -1070,10 +1074,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
             }
           }
           break;
-        case Kind::StartClockBurst:
-          startTimer(burst_,
-                     std::chrono::milliseconds(static_cast<int>(SessionClock::kBurstIntervalMs)),
-                     &NetworkImpl::burstTick);
+        case Kind::StartClockBurst:  // nextDeadline() has it
           break;
         case Kind::NodesChanged:
           notify(&Callbacks::nodesChanged);
@@ -1315,7 +1316,6 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     }
     const bool hadNodes = !node_.members().nodes().empty();
     if (node_.clear()) notify(&Callbacks::clientTokensChanged);
-    stopTimer(burst_);
     syncAcceptingJoins();
     if (hadNodes) {
       notify(&Callbacks::nodesChanged);
@@ -1341,65 +1341,53 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     }
   }
 
-  // ---- the timer ----
+  // ---- the timer: one, set for what comes first, NodeCore's next deadline or a lingering
+  // connection's ----
 
-  struct TickSource {
+  struct TimerSource {
     std::weak_ptr<NetworkImpl> network;
     std::weak_ptr<impl::RuntimeCore> core;
-    std::shared_ptr<std::atomic<bool>> queued;
-    void (NetworkImpl::*handler)();
   };
 
-  static gboolean onTick(gpointer data) {
-    auto* t = static_cast<TickSource*>(data);
-    if (t->queued->exchange(true)) return G_SOURCE_CONTINUE;  // the last one has not run yet
-    auto core = t->core.lock();
-    if (!core) return G_SOURCE_REMOVE;
-    core->deliver([w = t->network, q = t->queued, h = t->handler] {
-      q->store(false);
-      if (auto s = w.lock()) {
-        Entry e(*s);
-        ((*s).*h)();
-      }
-    });
-    return G_SOURCE_CONTINUE;
+  // On the network thread: what is due runs inside poll().
+  static gboolean onTimer(gpointer data) {
+    auto* t = static_cast<TimerSource*>(data);
+    if (auto core = t->core.lock())
+      core->deliver([w = t->network] {
+        if (auto s = w.lock()) {
+          Entry e(*s);
+          s->timerFired();
+        }
+      });
+    return G_SOURCE_REMOVE;
   }
 
-  void startTicker() {
-    if (ticker_) return;
-    stalls_.restart(Clock::now());
-    startTimer(ticker_, kTickInterval, &NetworkImpl::tick);
+  // Sets the timer for the earliest deadline, unless it is set for that or sooner already (or
+  // has fired and is about to run). Called when the outermost entry returns.
+  void armTimer() {
+    if (dead_) return;
+    std::optional<Clock::time_point> due = node_.nextDeadline();
+    for (const auto& l : lingering_)
+      if (!due || l.deadline < *due) due = l.deadline;
+    if (!due) {
+      stopTimer();
+      return;
+    }
+    if (timer_ && timerDue_ <= *due) return;
+    stopTimer();
+    timerDue_ = *due;
+    const auto wait = std::chrono::ceil<std::chrono::milliseconds>(*due - Clock::now()).count();
+    timer_ = g_timeout_source_new(static_cast<guint>(std::max<std::int64_t>(0, wait)));
+    g_source_set_callback(timer_, &NetworkImpl::onTimer, new TimerSource{weak_from_this(), core_},
+                          [](gpointer p) { delete static_cast<TimerSource*>(p); });
+    g_source_attach(timer_, core_->context());
   }
 
-  // A repeating GLib timeout on the network thread that runs `handler` inside poll().
-  void startTimer(GSource*& source, std::chrono::milliseconds interval,
-                  void (NetworkImpl::*handler)()) {
-    if (source) return;
-    source = g_timeout_source_new(static_cast<guint>(interval.count()));
-    auto* data = new TickSource{weak_from_this(), core_, std::make_shared<std::atomic<bool>>(false),
-                                handler};
-    g_source_set_callback(source, &NetworkImpl::onTick, data,
-                          [](gpointer p) { delete static_cast<TickSource*>(p); });
-    g_source_attach(source, core_->context());
-  }
-
-  static void stopTimer(GSource*& source) {
-    if (!source) return;
-    g_source_destroy(source);
-    g_source_unref(source);
-    source = nullptr;
-  }
-
-  void stopTicker() {
-    stopTimer(ticker_);
-    stopTimer(burst_);
-  }
-
-  // Joiner: one ping of the session clock's burst to the host.
-  void burstTick() {
-    NodeActions actions;
-    if (!inNetwork() || !node_.clockBurst(Clock::now(), actions)) stopTimer(burst_);
-    execute(actions);
+  void stopTimer() {
+    if (!timer_) return;
+    g_source_destroy(timer_);
+    g_source_unref(timer_);
+    timer_ = nullptr;
   }
 
   // What the transport has received on a link (counted on the network thread, so it also
@@ -1413,30 +1401,33 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     return n;
   }
 
-  void tick() {
+  void timerFired() {
+    stopTimer();
     const auto now = Clock::now();
-    // A late tick means this process did not run (starved or suspended): the others were not
-    // silent meanwhile, we were deaf. That time does not count against them.
-    if (const auto stall = stalls_.tick(now)) {
-      diag("datachannel", "this node did not run for " +
-                              std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                 *stall + kTickInterval)
-                                                 .count()) +
-                              " ms; not counted as silence of the others");
-      node_.stalled(*stall, now);
-    }
-    for (auto& [id, link] : links_) {
-      const std::uint64_t received = receivedOn(link);
-      if (received != link.receivedAtTick) {
-        link.receivedAtTick = received;
-        node_.heard(id, now);
+    if (inNetwork()) {
+      // A late timer means this process did not run (starved or suspended): the others were not
+      // silent meanwhile, we were deaf. That time does not count against them.
+      if (const auto stall = stalls_.tick(now)) {
+        diag("datachannel",
+             "this node did not run for " +
+                 std::to_string(
+                     std::chrono::duration_cast<std::chrono::milliseconds>(*stall + kTickInterval)
+                         .count()) +
+                 " ms; not counted as silence of the others");
+        node_.stalled(*stall, now);
+      }
+      for (auto& [id, link] : links_) {
+        const std::uint64_t received = receivedOn(link);
+        if (received != link.receivedAtTick) {
+          link.receivedAtTick = received;
+          node_.heard(id, now);
+        }
       }
     }
     closeLingering(false);
     NodeActions actions;
-    node_.tick(now, actions);
+    node_.handleTimeout(now, actions);
     execute(actions);
-    if (!inNetwork() && lingering_.empty()) stopTicker();
   }
   Runtime& runtime_;
   std::shared_ptr<impl::RuntimeCore> core_;
@@ -1451,8 +1442,8 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
   std::unique_ptr<SignalServer> server_;
   std::map<std::string, Link> links_;
   std::vector<Lingering> lingering_;
-  GSource* ticker_ = nullptr;
-  GSource* burst_ = nullptr;  // joiner: the session clock's burst of pings
+  GSource* timer_ = nullptr;
+  Clock::time_point timerDue_;
 
   PeerJsServer joinServer_;   // joiner: the server its code names
   PeerJsServer localServer_;  // Local host: its embedded server, as it registers with it

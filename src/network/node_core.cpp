@@ -1,5 +1,6 @@
 #include "network/node_core.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "claynet/network.hpp"
@@ -19,6 +20,8 @@ constexpr auto kRejectCloseDelay = 1500ms;
 constexpr auto kRosterWait = 3000ms;
 // Mesh: what a node may send before the host announced it, kept at most.
 constexpr std::size_t kEarlyMessageLimit = 256;
+constexpr auto kBurstInterval =
+    std::chrono::milliseconds(static_cast<int>(SessionClock::kBurstIntervalMs));
 
 }  // namespace
 
@@ -233,6 +236,7 @@ void NodeCore::hostReplied(Link& link, const json& value, Time now, NodeActions&
     // The clock's burst: 64 pings 50 ms apart, the first now.
     burstLeft_ = static_cast<int>(SessionClock::kWindow);
     (void)clockBurst(now, out);
+    nextBurst_ = now + kBurstInterval;
     out.push_back({NodeAction::Kind::StartClockBurst});
   } else {
     ping(link, now, out);
@@ -255,6 +259,20 @@ void NodeCore::maybeJoined(Time now, NodeActions& out) {
   Membership::Events events;
   members_.connect(events);
   apply(events, now, out);
+}
+
+std::optional<NodeCore::Time> NodeCore::nextDeadline() const {
+  if (stage_ == Stage::Idle) return std::nullopt;
+  return burstLeft_ > 0 ? std::min(nextTick_, nextBurst_) : nextTick_;
+}
+
+void NodeCore::handleTimeout(Time now, NodeActions& out) {
+  if (burstLeft_ > 0 && now >= nextBurst_ && clockBurst(now, out))
+    nextBurst_ = now + kBurstInterval;
+  if (stage_ != Stage::Idle && now >= nextTick_) {
+    nextTick_ = now + kTickInterval;
+    tick(now, out);
+  }
 }
 
 bool NodeCore::clockBurst(Time now, NodeActions& out) {

@@ -62,7 +62,9 @@ struct NodeAction {
     Close,            ///< close the link to `peer` (the core has forgotten it)
     OpenStateLane,    ///< open `peer`'s state lane: wire 5's in-band "state" channel when
                       ///< `native`, else the seeds' clay_state connection
-    StartClockBurst,  ///< call clockBurst() every SessionClock::kBurstIntervalMs until it says stop
+    StartClockBurst,  ///< the clock's burst began: clockBurst() every
+                      ///< SessionClock::kBurstIntervalMs until it says stop (handleTimeout() does
+                      ///< it; nextDeadline() says when)
     NodesChanged,
     NodeJoined,  ///< `peer`
     NodeLeft,    ///< `peer`
@@ -191,6 +193,12 @@ class NodeCore {
 
   // ---- time ----
 
+  /// When handleTimeout() has something to do next: the tick, or the clock's burst when it runs;
+  /// nullopt out of a network. An executor needs only this one timer.
+  std::optional<Time> nextDeadline() const;
+  /// Time passed: the tick and the clock's burst, each if it is due.
+  void handleTimeout(Time now, NodeActions& out);
+
   /// The periodic tick (every kTickInterval): pings, silent links, pending joiners whose time
   /// came, links that never opened, a host that sends no roster.
   void tick(Time now, NodeActions& out);
@@ -316,6 +324,7 @@ class NodeCore {
   std::uint32_t stateSeq_ = 0;  // shared by unkeyed state and batches, as Clayground's
   int burstLeft_ = 0;
   int latency_ = -1;
+  Time nextTick_{}, nextBurst_{};  // handleTimeout()'s schedule
 
   // Signaling.
   enum class Role { None, CloudHost, LocalHost, Joiner };

@@ -2,6 +2,7 @@
 // lost server does to it, the Local server, and the connection timeout. The executor registers,
 // starts the server and dials as told, and reports back.
 #include "claynet/lan_code.hpp"
+#include "network/link_supervision.hpp"
 #include "network/network_config.hpp"
 #include "network/node_core.hpp"
 #include "network/signaling_errors.hpp"
@@ -17,6 +18,7 @@ NodeCore::NodeCore(NodeIds ids) : ids_(std::move(ids)) {
 void NodeCore::host(const NodeSettings& settings, bool local, Time now, NodeActions& out) {
   hosting(settings, now);
   timeline_.begin(now);
+  nextTick_ = now + kTickInterval;
   role_ = local ? Role::LocalHost : Role::CloudHost;
   if (local) {
     NodeAction start{NodeAction::Kind::StartLocalServer};
@@ -31,6 +33,7 @@ void NodeCore::join(const std::string& hostId, const std::string& networkId,
                     const NodeSettings& settings, Time now, NodeActions& out) {
   clear();
   timeline_.begin(now);
+  nextTick_ = now + kTickInterval;
   role_ = Role::Joiner;
   networkId_ = networkId;
   joining(ids_.nodeId(), hostId, settings, now);

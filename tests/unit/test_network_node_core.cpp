@@ -244,3 +244,69 @@ TEST(NetworkNodeCore, AHostIsInAndTakesJoinsOnceRegisteredAndAJoinerNeverTakesJo
   EXPECT_NE(first(out, Kind::SignalingLost), nullptr);
   EXPECT_EQ(first(out, Kind::AcceptingJoins), nullptr);
 }
+
+// ---- time: one deadline ----
+
+// Out of a network nothing is due; in one, the tick every kTickInterval; while the clock's burst
+// runs, its pings every 50 ms, each only when it is due.
+TEST(NetworkNodeCore, TheNextDeadlineIsTheTickOrTheClocksBurstWhicheverComesFirst) {
+  NodeCore core(namedIds());
+  EXPECT_FALSE(core.nextDeadline());
+  NodeSettings s;
+  s.gracePeriod = std::chrono::milliseconds(60000);  // the host here answers no ping
+  NodeActions out;
+  core.join("HOST", "HOST", s, at(0), out);
+  ASSERT_TRUE(core.nextDeadline());
+  EXPECT_EQ(*core.nextDeadline(), at(200));
+  core.dialing("HOST", at(0));
+  core.opened("HOST", at(50), out);
+  out.clear();
+  core.received("HOST", makeWelcome("HOST", 1000), Lane::Data, at(100), out);
+  ASSERT_NE(first(out, Kind::StartClockBurst), nullptr);
+  EXPECT_EQ(*core.nextDeadline(), at(150)) << "the burst's next ping comes before the tick";
+  auto pings = [](const NodeActions& actions) {
+    return std::count_if(actions.begin(), actions.end(), [](const NodeAction& a) {
+      return a.kind == Kind::Send && a.value.value("t", "") == "p";
+    });
+  };
+  out.clear();
+  core.handleTimeout(at(149), out);
+  EXPECT_EQ(pings(out), 0) << "not due yet";
+  int sent = 0, wakeUps = 0;
+  for (auto due = core.nextDeadline(); due && *due < at(10000) && wakeUps < 1000; ++wakeUps) {
+    out.clear();
+    core.handleTimeout(*due, out);
+    sent += static_cast<int>(pings(out));
+    due = core.nextDeadline();
+  }
+  // 64 burst pings in all (the first went with the welcome), besides the tick's own.
+  EXPECT_GE(sent, 63);
+  EXPECT_LE(sent, 63 + 10000 / 2000 + 1);
+  const auto last = core.nextDeadline();
+  ASSERT_TRUE(last);
+  out.clear();
+  core.handleTimeout(*last, out);
+  EXPECT_EQ(*core.nextDeadline(), *last + std::chrono::milliseconds(200))
+      << "the burst is over: the tick alone";
+  (void)core.clear();
+  EXPECT_FALSE(core.nextDeadline());
+}
+
+// The connection timeout is one of the tick's rules: a joiner that gets nowhere times out when
+// its deadline passes, in the phase it is in.
+TEST(NetworkNodeCore, AJoinThatGetsNowhereTimesOutAtADeadline) {
+  NodeCore core(namedIds());
+  NodeSettings s;
+  s.connectionTimeout = std::chrono::milliseconds(1000);
+  NodeActions out;
+  core.join("HOST", "HOST", s, at(0), out);
+  const NodeAction* t = nullptr;
+  for (int i = 0; i < 20 && !t; ++i) {
+    out.clear();
+    core.handleTimeout(*core.nextDeadline(), out);
+    t = first(out, Kind::TimedOut);
+  }
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(t->text, "Connection timed out after 1000 ms in phase signaling");
+  EXPECT_EQ(t->phase, "signaling");
+}

@@ -7,7 +7,8 @@
 //
 // NodeCore holds the rules (HostAdmission, Membership, Inbound and the glue between them); the lab
 // drives only NodeCore, so it checks that glue too: the handshake's replies, the pings,
-// gracePeriod, the clock's burst, goodbyes and the Mesh dial queue. A node can also put what it
+// gracePeriod, the clock's burst, goodbyes and the Mesh dial queue. Each node has one timer, set
+// for its core's nextDeadline() after every input, as Network's. A node can also put what it
 // likes on a link (a raw value, or its own values changed), as an older or hostile peer would.
 // Nodes host and join through a PeerJS-like signaling server of the lab's: an id belongs to its
 // first registration (ID-TAKEN to the next), an offer to an id nobody holds expires
@@ -100,8 +101,10 @@ struct Node {
   std::string id;
   std::shared_ptr<std::vector<std::string>> draws;  // the codes or ids its core draws first
   NodeCore core;
-  double localOffset = 0;     // this node's steady clock reads virtual ms + localOffset
-  bool frozen = false;        // hung: takes no input and sends nothing; its links stay up
+  double localOffset = 0;         // this node's steady clock reads virtual ms + localOffset
+  bool frozen = false;            // hung: takes no input and sends nothing; its links stay up
+  std::optional<double> timerAt;  // when its timer is set for (virtual ms)
+  std::uint64_t timerSession = 0;
   bool ended = false;         // its session is over (left, refused, lost the host)
   std::uint64_t session = 0;  // a new one per hosting()/joining(): stops old timers
   std::map<std::string, std::uint64_t> links;  // peer -> the connection this end has with it
@@ -147,7 +150,6 @@ class Lab {
     *h.draws = options_.hostDraws;
     for (const auto& id : options_.occupied) registry_[id] = "ANOTHER PROCESS";
     options_.host.mesh = options_.mesh;  // the host relays in Star only: all must agree
-    startTicks(h);
     input(h, [&](NodeActions& out) { h.core.host(options_.host, options_.local, local(h), out); });
     events_.runFor(2 * options_.signalingMs);  // registered before anyone joins
   }
@@ -277,7 +279,6 @@ class Lab {
 
   void start(Node& n, const NodeSettings& settings) {
     n.session = ++sessions_;
-    startTicks(n);
     input(n, [&](NodeActions& out) { n.core.join(kHost, kHost, settings, local(n), out); });
   }
 
@@ -405,6 +406,7 @@ class Lab {
     NodeActions out;
     call(out);
     execute(n, out);
+    arm(n);
     while (!n.ended && !n.core.isHost() && n.core.dialsQueued()) {
       auto peer = n.core.nextDial();
       if (!peer) break;
@@ -427,9 +429,6 @@ class Lab {
           break;
         case NodeAction::Kind::Close:
           closeLink(n, a.peer);
-          break;
-        case NodeAction::Kind::StartClockBurst:
-          burst(n, n.session);
           break;
         case NodeAction::Kind::NodesChanged:
           n.log.push_back("nodesChanged");
@@ -586,29 +585,24 @@ class Lab {
   void occupy(const std::string& name, const std::string& id) { registry_[name] = id; }
 
  private:
-  // The periodic tick, at a seeded phase per node, for as long as its session lasts.
-  void startTicks(Node& n) {
-    const double phase = std::uniform_real_distribution<double>(0, 200)(rng_);
-    scheduleTick(n.id, n.session, now() + phase);
-  }
-  void scheduleTick(const std::string& id, std::uint64_t session, double when) {
-    events_.at(when, [this, id, session, when] {
-      Node& n = node(id);
-      if (n.session != session || n.ended) return;
-      input(n, [&](NodeActions& out) { n.core.tick(local(n), out); });
-      scheduleTick(id, session, when + 200);
-    });
-  }
-
-  // The clock's burst: clockBurst() every 50 ms until it says stop.
-  void burst(Node& n, std::uint64_t session) {
+  // The node's one timer, as an executor keeps it: set for its core's nextDeadline(), unless it
+  // is set for that or sooner already; handleTimeout() when it fires.
+  void arm(Node& n) {
+    const auto due = n.core.nextDeadline();
+    if (!due || n.ended) return;
+    // A microsecond after: local() reads whole microseconds, and a timer may not fire early.
+    const double when = std::chrono::duration<double, std::milli>(*due - NodeCore::Time{}).count() -
+                        n.localOffset + 0.001;
+    if (n.timerAt && n.timerSession == n.session && *n.timerAt <= when) return;
+    n.timerAt = when;
+    n.timerSession = n.session;
     const std::string id = n.id;
-    events_.at(now() + SessionClock::kBurstIntervalMs, [this, id, session] {
+    const std::uint64_t session = n.session;
+    events_.at(when, [this, id, session, when] {
       Node& m = node(id);
-      if (m.session != session || m.ended || m.frozen) return;
-      bool more = false;
-      input(m, [&](NodeActions& out) { more = m.core.clockBurst(local(m), out); });
-      if (more) burst(m, session);
+      if (m.session != session || !m.timerAt || *m.timerAt != when) return;  // set again since
+      m.timerAt.reset();
+      input(m, [&](NodeActions& out) { m.core.handleTimeout(local(m), out); });
     });
   }
 
