@@ -244,12 +244,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
         setStatus(Network::Status::Error);
         return Result::failure("Invalid LAN code \"" + code + "\": " + r.error());
       }
-      server.lanSecret = secret;
-      server.host = address;
-      server.port = port;
-      server.secure = false;
-      server.path = "/";
-      server.key = "peerjs";
+      server = lanServer(address, port, secret);
     } else if (isValidNetworkCode(code)) {
       server = cloudServer();
     } else {
@@ -610,6 +605,18 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     return Result::failure(message);
   }
 
+  // An embedded signaling server (claynet's or Clayground's) as a LAN code names it.
+  static PeerJsServer lanServer(std::string host, std::uint16_t port, std::string secret) {
+    PeerJsServer s;
+    s.host = std::move(host);
+    s.port = port;
+    s.secure = false;
+    s.path = "/";
+    s.key = "peerjs";
+    s.lanSecret = std::move(secret);
+    return s;
+  }
+
   PeerJsServer cloudServer() const {
     PeerJsServer s = signalingUrl_.empty() ? PeerJsServer{} : signalingServer_;
     s.verifyCertificate = verifySignalingCertificate_;
@@ -744,12 +751,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     }
     diag("signaling", "embedded signaling server listening on " + so.host + ":" +
                           std::to_string(server_->port()) + ", advertised as " + advertised);
-    localServer_.host = chosen ? localAddress_ : "127.0.0.1";
-    localServer_.port = server_->port();
-    localServer_.secure = false;
-    localServer_.path = "/";
-    localServer_.key = "peerjs";
-    localServer_.lanSecret = so.lanSecret;
+    localServer_ = lanServer(chosen ? localAddress_ : "127.0.0.1", server_->port(), so.lanSecret);
     node_.localServerStarted(encodeLanCode(address, server_->port(), so.lanSecret), out);
   }
 

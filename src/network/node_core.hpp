@@ -307,6 +307,8 @@ class NodeCore {
   void hostLost(Loss loss, NodeActions& out);
   void refusedBy(Refusal refusal, const char* phase, NodeActions& out);
   void registerAs(std::string id, NodeActions& out);
+  void joinAs(const std::string& id, const std::string& hostId, const NodeSettings& settings,
+              Time now, NodeActions& out);
   void setAccepting(bool on, NodeActions& out);
   bool timedOut(Time now, NodeActions& out);  // the connection timeout passed: TimedOut
 

@@ -36,7 +36,13 @@ void NodeCore::join(const std::string& hostId, const std::string& networkId,
   nextTick_ = now + kTickInterval;
   role_ = Role::Joiner;
   networkId_ = networkId;
-  joining(ids_.nodeId(), hostId, settings, now);
+  joinAs(ids_.nodeId(), hostId, settings, now, out);
+}
+
+// Under `id`: Register it, and Dial the host (PeerJS queues the offer until the id is open).
+void NodeCore::joinAs(const std::string& id, const std::string& hostId,
+                      const NodeSettings& settings, Time now, NodeActions& out) {
+  joining(id, hostId, settings, now);
   registerAs(self_, out);
   NodeAction dial{NodeAction::Kind::Dial};
   dial.peer = hostId;
@@ -110,12 +116,10 @@ void NodeCore::signalingError(const PeerJsError& err, Time now, NodeActions& out
     case SignalingStep::Kind::NewJoinerId: {
       diag(out, "our random id is taken; trying another one", "signaling");
       out.push_back({NodeAction::Kind::Unregister});
+      // Copies: joining() replaces both.
       const std::string host = hostId_;
-      joining(ids_.nodeId(), host, settings_, now);
-      registerAs(self_, out);
-      NodeAction dial{NodeAction::Kind::Dial};
-      dial.peer = host;
-      out.push_back(std::move(dial));
+      const NodeSettings settings = settings_;
+      joinAs(ids_.nodeId(), host, settings, now, out);
       return;
     }
     case SignalingStep::Kind::Refused:
