@@ -158,6 +158,7 @@ void Membership::system(const std::string& from, const Envelope& env, const Link
     if (link(id) != LinkState::None) {
       out.push_back({Kind::Drop, id, {}});
     } else {
+      pendingDials_.erase(id);  // gone before its turn to be dialed: neither dialed nor waited for
       remove(id, out);
     }
   }

@@ -867,30 +867,6 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     extraChannel(link, std::move(ch));
   }
 
-  // Mesh: the nodes of the roster are dialed one per turn of the event queue, not all in one go:
-  // each dial waits for the network thread, and the pings in between must still be answered.
-  void scheduleDial() {
-    if (!node_.dialsQueued() || dialScheduled_) return;
-    dialScheduled_ = true;
-    std::weak_ptr<NetworkImpl> w = weak_from_this();
-    core_->deliver([w] {
-      if (auto s = w.lock()) {
-        Entry e(*s);
-        s->dialScheduled_ = false;
-        s->dialNext();
-      }
-    });
-  }
-
-  void dialNext() {
-    const auto id = node_.nextDial();
-    if (!id) return;
-    NodeActions actions;
-    dialOrReport(*id, actions);
-    execute(actions);
-    scheduleDial();
-  }
-
   void dialOrReport(const std::string& id, NodeActions& out) {
     if (!dial(id)) node_.dialFailed(id, Clock::now(), out);
   }
@@ -1172,7 +1148,6 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
       actions.insert(actions.end(), std::make_move_iterator(more.begin()),
                      std::make_move_iterator(more.end()));
     }
-    if (inNetwork() && !dead_) scheduleDial();
   }
 
   // One value to one or more links, encoded once.
@@ -1449,7 +1424,6 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
 
   PeerJsServer joinServer_;   // joiner: the server its code names
   PeerJsServer localServer_;  // Local host: its embedded server, as it registers with it
-  bool dialScheduled_ = false;
   StallDetector stalls_;
   bool flushScheduled_ = false;
   NodeCore node_;  // the rules: what this node does with what happens to it

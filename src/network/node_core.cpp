@@ -263,10 +263,21 @@ void NodeCore::maybeJoined(Time now, NodeActions& out) {
 
 std::optional<NodeCore::Time> NodeCore::nextDeadline() const {
   if (stage_ == Stage::Idle) return std::nullopt;
-  return burstLeft_ > 0 ? std::min(nextTick_, nextBurst_) : nextTick_;
+  Time due = burstLeft_ > 0 ? std::min(nextTick_, nextBurst_) : nextTick_;
+  if (members_.dialsQueued()) due = std::min(due, dialsDue_);
+  return due;
 }
 
 void NodeCore::handleTimeout(Time now, NodeActions& out) {
+  // Mesh: one dial per call, the next due at once. Each dial waits for the network thread, and
+  // an executor's event loop must still answer the pings in between.
+  if (stage_ != Stage::Idle && members_.dialsQueued() && now >= dialsDue_) {
+    if (auto id = members_.nextDial()) {
+      NodeAction dial{NodeAction::Kind::Dial};
+      dial.peer = std::move(*id);
+      out.push_back(std::move(dial));
+    }
+  }
   if (burstLeft_ > 0 && now >= nextBurst_ && clockBurst(now, out))
     nextBurst_ = now + kBurstInterval;
   if (stage_ != Stage::Idle && now >= nextTick_) {
@@ -401,8 +412,9 @@ void NodeCore::system(Link& link, const Envelope& env, Time now, NodeActions& ou
                              : Membership::LinkState::Opening;
       },
       events);
+  if (env.sys == "roster" && members_.dialsQueued()) dialsDue_ = now;
   apply(events, now, out);
-  if (env.sys == "roster") maybeJoined(now, out);
+  maybeJoined(now, out);  // a roster, or a node_left of the last node still to be dialed
 }
 
 // Does what the membership says, in its order.

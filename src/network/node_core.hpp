@@ -86,7 +86,8 @@ struct NodeAction {
     Register,    ///< register as `peer` with the session's signaling server (a Local host's own,
                  ///< the joiner's code's, else Cloud); registerFailed() if it cannot even start
     Unregister,  ///< drop the registration and every link made through it
-    Dial,        ///< open a link to `peer` (dialing() when it starts, dialFailed() when it cannot)
+    Dial,        ///< open a link to `peer` (dialing() when it starts, dialFailed() when it cannot):
+                 ///< the host, from join(); a Mesh node of the roster, from handleTimeout()
     Hosted,      ///< the host is in: nodeId `peer`, networkId `text`, phaseTiming `value`
     Registered,  ///< a joiner registered as `peer` (its nodeId)
     AcceptingJoins,  ///< acceptingJoins() changed
@@ -193,10 +194,11 @@ class NodeCore {
 
   // ---- time ----
 
-  /// When handleTimeout() has something to do next: the tick, or the clock's burst when it runs;
-  /// nullopt out of a network. An executor needs only this one timer.
+  /// When handleTimeout() has something to do next: the tick, the clock's burst when it runs, or
+  /// (Mesh, joining) a node of the roster still to dial, due at once; nullopt out of a network.
+  /// An executor needs only this one timer.
   std::optional<Time> nextDeadline() const;
-  /// Time passed: the tick and the clock's burst, each if it is due.
+  /// Time passed: the tick, the clock's burst and one Mesh dial, each if it is due.
   void handleTimeout(Time now, NodeActions& out);
 
   /// The periodic tick (every kTickInterval): pings, silent links, pending joiners whose time
@@ -225,8 +227,7 @@ class NodeCore {
   void flushState(Time now, NodeActions& out);
   /// Goodbyes to every node, as each link speaks (wire 5's bye, the seeds' node_left).
   void goodbyes(NodeActions& out);
-  /// Mesh: the next node of the roster to dial, while joining.
-  std::optional<std::string> nextDial() { return members_.nextDial(); }
+  /// Mesh: nodes of the roster still to dial (handleTimeout() dials them), while joining.
   bool dialsQueued() const { return members_.dialsQueued(); }
 
   // ---- what it knows ----
@@ -326,7 +327,7 @@ class NodeCore {
   std::uint32_t stateSeq_ = 0;  // shared by unkeyed state and batches, as Clayground's
   int burstLeft_ = 0;
   int latency_ = -1;
-  Time nextTick_{}, nextBurst_{};  // handleTimeout()'s schedule
+  Time nextTick_{}, nextBurst_{}, dialsDue_{};  // handleTimeout()'s schedule
 
   // Signaling.
   enum class Role { None, CloudHost, LocalHost, Joiner };

@@ -45,9 +45,9 @@ void hosted(NodeCore& host) {
   host.signalingOpened("HOST", at(1), out);
 }
 
-// A Mesh joiner welcomed by its host, whose roster names another node it has still to link
-// with: it is not in yet.
-NodeCore welcomedMeshJoiner() {
+// A Mesh joiner welcomed at 100 ms whose roster, at 110 ms, names `others` besides the host: it
+// is not in until it links with them.
+NodeCore meshJoinerWithRoster(std::vector<std::string> others) {
   NodeCore core(namedIds());
   NodeSettings s;
   s.mesh = true;
@@ -56,9 +56,12 @@ NodeCore welcomedMeshJoiner() {
   core.dialing("HOST", at(0));
   core.opened("HOST", at(50), out);
   core.received("HOST", makeWelcome("HOST", 1000), Lane::Data, at(100), out);
-  core.received("HOST", envelopeToJson(makeRoster({"HOST", "other"})), Lane::Data, at(110), out);
+  others.insert(others.begin(), "HOST");
+  core.received("HOST", envelopeToJson(makeRoster(others)), Lane::Data, at(110), out);
   return core;
 }
+
+NodeCore welcomedMeshJoiner() { return meshJoinerWithRoster({"other"}); }
 
 }  // namespace
 
@@ -309,4 +312,51 @@ TEST(NetworkNodeCore, AJoinThatGetsNowhereTimesOutAtADeadline) {
   ASSERT_NE(t, nullptr);
   EXPECT_EQ(t->text, "Connection timed out after 1000 ms in phase signaling");
   EXPECT_EQ(t->phase, "signaling");
+}
+
+namespace {
+
+// What handleTimeout() dials when called at each deadline until none is left before `until`.
+std::vector<std::string> dialsUntil(NodeCore& core, NodeCore::Time until) {
+  std::vector<std::string> dialed;
+  for (int i = 0; i < 100; ++i) {
+    const auto due = core.nextDeadline();
+    if (!due || *due >= until) break;
+    NodeActions out;
+    core.handleTimeout(*due, out);
+    for (const auto& a : out)
+      if (a.kind == Kind::Dial) dialed.push_back(a.peer);
+  }
+  return dialed;
+}
+
+}  // namespace
+
+// Mesh: the nodes a roster names are dialed by handleTimeout(), one per call and due at once, so
+// an executor gets back to its event loop between two dials (each waits for the network thread,
+// and the pings in between must still be answered).
+TEST(NetworkNodeCore, AMeshJoinerDialsTheRosterOneNodePerTimeout) {
+  NodeCore core = meshJoinerWithRoster({"a", "b", "c"});
+  ASSERT_TRUE(core.nextDeadline());
+  EXPECT_EQ(*core.nextDeadline(), at(110)) << "the first dial is due when the roster came";
+  for (const std::string expected : {"a", "b", "c"}) {
+    NodeActions out;
+    core.handleTimeout(at(110), out);
+    ASSERT_EQ(kinds(out), std::vector<Kind>{Kind::Dial}) << expected;
+    EXPECT_EQ(out[0].peer, expected);
+    core.dialing(expected, at(110));
+  }
+  EXPECT_EQ(*core.nextDeadline(), at(150)) << "every node dialed: the clock's next ping is next";
+}
+
+// A node the host says has left before its turn is not dialed, and the join does not wait for it.
+TEST(NetworkNodeCore, ANodeThatLeftBeforeItsDialIsNotDialedNorWaitedFor) {
+  NodeCore core = meshJoinerWithRoster({"a", "b"});
+  NodeActions out;
+  core.received("HOST", envelopeToJson(makeNodeLeft("a")), Lane::Data, at(120), out);
+  EXPECT_EQ(dialsUntil(core, at(150)), std::vector<std::string>{"b"});
+  core.dialing("b", at(120));
+  out.clear();
+  core.opened("b", at(130), out);
+  EXPECT_NE(first(out, Kind::Connected), nullptr) << "joined once the one node left is linked";
 }

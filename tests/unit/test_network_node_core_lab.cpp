@@ -399,19 +399,13 @@ class Lab {
     });
   }
 
-  // Calls into a node that runs, then does what it said. A joiner then dials what its roster
-  // names (Mesh), as the executor does after each input.
+  // Calls into a node that runs, does what it said, and sets its timer, as the executor does.
   void input(Node& n, const std::function<void(NodeActions&)>& call) {
     if (n.frozen || n.ended) return;
     NodeActions out;
     call(out);
     execute(n, out);
     arm(n);
-    while (!n.ended && !n.core.isHost() && n.core.dialsQueued()) {
-      auto peer = n.core.nextDial();
-      if (!peer) break;
-      dial(n, *peer);
-    }
   }
 
   void command(const std::string& id, const std::function<void(Node&, NodeActions&)>& call) {
