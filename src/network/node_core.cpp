@@ -269,20 +269,24 @@ std::optional<NodeCore::Time> NodeCore::nextDeadline() const {
 }
 
 void NodeCore::handleTimeout(Time now, NodeActions& out) {
-  // Mesh: one dial per call, the next due at once. Each dial waits for the network thread, and
-  // an executor's event loop must still answer the pings in between.
-  if (stage_ != Stage::Idle && members_.dialsQueued() && now >= dialsDue_) {
-    if (auto id = members_.nextDial()) {
-      NodeAction dial{NodeAction::Kind::Dial};
-      dial.peer = std::move(*id);
-      out.push_back(std::move(dial));
-    }
-  }
+  const std::size_t first = out.size();
   if (burstLeft_ > 0 && now >= nextBurst_ && clockBurst(now, out))
     nextBurst_ = now + kBurstInterval;
   if (stage_ != Stage::Idle && now >= nextTick_) {
     nextTick_ = now + kTickInterval;
     tick(now, out);
+  }
+  // Mesh: one dial per call, the next due at once. Each dial waits for the network thread, and
+  // an executor's event loop must still answer the pings in between. Last, so that a tick that
+  // ended the join (timed out, the host silent) sends no offer for it.
+  if (stage_ != Stage::Connecting || !members_.dialsQueued() || now < dialsDue_) return;
+  const bool ended = std::any_of(out.begin() + static_cast<std::ptrdiff_t>(first), out.end(),
+                                 [](const NodeAction& a) { return endsTheSession(a.kind); });
+  if (ended) return;
+  if (auto id = members_.nextDial()) {
+    NodeAction dial{NodeAction::Kind::Dial};
+    dial.peer = std::move(*id);
+    out.push_back(std::move(dial));
   }
 }
 

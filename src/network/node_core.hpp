@@ -112,6 +112,12 @@ struct NodeAction {
 };
 using NodeActions = std::vector<NodeAction>;
 
+/// The actions after which nothing of the session is left to do: the executor tears it down.
+constexpr bool endsTheSession(NodeAction::Kind k) {
+  using K = NodeAction::Kind;
+  return k == K::HostLost || k == K::Refused || k == K::Failed || k == K::TimedOut;
+}
+
 /// What a node is configured with when it hosts or joins.
 struct NodeSettings {
   std::string appId, password, clientToken;

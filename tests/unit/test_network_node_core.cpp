@@ -45,17 +45,25 @@ void hosted(NodeCore& host) {
   host.signalingOpened("HOST", at(1), out);
 }
 
-// A Mesh joiner welcomed at 100 ms whose roster, at 110 ms, names `others` besides the host: it
-// is not in until it links with them.
-NodeCore meshJoinerWithRoster(std::vector<std::string> others) {
+// A joiner with settings `s` whose host (HOST) opened its channel at 50 ms and welcomed it at
+// 100 ms.
+NodeCore welcomedJoiner(const NodeSettings& s) {
   NodeCore core(namedIds());
-  NodeSettings s;
-  s.mesh = true;
   NodeActions out;
   core.join("HOST", "HOST", s, at(0), out);
   core.dialing("HOST", at(0));
   core.opened("HOST", at(50), out);
   core.received("HOST", makeWelcome("HOST", 1000), Lane::Data, at(100), out);
+  return core;
+}
+
+// A Mesh joiner welcomed at 100 ms whose roster, at 110 ms, names `others` besides the host: it
+// is not in until it links with them.
+NodeCore meshJoinerWithRoster(std::vector<std::string> others) {
+  NodeSettings s;
+  s.mesh = true;
+  NodeCore core = welcomedJoiner(s);
+  NodeActions out;
   others.insert(others.begin(), "HOST");
   core.received("HOST", envelopeToJson(makeRoster(others)), Lane::Data, at(110), out);
   return core;
@@ -85,14 +93,10 @@ TEST(NetworkNodeCore, TheHostsGoodbyeWhileJoiningIsHostLeftNotAFailureToConnect)
 
 // gracePeriod may change in a network: the next tick judges by the new one.
 TEST(NetworkNodeCore, AGracePeriodChangedInANetworkCountsAtOnce) {
-  NodeCore core(namedIds());
   NodeSettings s;
   s.gracePeriod = std::chrono::milliseconds(60000);
+  NodeCore core = welcomedJoiner(s);
   NodeActions out;
-  core.join("HOST", "HOST", s, at(0), out);
-  core.dialing("HOST", at(0));
-  core.opened("HOST", at(50), out);
-  core.received("HOST", makeWelcome("HOST", 1000), Lane::Data, at(100), out);
   core.received("HOST", envelopeToJson(makeRoster({"HOST"})), Lane::Data, at(110), out);
   ASSERT_TRUE(core.connected());
   // The host says nothing more; pings go out and are not answered.
@@ -340,6 +344,7 @@ TEST(NetworkNodeCore, AMeshJoinerDialsTheRosterOneNodePerTimeout) {
   ASSERT_TRUE(core.nextDeadline());
   EXPECT_EQ(*core.nextDeadline(), at(110)) << "the first dial is due when the roster came";
   for (const std::string expected : {"a", "b", "c"}) {
+    ASSERT_EQ(*core.nextDeadline(), at(110)) << "the next dial is due at once";
     NodeActions out;
     core.handleTimeout(at(110), out);
     ASSERT_EQ(kinds(out), std::vector<Kind>{Kind::Dial}) << expected;
@@ -359,4 +364,34 @@ TEST(NetworkNodeCore, ANodeThatLeftBeforeItsDialIsNotDialedNorWaitedFor) {
   out.clear();
   core.opened("b", at(130), out);
   EXPECT_NE(first(out, Kind::Connected), nullptr) << "joined once the one node left is linked";
+}
+
+// The timeout that ends a join dials nobody on its way out (the review of the change to Dial
+// actions found an offer sent for a session already over).
+TEST(NetworkNodeCore, TheTimeoutThatEndsAJoinDialsNobody) {
+  NodeSettings s;
+  s.mesh = true;
+  s.connectionTimeout = std::chrono::milliseconds(1000);
+  NodeCore core = welcomedJoiner(s);
+  NodeActions out;
+  core.received("HOST", envelopeToJson(makeRoster({"HOST", "a", "b"})), Lane::Data, at(990), out);
+  out.clear();
+  core.handleTimeout(at(1001), out);
+  ASSERT_NE(first(out, Kind::TimedOut), nullptr);
+  EXPECT_EQ(first(out, Kind::Dial), nullptr);
+}
+
+// The last node still to be dialed leaves while the others are linked: the join completes then,
+// not at the timeout.
+TEST(NetworkNodeCore, TheLastNodeToDialLeavingCompletesTheJoin) {
+  NodeCore core = meshJoinerWithRoster({"a", "b"});
+  NodeActions out;
+  core.handleTimeout(at(110), out);
+  ASSERT_EQ(first(out, Kind::Dial)->peer, "a");
+  core.dialing("a", at(110));
+  core.opened("a", at(115), out);
+  out.clear();
+  core.received("HOST", envelopeToJson(makeNodeLeft("b")), Lane::Data, at(120), out);
+  EXPECT_NE(first(out, Kind::Connected), nullptr);
+  EXPECT_EQ(dialsUntil(core, at(150)), std::vector<std::string>{});
 }
