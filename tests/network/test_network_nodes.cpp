@@ -806,6 +806,29 @@ TEST_P(NetworkNodes, AJoinerKilledIsReportedLeftEverywhere) {
   EXPECT_TRUE(waitUntil([&] { return js[1]->got("messageReceived", js[0]->id, "after"); }, 20s));
 }
 
+// Mesh: the host's roster names a node already gone from the signaling server (killed; the
+// host, with a long grace period, does not know yet). The new joiner's dial to it ends in EXPIRE,
+// and it joins without that node: the EXPIRE named no peer before issue 13, and a joiner took it
+// for its host's and failed the whole join ("no such network").
+TEST_P(NetworkNodes, AMeshJoinerWhoseRosterNamesANodeGoneFromSignalingStillJoins) {
+  startHost({"--topology", "mesh", "--grace-period", "60000"});
+  ASSERT_FALSE(code_.empty());
+  auto js = startJoiners(2, {"--topology", "mesh"});
+  ASSERT_TRUE(allKnowEachOther(all(), 60s));
+  Node* gone = js[0];
+  gone->killed = true;
+  gone->proc->kill(SIGKILL);
+  ASSERT_TRUE(gone->proc->wait(10s).has_value());
+  Node& late = startJoiner("late", {"--topology", "mesh", "--verbose"});
+  ASSERT_TRUE(
+      waitUntil([&] { return late.connected() || !late.events("errorOccurred").empty(); }, 30s))
+      << late.log();
+  EXPECT_TRUE(late.connected()) << late.log();
+  EXPECT_TRUE(late.events("errorOccurred").empty()) << late.log();
+  EXPECT_TRUE(waitUntil([&] { return late.joined().count(js[1]->id) == 1; }, 10s)) << late.log();
+  EXPECT_EQ(late.joined().count(gone->id), 0u) << late.log();
+}
+
 TEST_P(NetworkNodes, ASignalingServerThatNeverAnswersTimesOut) {
   const uint16_t silentPort = 9100;
   SilentServer silent(kSignalAddress, silentPort);
