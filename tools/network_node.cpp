@@ -117,6 +117,11 @@ int main(int argc, char** argv) {
   app.add_option("--ice-servers", iceServers, "iceServers as JSON");
   app.add_option("--app-id", appId, "appId (the handshake's app)");
   app.add_option("--grace-period", gracePeriod, "gracePeriod in ms (0: no silence check)");
+  int openLimit = 0;
+  app.add_option("--open-limit", openLimit,
+                 "test hook: give up a link whose channel has not opened after this many ms "
+                 "(default 20000)")
+      ->check(CLI::Range(1, 600000));
   app.add_option("--password", password, "password (a host's to check, a joiner's to give)");
   app.add_option("--client-token", clientToken, "clientToken (a joiner's, for the host)");
   CLI11_PARSE(app, argc, argv);
@@ -152,6 +157,8 @@ int main(int argc, char** argv) {
   if (!iceLocal.empty()) configure("iceLocalAddresses", net.setIceLocalAddresses(iceLocal));
   configure("appId", net.setAppId(appId));
   configure("gracePeriod", net.setGracePeriod(gracePeriod));
+  if (openLimit > 0)
+    network::NetworkTesting::setOpenLimit(net, std::chrono::milliseconds(openLimit));
   configure("password", net.setPassword(password));
   configure("clientToken", net.setClientToken(clientToken));
   if (!iceServers.empty()) {

@@ -4,7 +4,7 @@ namespace claynet::network {
 
 LinkVerdict judgeLink(const LinkFacts& f, const LinkLiveness& liveness,
                       LinkLiveness::Clock::time_point now, std::chrono::milliseconds grace) {
-  if (!f.dataOpen && !f.toHost && now - f.created >= kOpenLimit) return LinkVerdict::NeverOpened;
+  if (!f.dataOpen && !f.toHost && now - f.created >= f.openLimit) return LinkVerdict::NeverOpened;
   if (f.rejecting)
     return f.dataOpen && now >= f.rejectDeadline ? LinkVerdict::Unwanted : LinkVerdict::Keep;
   if (!f.dataOpen) return LinkVerdict::Keep;

@@ -34,6 +34,7 @@ struct LinkFacts {
   bool member = false;         ///< a node of the network as this node sees it
   bool weAreHost = false;      ///< this node hosts
   bool toHost = false;         ///< a joiner's link to its host
+  std::chrono::milliseconds openLimit = kOpenLimit;  ///< given up if not open after this long
   LinkLiveness::Clock::time_point created, rejectDeadline;
 };
 

@@ -444,7 +444,8 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     return sendOn(link->data, out);
   }
 
-  std::deque<std::string> forcedCodes_;  // test hook: the codes host() tries first
+  std::deque<std::string> forcedCodes_;               // test hook: the codes host() tries first
+  std::chrono::milliseconds openLimit_ = kOpenLimit;  // test hook: NodeSettings::openLimit
   NodeIds ids() {
     NodeIds ids;
     ids.networkCode = [this] { return nextCode(); };
@@ -649,6 +650,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
     s.autoRelay = autoRelay_;
     s.gracePeriod = std::chrono::milliseconds(gracePeriodMs_);
     s.connectionTimeout = std::chrono::milliseconds(timeoutMs_);
+    s.openLimit = openLimit_;
     return s;
   }
 
@@ -1442,6 +1444,10 @@ std::vector<std::string> NetworkTesting::directLinks(const Network& network) {
 
 void NetworkTesting::forceCodes(Network& network, std::vector<std::string> codes) {
   network.impl_->forcedCodes_.assign(codes.begin(), codes.end());
+}
+
+void NetworkTesting::setOpenLimit(Network& network, std::chrono::milliseconds limit) {
+  network.impl_->openLimit_ = limit;
 }
 
 }  // namespace network

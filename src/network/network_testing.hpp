@@ -2,6 +2,7 @@
 // put on the wire what a misbehaving node would (a spoofed `from`, a stale state sequence).
 #pragma once
 
+#include <chrono>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -19,6 +20,9 @@ struct NetworkTesting {
   static std::vector<std::string> directLinks(const Network& network);
   /// Cloud host: the codes the next host() tries, in order, before random ones.
   static void forceCodes(Network& network, std::vector<std::string> codes);
+  /// How long a link's channel may take to open before it is given up, from the next session on
+  /// (kOpenLimit otherwise): a test of a channel that never opens need not wait 20 s.
+  static void setOpenLimit(Network& network, std::chrono::milliseconds limit);
 };
 
 }  // namespace claynet::network

@@ -553,6 +553,7 @@ void NodeCore::tick(Time now, NodeActions& out) {
     facts.toHost = !host_ && id == hostId_;
     facts.created = link.created;
     facts.rejectDeadline = link.rejectDeadline;
+    facts.openLimit = settings_.openLimit;
     switch (judgeLink(facts, link.liveness, now, settings_.gracePeriod)) {
       case LinkVerdict::Keep:
         break;
@@ -588,9 +589,7 @@ void NodeCore::tick(Time now, NodeActions& out) {
   for (const auto& id : neverOpened) {
     if (stage_ == Stage::Idle) return;
     lost(id, Loss::Closed,
-         "its channel did not open within " +
-             std::to_string(std::chrono::duration_cast<std::chrono::seconds>(kOpenLimit).count()) +
-             " s",
+         "its channel did not open within " + std::to_string(settings_.openLimit.count()) + " ms",
          now, out);  // forgets it in the admission too
   }
   // A host that sends no roster (not claynet): the join completes without it.

@@ -29,6 +29,7 @@
 #include "network/handshake.hpp"
 #include "network/inbound.hpp"
 #include "network/join_timeline.hpp"
+#include "network/link_supervision.hpp"
 #include "network/liveness.hpp"
 #include "network/membership.hpp"
 #include "network/network_config.hpp"
@@ -127,6 +128,9 @@ struct NodeSettings {
   std::chrono::milliseconds gracePeriod{3000};
   /// While connecting, TimedOut after this long; 0: never.
   std::chrono::milliseconds connectionTimeout{15000};
+  /// A link whose channel has not opened this long after it came is given up (kOpenLimit; less
+  /// only in tests, through NetworkTesting::setOpenLimit).
+  std::chrono::milliseconds openLimit = kOpenLimit;
 };
 
 /// Where a session's ids come from (random in a real node; chosen in the virtual lab).

@@ -1131,7 +1131,11 @@ TEST_P(NetworkNodes, AStrayWhoseChannelNeverOpensDoesNotKeepAPlace) {
   if (GetParam() == Mode::Local) GTEST_SKIP() << "the stray speaks the PeerJS server's framing";
   ASSERT_TRUE(std::filesystem::exists(std::string(CLAYNET_SOURCE_DIR) + "/node_modules/ws"))
       << "the npm packages are missing: run `npm ci` (make setup does)";
-  Node& host = startHost({"--max-nodes", "2"});
+  // The stray's link is given up after 8 s here instead of kOpenLimit's 20 (the rule and its 20 s
+  // are NodeCore's and tested in the unit tests; this is the executor's part of it).
+  constexpr auto kLimit = 8s;  // time enough for the early joiner to be refused under ASan
+  Node& host = startHost({"--max-nodes", "2", "--open-limit",
+                          std::to_string(std::chrono::milliseconds(kLimit).count())});
   ASSERT_FALSE(code_.empty());
   auto stray = Process::spawn(
       {"node", std::string(CLAYNET_SOURCE_DIR) + "/tests/network/stray_offer.mjs",
@@ -1146,7 +1150,7 @@ TEST_P(NetworkNodes, AStrayWhoseChannelNeverOpensDoesNotKeepAPlace) {
       << early.log();
   EXPECT_EQ(early.count("joinRefused", "message", "Network full"), 1u) << early.log();
   // Once it is given up, the place is free again.
-  const auto freeAt = strayCame + claynet::network::kOpenLimit + 1s;
+  const auto freeAt = strayCame + kLimit + 1s;
   while (std::chrono::steady_clock::now() < freeAt) waitUntil([] { return false; }, 500ms);
   Node& late = startJoiner("late");
   EXPECT_TRUE(waitUntil([&] { return late.lastStatus() == "Connected"; }, 30s))

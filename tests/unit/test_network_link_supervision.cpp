@@ -148,6 +148,11 @@ TEST(NetworkLinkSupervision, ALinkWhoseChannelNeverOpensIsGivenUp) {
     EXPECT_EQ(judgeLink(f, l, t0 + kOpenLimit - 1ms, 5000ms), LinkVerdict::Keep);
     EXPECT_EQ(judgeLink(f, l, t0 + kOpenLimit, 5000ms), LinkVerdict::NeverOpened);
   }
+  // A shorter limit (a test's) counts instead.
+  f.openLimit = 3000ms;
+  EXPECT_EQ(judgeLink(f, l, t0 + 3000ms - 1ms, 5000ms), LinkVerdict::Keep);
+  EXPECT_EQ(judgeLink(f, l, t0 + 3000ms, 5000ms), LinkVerdict::NeverOpened);
+  f.openLimit = kOpenLimit;
   // Refused and never opened: given up all the same.
   f.rejecting = true;
   f.rejectDeadline = t0 + 200ms;
