@@ -250,7 +250,10 @@ class Lab {
 
   // The connection between `a` and `b` fails: each end hears of it after a latency.
   void cut(const std::string& a, const std::string& b) {
-    for (const auto& [end, peer] : {std::pair{a, b}, std::pair{b, a}}) {
+    for (const auto& ends : {std::pair{a, b}, std::pair{b, a}}) {
+      // Named copies, not a structured binding: clang 14 (the ThreadSanitizer build) cannot
+      // capture a binding in a lambda.
+      const std::string end = ends.first, peer = ends.second;
       auto it = node(end).links.find(peer);
       if (it == node(end).links.end()) continue;
       const std::uint64_t conn = it->second;
