@@ -149,21 +149,9 @@ void NetworkImpl::sendEach(const std::vector<std::string>& peers, Lane lane, Out
   if (!failures.empty()) diag("datachannel", "could not send to " + failures);
 }
 
-// On the network thread: what is due runs inside poll().
-gboolean NetworkImpl::onTimer(gpointer data) {
-  auto* t = static_cast<TimerSource*>(data);
-  if (auto core = t->core.lock())
-    core->deliver([w = t->network] {
-      if (auto s = w.lock()) {
-        Entry e(*s);
-        s->timerFired();
-      }
-    });
-  return G_SOURCE_REMOVE;
-}
-
 // Sets the timer for the earliest deadline, unless it is set for that or sooner already (or
-// has fired and is about to run). Called when the outermost entry returns.
+// has fired and is about to run). Called when the outermost entry returns. The timer fires on the
+// network thread; what is due runs inside poll(), on the application's thread.
 void NetworkImpl::armTimer() {
   if (dead_) return;
   std::optional<Clock::time_point> due = node_.nextDeadline();
@@ -176,11 +164,16 @@ void NetworkImpl::armTimer() {
   if (timer_ && timerDue_ <= *due) return;
   stopTimer();
   timerDue_ = *due;
-  const auto wait = std::chrono::ceil<std::chrono::milliseconds>(*due - Clock::now()).count();
-  timer_ = g_timeout_source_new(static_cast<guint>(std::max<std::int64_t>(0, wait)));
-  g_source_set_callback(timer_, &NetworkImpl::onTimer, new TimerSource{weak_from_this(), core_},
-                        [](gpointer p) { delete static_cast<TimerSource*>(p); });
-  g_source_attach(timer_, core_->context());
+  timer_ = core_->postAfter(std::chrono::ceil<std::chrono::milliseconds>(*due - Clock::now()),
+                            [network = weak_from_this(), core = std::weak_ptr(core_)] {
+                              if (auto c = core.lock())
+                                c->deliver([network] {
+                                  if (auto s = network.lock()) {
+                                    Entry e(*s);
+                                    s->timerFired();
+                                  }
+                                });
+                            });
 }
 
 void NetworkImpl::stopTimer() {

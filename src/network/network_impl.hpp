@@ -309,12 +309,6 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
   // ---- the timer: one, set for what comes first, NodeCore's next deadline or a lingering
   // connection's ----
 
-  struct TimerSource {
-    std::weak_ptr<NetworkImpl> network;
-    std::weak_ptr<impl::RuntimeCore> core;
-  };
-
-  static gboolean onTimer(gpointer data);
   void armTimer();
   void stopTimer();
   static std::uint64_t receivedOn(const Link& link);

@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <future>
+#include <limits>
 #include <thread>
 
 #include "rtc/gio_types.hpp"
@@ -102,6 +103,19 @@ void RuntimeCore::post(std::function<void()> task) {
   // to run things later, from a fresh stack (e.g. freeing a transport inside its own callback).
   GSource* source = g_idle_source_new();
   g_source_set_priority(source, G_PRIORITY_DEFAULT);
+  attach(source, std::move(task));
+  g_source_unref(source);
+}
+
+GSource* RuntimeCore::postAfter(std::chrono::milliseconds delay, std::function<void()> task) {
+  if (stopped_.load(std::memory_order_acquire)) return nullptr;
+  GSource* source = g_timeout_source_new(static_cast<guint>(
+      std::clamp<std::int64_t>(delay.count(), 0, std::numeric_limits<guint>::max())));
+  attach(source, std::move(task));
+  return source;
+}
+
+void RuntimeCore::attach(GSource* source, std::function<void()> task) {
   auto* fn = new std::function<void()>(std::move(task));
   handOver(fn);
   g_source_set_callback(
@@ -109,6 +123,9 @@ void RuntimeCore::post(std::function<void()> task) {
       [](gpointer data) -> gboolean {
         takeOver(data);
         (*static_cast<std::function<void()>*>(data))();
+        // The source may be freed on another thread (a postAfter() cancelled by its owner), after
+        // GLib's atomic unref, which TSan cannot see either.
+        handOver(data);
         return G_SOURCE_REMOVE;
       },
       fn,
@@ -117,7 +134,6 @@ void RuntimeCore::post(std::function<void()> task) {
         delete static_cast<std::function<void()>*>(data);
       });
   g_source_attach(source, context_);
-  g_source_unref(source);
 }
 
 void RuntimeCore::run(const std::function<void()>& task) {

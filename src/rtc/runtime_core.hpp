@@ -4,6 +4,7 @@
 #include <glib.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -30,6 +31,10 @@ class RuntimeCore : public std::enable_shared_from_this<RuntimeCore> {
 
   /// Runs `task` later on the network thread. Once the thread has stopped, tasks are dropped.
   void post(std::function<void()> task);
+  /// Runs `task` on the network thread after `delay`, unless cancelled first. Returns the source
+  /// (a reference the caller owns; cancel with g_source_destroy, then g_source_unref), or null
+  /// once the thread has stopped. Callable from any thread.
+  GSource* postAfter(std::chrono::milliseconds delay, std::function<void()> task);
   /// Runs `task` on the network thread and waits for it; inline when already there or when the
   /// thread has stopped (then nothing else runs concurrently).
   void run(const std::function<void()>& task);
@@ -56,6 +61,7 @@ class RuntimeCore : public std::enable_shared_from_this<RuntimeCore> {
 
  private:
   void threadMain();
+  void attach(GSource* source, std::function<void()> task);
   static gboolean tickSctp(gpointer self);
 
   const Runtime::Options options_;
