@@ -150,8 +150,10 @@ class PeerJsConnection : public std::enable_shared_from_this<PeerJsConnection> {
   /// The underlying peer connection's state (Connecting, Connected, …), e.g. to time the phases
   /// of a connection.
   void onStateChange(std::function<void(PeerState)> callback);
-  /// Data channels the remote opens on this connection besides its PeerJS channel (a native
-  /// Clayground node adds a "state" channel this way). Without a callback they are closed.
+  /// Data channels the remote opens on this connection besides its PeerJS channel (a Clayground
+  /// node adds a "state" channel this way). A channel labelled "state" always comes here, never
+  /// becomes the connection's own channel, even when it opens first, as Clayground routes it.
+  /// Without a callback they are closed.
   void onExtraChannel(std::function<void(std::shared_ptr<DataChannel>)> callback);
 
  private:

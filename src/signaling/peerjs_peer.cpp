@@ -301,14 +301,16 @@ class PeerJsPeerShared : public std::enable_shared_from_this<PeerJsPeerShared> {
     pc.onError([wc](const std::string& message) {
       if (auto c = wc.lock()) c->p_->onError(PeerJsError{PeerJsErrorType::WebRtc, message});
     });
-    // The answerer binds the first channel that arrives; any later one (and every one on the
-    // offering side, whose channel is its own) goes to onExtraChannel, e.g. the "state" channel
-    // a native Clayground node opens beside its PeerJS channel.
+    // The answerer binds the first channel that arrives, except one labelled "state": that is
+    // Clayground's state channel (wire version 5), which a Clayground answerer routes by label
+    // (clayground-wire.md §1.2), and whose open may overtake the reliable channel's. It and any
+    // later channel (and every one on the offering side, whose channel is its own) go to
+    // onExtraChannel.
     const bool originator = conn->originator();
     pc.onDataChannel([wc, originator](std::shared_ptr<DataChannel> ch) {
       auto c = wc.lock();
       if (!c) return;
-      if (!originator && bindChannel(c, ch, true)) return;
+      if (!originator && ch->label() != "state" && bindChannel(c, ch, true)) return;
       if (c->p_->onExtraChannel) {
         c->p_->onExtraChannel(std::move(ch));
       } else {
@@ -579,12 +581,31 @@ class PeerJsPeerShared : public std::enable_shared_from_this<PeerJsPeerShared> {
       return;
     }
     auto conn = find(connectionId, src);
+    if (!conn) conn = nativeAnswerersConnection(connectionId, src);
     if (!conn) {
       // Its OFFER has not come yet (or the connection is gone; then it expires unused).
       early.hold(signaling::Clock::now(), src, connectionId, payload);
       return;
     }
     applyCandidate(conn, payload);
+  }
+
+  // A native Clayground node names its candidates `<its id>_<our id>` even when it answers our
+  // offer (clayground-wire.md §1.4, §8.1): they belong to the one connection we opened to it.
+  // With several connections to that node nobody can tell which, and they wait as unknown ones.
+  std::shared_ptr<PeerJsConnection> nativeAnswerersConnection(const std::string& connectionId,
+                                                              const std::string& src) const {
+    std::shared_ptr<PeerJsConnection> only;
+    {
+      std::lock_guard lock(mutex);
+      if (lastId.empty() || connectionId != src + "_" + lastId) return nullptr;
+      for (const auto& [id, c] : connections) {
+        if (c->peer() != src) continue;
+        if (only) return nullptr;
+        only = c;
+      }
+    }
+    return only && only->originator() ? only : nullptr;
   }
 
   void applyCandidate(const std::shared_ptr<PeerJsConnection>& conn, const json& payload) {

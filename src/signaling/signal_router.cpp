@@ -607,9 +607,13 @@ void SignalRouter::registerClient(ClientHandle handle, const ConnectRequest& req
     log("connect: handle " + std::to_string(handle) + " is already connected; ignored");
     return;
   }
-  if (request.id.empty() || request.token.empty() || request.key.empty())
+  // Clayground's own Local client sends its id alone (no token, no key) and no HEARTBEAT
+  // (clayground-wire.md §4.3): behind a LAN secret it is taken as Clayground's server takes it.
+  const bool lanClient = !options_.secret.empty() && request.token.empty();
+  if (request.id.empty() || (!lanClient && (request.token.empty() || request.key.empty())))
     return reject(handle, std::string(kNoParams));
-  if (request.key != options_.key) return reject(handle, std::string(kInvalidKey));
+  if ((!lanClient || !request.key.empty()) && request.key != options_.key)
+    return reject(handle, std::string(kInvalidKey));
   // Ids and tokens end up inside JSON text frames, which must be valid UTF-8.
   std::string id = makeValidUtf8(request.id);
   std::string token = makeValidUtf8(request.token);
@@ -619,8 +623,13 @@ void SignalRouter::registerClient(ClientHandle handle, const ConnectRequest& req
   connection.frameTokens = options_.floodFrameBurst;
   connection.byteTokens = options_.floodByteBurst;
   connection.id = id;
+  connection.heartbeats = !lanClient;
 
   if (auto existing = clients_.find(id); existing != clients_.end()) {
+    // Without a token nobody can show that the id is theirs: Clayground's text, its server's rule.
+    if (lanClient)
+      return reject(handle, R"({"type":"ID-TAKEN","payload":{"msg":)" +
+                                nlohmann::json("ID \"" + id + "\" is taken").dump() + "}}");
     if (existing->second.token != token) return reject(handle, std::string(kIdTaken));
     // The same client reconnecting (a PeerJS reconnect): it takes over silently, without OPEN.
     // npm `peer` leaves the old socket open; claynet closes it, so one id holds one socket.
@@ -916,7 +925,7 @@ void SignalRouter::tick(TimePoint now) {
   // Alive check: only HEARTBEAT refreshes a connection, whatever else it sends.
   std::vector<ClientHandle> dead;
   for (const auto& [handle, c] : connections_)
-    if (now - c.lastHeartbeat >= options_.aliveTimeout) dead.push_back(handle);
+    if (c.heartbeats && now - c.lastHeartbeat >= options_.aliveTimeout) dead.push_back(handle);
   for (ClientHandle handle : dead) {
     auto it = connections_.find(handle);
     std::string id = it->second.id;

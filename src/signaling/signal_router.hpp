@@ -67,7 +67,9 @@ struct RouterOptions {
   /// Clayground's LAN secret (Local mode): when set, a client is registered only after its first
   /// frame, a JSON object whose "secret" equals this (compared in constant time); another first
   /// frame gets ERROR "Wrong LAN code" and the close, and one that says nothing for
-  /// aliveTimeout is closed.
+  /// aliveTimeout is closed. A client that connects with an id alone (a native Clayground node:
+  /// no token, no key) is then registered too; it sends no HEARTBEAT, so the alive timeout
+  /// spares it, and without a token it cannot take over a live id (ID-TAKEN, Clayground's text).
   std::string secret;
 
   /// Diagnostics (ignored frames, closes and why). Called synchronously; may be empty.
@@ -175,6 +177,9 @@ class SignalRouter {
     std::size_t heldBytes = 0;
     std::vector<std::string> inbox;
     TimePoint lastHeartbeat;
+    // False for a native Clayground Local client, which never sends one: it stays until its
+    // socket closes.
+    bool heartbeats = true;
     TimePoint lastRefill;
     double frameTokens = 0;
     double byteTokens = 0;

@@ -109,6 +109,46 @@ TEST(SignalRouter, ALanSecretIsShownInTheFirstFrame) {
   EXPECT_TRUE(closed6);
 }
 
+// A native Clayground Local client connects with `?id=<id>` alone (no token, no key), shows the
+// secret in its first frame, and never sends HEARTBEAT (clayground-wire.md §4.3): behind a LAN
+// secret it is registered, and stays until its socket closes. Without a token it cannot take an
+// id over: a second socket for a live id gets Clayground's ID-TAKEN.
+TEST(SignalRouter, ANativeClaygroundLanClientNeedsNoTokenKeyOrHeartbeat) {
+  RouterOptions o;
+  o.secret = "K7QP2MXA";
+  Harness t(o);
+  EXPECT_TRUE(t.connect(1, "3f9a0c1b2d4e5f60", "", "").empty());
+  auto a = t.frame(1, R"({"id":"3f9a0c1b2d4e5f60","secret":"K7QP2MXA"})");
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_TRUE(isSend(a[0], 1, kOpen)) << a[0].text;
+  EXPECT_TRUE(t.router.isRegistered("3f9a0c1b2d4e5f60"));
+
+  EXPECT_TRUE(t.connect(2, "3f9a0c1b2d4e5f60", "", "").empty());
+  expectRejected(t.frame(2, R"({"id":"3f9a0c1b2d4e5f60","secret":"K7QP2MXA"})"), 2,
+                 R"({"type":"ID-TAKEN","payload":{"msg":"ID \"3f9a0c1b2d4e5f60\" is taken"}})");
+  // A key, when one is given, must still be the server's.
+  EXPECT_TRUE(t.connect(3, "carol", "", "nope").empty());
+  expectRejected(t.frame(3, R"({"id":"carol","secret":"K7QP2MXA"})"), 3, kInvalidKey);
+
+  // Silent for three alive timeouts, still there; routed to as any client.
+  for (int i = 0; i < 3; ++i)
+    for (const auto& x : t.advance(o.aliveTimeout)) EXPECT_NE(x.handle, 1u) << x.text;
+  EXPECT_TRUE(t.router.isRegistered("3f9a0c1b2d4e5f60"));
+  EXPECT_TRUE(t.connect(4, "HOST", "tok").empty());
+  ASSERT_EQ(t.frame(4, R"({"id":"HOST","secret":"K7QP2MXA"})").size(), 1u);
+  a = t.frame(4, R"({"type":"ANSWER","dst":"3f9a0c1b2d4e5f60","payload":{}})");
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0].handle, 1u);
+  // A client with a token still has to send HEARTBEAT (claynet's own, and PeerJS).
+  bool hostClosed = false;
+  for (const auto& x : t.advance(o.aliveTimeout))
+    if (x.kind == Kind::Close && x.handle == 4) hostClosed = true;
+  EXPECT_TRUE(hostClosed);
+  t.router.closed(1);
+  EXPECT_FALSE(t.router.isRegistered("3f9a0c1b2d4e5f60"));
+}
+
+// Without a LAN secret (Cloud, npm `peer`'s rules) a token and a key are still required.
 TEST(SignalRouter, MissingIdTokenOrKeyIsRejected) {
   Harness t;
   expectRejected(t.connect(1, "", "tok"), 1, kNoParams);
