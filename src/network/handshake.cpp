@@ -32,6 +32,10 @@ Refusal noHandshakeFromJoiner() {
 
 }  // namespace
 
+std::string reasonCode(const Refusal& refusal) {
+  return refusal.otherCode.empty() ? toString(refusal.reason) : refusal.otherCode;
+}
+
 const char* toString(RefusalReason reason) {
   switch (reason) {
     case RefusalReason::IncompatibleVersion:
@@ -60,7 +64,7 @@ json makeWelcome(const std::string& hostId, double sessionMs) {
 }
 
 json makeRefusal(const Refusal& refusal) {
-  return {{"t", "R"}, {"code", toString(refusal.reason)}, {"r", refusal.message}};
+  return {{"t", "R"}, {"code", reasonCode(refusal)}, {"r", refusal.message}};
 }
 
 bool isHandshakeMessage(const json& value) {
@@ -131,9 +135,13 @@ Reply judgeReply(const json& first, const std::string& linkPeer) {
     reply.kind = Reply::Kind::Refused;
     reply.refusal.message = text.empty() ? "Connection rejected" : text;
     reply.refusal.reason = RefusalReason::Refused;
+    if (!code.empty() && code != toString(RefusalReason::Refused)) reply.refusal.otherCode = code;
     for (auto r : {RefusalReason::IncompatibleVersion, RefusalReason::IncompatibleApp,
                    RefusalReason::WrongPassword, RefusalReason::HandshakeFailed})
-      if (code == toString(r)) reply.refusal.reason = r;
+      if (code == toString(r)) {
+        reply.refusal.reason = r;
+        reply.refusal.otherCode.clear();
+      }
     return reply;
   }
   reply.kind = Reply::Kind::Legacy;

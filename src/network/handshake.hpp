@@ -49,7 +49,12 @@ const char* toString(RefusalReason reason);
 struct Refusal {
   RefusalReason reason = RefusalReason::Refused;
   std::string message;
+  /// A code none of the above names (a newer host's), as the host sent it; `reason` is then
+  /// Refused. Empty otherwise.
+  std::string otherCode = {};
 };
+/// The reason as Clayground's joinRefused gives it: otherCode when set, else toString(reason).
+std::string reasonCode(const Refusal& refusal);
 
 /// {"t":"h","v":5,"app":…,"pw":…,"tok":…}
 nlohmann::json makeHello(const std::string& appId, const std::string& password,

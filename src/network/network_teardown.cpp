@@ -24,14 +24,14 @@ void NetworkImpl::linkClosed(const std::string& peer) {
 void NetworkImpl::refused(const NodeAction& a) {
   const Refusal& refusal = a.refusal;
   diag(a.phase.empty() ? "datachannel" : a.phase,
-       "the host refused us: " + std::string(toString(refusal.reason)) + ": " + refusal.message);
+       "the host refused us: " + reasonCode(refusal) + ": " + refusal.message);
   std::string phase = phase_;
   // Clayground's order: torn down with status Error, then joinRefused, then errorOccurred.
   teardown(false);
   setStatus(Network::Status::Error);
   queue([this, refusal] {
     auto f = cb_.joinRefused;
-    if (f) f(toString(refusal.reason), refusal.message);
+    if (f) f(reasonCode(refusal), refusal.message);
   });
   error(a.error, refusal.message, std::move(phase));
 }

@@ -492,7 +492,9 @@ void NodeCore::lost(std::string peer, Loss loss, const std::string& why, Time no
                     NodeActions& out) {
   if (!find(peer)) return;
   if (!host_ && peer == hostId_) {
-    if (stage_ == Stage::Connecting) {
+    // Once the channel is open (the hello sent), Clayground ends a join through loseHost too
+    // (clayground-wire.md §3.3); before that, the host was never reached.
+    if (stage_ == Stage::Connecting && timeline_.connectingPhase() != "handshake") {
       std::string because = ": " + why;
       if (why.empty())
         because = loss == Loss::Silent ? ": it did not answer for " +
@@ -503,7 +505,7 @@ void NodeCore::lost(std::string peer, Loss loss, const std::string& why, Time no
                timeline_.connectingPhase() + because,
            out);
       stage_ = Stage::Idle;
-    } else if (stage_ == Stage::Connected) {
+    } else if (stage_ == Stage::Connecting || stage_ == Stage::Connected) {
       hostLost(loss, out);
     }
     return;

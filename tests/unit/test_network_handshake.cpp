@@ -118,13 +118,19 @@ TEST(NetworkHandshake, TheJoinerReadsWelcomesRefusalsAndSeedEraHosts) {
     EXPECT_EQ(r.refusal.reason, reason);
     EXPECT_EQ(r.refusal.message, "why");
   }
-  // A browser host's "Network full" has no code; an unknown code is `refused` too.
+  // A browser host's "Network full" has no code: `refused`. An unknown code is `Refused` for a
+  // program's switch, and joinRefused reports it as the host sent it (clayground-wire.md §2.2).
   r = judgeReply(json{{"t", "R"}, {"r", "Network full"}}, "HOST42");
   EXPECT_EQ(r.refusal.reason, RefusalReason::Refused);
+  EXPECT_EQ(reasonCode(r.refusal), "refused");
   EXPECT_EQ(r.refusal.message, "Network full");
   r = judgeReply(json{{"t", "R"}, {"code", "from-the-future"}}, "HOST42");
   EXPECT_EQ(r.refusal.reason, RefusalReason::Refused);
+  EXPECT_EQ(reasonCode(r.refusal), "from-the-future");
   EXPECT_EQ(r.refusal.message, "Connection rejected");
+  EXPECT_EQ(makeRefusal(r.refusal)["code"], "from-the-future");
+  r = judgeReply(makeRefusal({RefusalReason::WrongPassword, "Wrong password"}), "HOST42");
+  EXPECT_EQ(reasonCode(r.refusal), "wrong-password");
 
   // A seed-era host pings or sends its roster first.
   EXPECT_EQ(judgeReply(json{{"t", "p"}, {"ts", 1}}, "HOST42").kind, Reply::Kind::Legacy);

@@ -91,6 +91,36 @@ TEST(NetworkNodeCore, TheHostsGoodbyeWhileJoiningIsHostLeftNotAFailureToConnect)
   EXPECT_FALSE(core.connecting());
 }
 
+// Clayground ends a join whose host goes away during the handshake through loseHost
+// (clayground-wire.md §3.3): connection-lost, not a failure to connect. Before the channel opened
+// (ICE) it is still one.
+TEST(NetworkNodeCore, TheHostLostDuringTheHandshakeIsConnectionLost) {
+  NodeCore core(namedIds());
+  NodeActions out;
+  joined(core, {}, out);
+  core.opened("ABC234", at(50), out);  // the hello goes out: phase handshake
+  ASSERT_TRUE(core.connecting());
+  out.clear();
+  core.closed("ABC234", "", at(80), out);
+  EXPECT_EQ(first(out, Kind::Failed), nullptr);
+  const NodeAction* lost = first(out, Kind::HostLost);
+  ASSERT_NE(lost, nullptr);
+  EXPECT_EQ(lost->reason, "connection-lost");
+  EXPECT_EQ(lost->text, claynet::Network::kHostLostMessage);
+  EXPECT_EQ(lost->error, claynet::Network::ErrorCode::HostConnectionLost);
+  EXPECT_FALSE(core.connecting());
+
+  NodeCore early(namedIds());
+  out.clear();
+  joined(early, {}, out);
+  out.clear();
+  early.closed("ABC234", "", at(80), out);
+  EXPECT_EQ(first(out, Kind::HostLost), nullptr);
+  const NodeAction* f = first(out, Kind::Failed);
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(f->error, claynet::Network::ErrorCode::CouldNotConnect);
+}
+
 // gracePeriod may change in a network: the next tick judges by the new one.
 TEST(NetworkNodeCore, AGracePeriodChangedInANetworkCountsAtOnce) {
   NodeSettings s;
