@@ -36,7 +36,6 @@ Result NetworkImpl::host() {
   resetSession();
   NodeActions actions;
   node_.host(settings(), mode_ == Network::SignalingMode::Local, Clock::now(), actions);
-  notify(&Callbacks::sessionTimeSyncedChanged);
   setIsHost(true);
   beginAttempt();
   execute(actions);
@@ -273,8 +272,8 @@ Result NetworkImpl::refuseCode(const std::string& message) {
 
 void NetworkImpl::resetSession() {
   teardown(false);  // also forgets received state, transit times and queued batches
-  if (node_.clock().synced()) notify(&Callbacks::sessionTimeSyncedChanged);
   node_.clock().reset();
+  syncSessionTimeSynced();
   setHostLostReason("");
   lastError_ = {};
 }

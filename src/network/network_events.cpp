@@ -63,6 +63,14 @@ void NetworkImpl::setStatus(Network::Status s) {
   if (status_ == s) return;
   status_ = s;
   notify(&Callbacks::statusChanged);
+  syncSessionTimeSynced();  // true only in a network
+}
+
+// sessionTimeSynced follows the clock and the status, notifying only on a change.
+void NetworkImpl::syncSessionTimeSynced() {
+  if (sessionTimeSynced_ == sessionTimeSynced()) return;
+  sessionTimeSynced_ = sessionTimeSynced();
+  notify(&Callbacks::sessionTimeSyncedChanged);
 }
 
 // connectionPhase follows the timeline, notifying only on a change.

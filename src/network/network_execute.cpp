@@ -53,7 +53,7 @@ void NetworkImpl::execute(NodeActions& actions) {
         notify(&Callbacks::clientTokensChanged);
         break;
       case Kind::SessionTimeSyncedChanged:
-        notify(&Callbacks::sessionTimeSyncedChanged);
+        syncSessionTimeSynced();
         break;
       case Kind::StatsChanged:
         notify(&Callbacks::peerStatsChanged);

@@ -143,6 +143,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
   std::string hostLostReason_;
   Network::Error lastError_;
   bool acceptingJoins_ = false;
+  bool sessionTimeSynced_ = false;  // as last notified
   Callbacks cb_;
 
   // ---- public entry points ----
@@ -221,6 +222,7 @@ class NetworkImpl : public std::enable_shared_from_this<NetworkImpl> {
 
   void setStatus(Network::Status s);
   void syncPhase();
+  void syncSessionTimeSynced();
   void setIsHost(bool h);
   void setNetworkId(std::string id);
   void setNodeId(std::string id);

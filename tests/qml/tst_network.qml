@@ -436,8 +436,14 @@ TestCase {
         verify(transit > -10 && transit < 100, "transitMs " + transit)
         verify(isNaN(h.transitMs("nobody")))
 
+        // sessionTimeSynced turns false on leaving, and says so (NOTIFY on every real change).
+        var synced = createTemporaryObject(signalSpyComponent, testCase,
+                                           {target: good, signalName: "sessionTimeSyncedChanged"})
         good.leave()
+        compare(good.sessionTimeSynced, false)
+        tryCompare(synced, "count", 1, timeoutMs)
         tryVerify(function() { return Object.keys(h.clientTokens).length === 0 }, timeoutMs)
+        compare(synced.count, 1)
         h.leave()
         compare(h.hostId, "")
     }
