@@ -63,7 +63,7 @@ class Network {
     SignalingFailed,     ///< the signaling server could not be used while connecting
     CannotHost,          ///< host(): no embedded server, no LAN address, no free code
     TimedOut,            ///< connectionTimeout ran out (after connectionTimedOut())
-    CouldNotConnect,     ///< the connection to the host failed before it was up
+    CouldNotConnect,     ///< the connection to the host failed before its channel opened
     NetworkFull,         ///< the host has maxNodes nodes ("Network full")
     JoinRefused,         ///< the host's handshake refused us (joinRefused() says why)
     Rejected,            ///< the host sent a refusal after it had welcomed us
@@ -354,12 +354,10 @@ class Network {
   void onDiagnosticMessage(
       std::function<void(const std::string& phase, const std::string& detail)> callback);
   void onConnectionTimedOut(std::function<void()> callback);
-  /// A joiner's host refused it (Clayground's joinRefused): reason is "incompatible-version",
-  /// "incompatible-app", "wrong-password", "handshake-failed" or "refused" (e.g. "Network
-  /// full"); message is the host's text. errorOccurred(message) follows and the status is Error.
   /// The signaling server went away while in a network (once per outage). The links and
   /// messages go on; the node registers again under the same id after 1 s, 2 s, then every 4 s
-  /// (each ±25 %), a host taking no new joiners meanwhile (acceptingJoins()).
+  /// (each ±25 %, but never over 4 s: the later ones come after 3 to 4 s), a host taking no new
+  /// joiners meanwhile (acceptingJoins()).
   void onSignalingLost(std::function<void()> callback);
   /// A joiner lost its host (Clayground's hostLost): reason is "host-left", "host-timeout" or
   /// "connection-lost" (treat unknown future reasons as the last), message one of the
@@ -367,6 +365,10 @@ class Network {
   /// errorOccurred(message) follows.
   void onHostLost(
       std::function<void(const std::string& reason, const std::string& message)> callback);
+  /// A joiner's host refused it (Clayground's joinRefused): reason is "incompatible-version",
+  /// "incompatible-app", "wrong-password", "handshake-failed" or "refused" (e.g. "Network
+  /// full"), or a code none of these names as the host sent it (a newer host's);
+  /// message is the host's text. errorOccurred(message) follows and the status is Error.
   void onJoinRefused(
       std::function<void(const std::string& reason, const std::string& message)> callback);
 
