@@ -28,9 +28,13 @@ struct SignalServerOptions {
   std::string key = "peerjs";
   /// Clayground's Local mode: a LAN code's secret. When set, a client's first frame must be
   /// {"id":…,"secret":<this>} (what PeerJsServer::lanSecret sends) before it is registered;
-  /// others get ERROR "Wrong LAN code" and are closed. Empty (default): PeerJS as usual.
+  /// others get ERROR "Wrong LAN code" and are closed. Then a client that came with an id alone
+  /// (a native Clayground node: no token, no key) is registered too, is never disconnected for
+  /// sending no HEARTBEAT (it sends none; it leaves when its socket closes), and cannot take over
+  /// a live id. Not with redisUrl: there a token is required. Empty (default): PeerJS as usual.
   std::string lanSecret;
   /// A client that sends no HEARTBEAT for this long is disconnected. Only HEARTBEAT counts.
+  /// (A token-less client behind lanSecret, above, is spared.)
   std::chrono::milliseconds aliveTimeout{60000};
   /// Messages for an id that is not connected wait this long; then each sender gets EXPIRE.
   std::chrono::milliseconds expireTimeout{5000};

@@ -41,6 +41,7 @@ void NetworkImpl::refused(const NodeAction& a) {
 void NetworkImpl::hostGone(const NodeAction& a) {
   std::vector<std::string> gone = node_.members().nodes();
   const bool wasConnected = status_ == Network::Status::Connected;
+  std::string phase = phase_;  // lost while joining: the error says in which phase
   setHostLostReason(a.reason);
   teardown(false);
   setStatus(Network::Status::Disconnected);
@@ -50,7 +51,7 @@ void NetworkImpl::hostGone(const NodeAction& a) {
     auto f = cb_.hostLost;
     if (f) f(reason, message);
   });
-  error(a.error, a.text);
+  error(a.error, a.text, std::move(phase));
 }
 
 void NetworkImpl::setHostLostReason(std::string reason) {

@@ -301,16 +301,19 @@ class PeerJsPeerShared : public std::enable_shared_from_this<PeerJsPeerShared> {
     pc.onError([wc](const std::string& message) {
       if (auto c = wc.lock()) c->p_->onError(PeerJsError{PeerJsErrorType::WebRtc, message});
     });
-    // The answerer binds the first channel that arrives, except one labelled "state": that is
-    // Clayground's state channel (wire version 5), which a Clayground answerer routes by label
-    // (clayground-wire.md §1.2), and whose open may overtake the reliable channel's. It and any
+    // The answerer binds the first channel that arrives, except one labelled "state" on a
+    // connection of another label: that is Clayground's state channel (wire version 5), which a
+    // Clayground answerer routes by label (clayground-wire.md §1.2), and whose open may overtake
+    // the reliable channel's. It and any
     // later channel (and every one on the offering side, whose channel is its own) go to
     // onExtraChannel.
     const bool originator = conn->originator();
     pc.onDataChannel([wc, originator](std::shared_ptr<DataChannel> ch) {
       auto c = wc.lock();
       if (!c) return;
-      if (!originator && ch->label() != "state" && bindChannel(c, ch, true)) return;
+      if (!originator && (ch->label() != "state" || c->label() == "state") &&
+          bindChannel(c, ch, true))
+        return;
       if (c->p_->onExtraChannel) {
         c->p_->onExtraChannel(std::move(ch));
       } else {

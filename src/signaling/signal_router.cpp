@@ -609,7 +609,8 @@ void SignalRouter::registerClient(ClientHandle handle, const ConnectRequest& req
   }
   // Clayground's own Local client sends its id alone (no token, no key) and no HEARTBEAT
   // (clayground-wire.md §4.3): behind a LAN secret it is taken as Clayground's server takes it.
-  const bool lanClient = !options_.secret.empty() && request.token.empty();
+  // Not in a cluster, whose claims over Redis trust equal tokens and lapse without HEARTBEAT.
+  const bool lanClient = !options_.secret.empty() && !cluster_ && request.token.empty();
   if (request.id.empty() || (!lanClient && (request.token.empty() || request.key.empty())))
     return reject(handle, std::string(kNoParams));
   if ((!lanClient || !request.key.empty()) && request.key != options_.key)

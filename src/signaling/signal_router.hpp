@@ -70,6 +70,7 @@ struct RouterOptions {
   /// aliveTimeout is closed. A client that connects with an id alone (a native Clayground node:
   /// no token, no key) is then registered too; it sends no HEARTBEAT, so the alive timeout
   /// spares it, and without a token it cannot take over a live id (ID-TAKEN, Clayground's text).
+  /// Not with `cluster`: a cluster's claims trust equal tokens and lapse without HEARTBEAT.
   std::string secret;
 
   /// Diagnostics (ignored frames, closes and why). Called synchronously; may be empty.

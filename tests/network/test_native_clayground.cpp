@@ -224,6 +224,7 @@ class NativeHost {
 
   void readSignaling() {
     if (!ws_) return;
+    if (closeNow_ && pc_) pc_->close();
     for (const auto& text : ws_->collect(0ms)) {
       json j = json::parse(text, nullptr, false);
       if (j.value("type", "") == "OFFER" && !pc_) answer(j.value("src", ""), j["payload"]);
@@ -266,7 +267,10 @@ class NativeHost {
         if (!j.is_object()) return;
         if (j.value("t", "") == "h") {
           hello_ = j;
-          sendJson(*data_, {{"t", "H"}, {"v", 5}, {"host", "HOST"}, {"st", 1000}});
+          if (goneOnHello_)
+            closeNow_ = true;  // in the test's loop, not inside the channel's own callback
+          else
+            sendJson(*data_, {{"t", "H"}, {"v", 5}, {"host", "HOST"}, {"st", 1000}});
         }
       });
     });
@@ -280,6 +284,8 @@ class NativeHost {
   std::shared_ptr<DataChannel> data_, state_;
   std::string code_, joiner_;
   json hello_;
+  bool goneOnHello_ = false;  // the host goes away during the handshake
+  bool closeNow_ = false;
 };
 
 }  // namespace
@@ -318,4 +324,33 @@ TEST(NativeClayground, AClaynetJoinerTakesANativeHostsCandidates) {
   EXPECT_EQ(from, "HOST");
   EXPECT_EQ(message, (json{{"hello", "from the native host"}}));
   joiner.leave();
+}
+
+// The host gone during the handshake (its channel open, the hello sent, no answer) ends the join
+// as Clayground's loseHost does (clayground-wire.md §3.3): connection-lost, status Disconnected,
+// and the error says the phase it happened in.
+TEST(NativeClayground, AHostGoneDuringTheHandshakeIsConnectionLost) {
+  Runtime rt;
+  NativeHost host(rt);
+  host.goneOnHello_ = true;
+  Network joiner(rt);
+  std::vector<Network::Error> errors;
+  std::string lostReason;
+  joiner.onError([&](const Network::Error& e) { errors.push_back(e); });
+  joiner.onHostLost([&](const std::string& reason, const std::string&) { lostReason = reason; });
+  ASSERT_TRUE(joiner.join(host.code_));
+  ASSERT_TRUE(pumpUntil(
+      rt,
+      [&] {
+        host.readSignaling();
+        return !errors.empty();
+      },
+      15s));
+  EXPECT_FALSE(host.hello_.is_null()) << "the channel never opened";
+  EXPECT_EQ(lostReason, "connection-lost");
+  EXPECT_EQ(errors[0].code, Network::ErrorCode::HostConnectionLost);
+  EXPECT_EQ(errors[0].message, Network::kHostLostMessage);
+  EXPECT_EQ(errors[0].phase, "handshake");
+  EXPECT_EQ(joiner.status(), Network::Status::Disconnected);
+  EXPECT_EQ(joiner.hostLostReason(), "connection-lost");
 }

@@ -185,6 +185,18 @@ TEST_F(PeerJsData, RawSendsStringsAsTextAndBytesAsBinary) {
   EXPECT_TRUE(bobSide_.data[1].is_binary());
 }
 
+// A PeerJS connection labelled "state" is an ordinary one: only a channel labelled "state" beside
+// a connection of another label is Clayground's state channel (the review of that rule found a
+// plain "state" connection never opening on the answering side).
+TEST_F(PeerJsData, AConnectionLabelledStateOpensAsAnyOther) {
+  PeerJsConnectOptions o;
+  o.label = "state";
+  connect(o);
+  if (HasFatalFailure()) return;
+  EXPECT_EQ(bobConn_->label(), "state");
+  exchange({json{{"x", 1}}, json("two")});
+}
+
 TEST_F(PeerJsData, SendBeforeOpenAndAfterCloseAreClearErrors) {
   std::shared_ptr<PeerJsConnection> c;
   ASSERT_TRUE(alice_->connect("bob", {}, c));

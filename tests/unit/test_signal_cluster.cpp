@@ -132,6 +132,26 @@ TEST(SignalCluster, RegistrationWaitsForRedisThenSendsOpen) {
   EXPECT_TRUE(t.router.isRegistered("alice"));
 }
 
+// A LAN secret is Local mode's: a cluster still wants a token (and so HEARTBEATs), since its
+// claims over Redis trust equal tokens and lapse without HEARTBEAT. (The reviewer of the native
+// Local client found that a token-less one could take a live id over through Redis.)
+TEST(SignalCluster, ALanSecretDoesNotLetATokenlessClientIn) {
+  RouterOptions o = Cluster::options();
+  o.secret = "K7QP2MXA";
+  SignalRouter router(o);
+  const TimePoint now = TimePoint{} + 1h;
+  router.clusterUp(now);
+  router.actions().clear();
+  router.connect(1, {"X", "", ""}, now);
+  router.frame(1, R"({"id":"X","secret":"K7QP2MXA"})", now);
+  const auto& a = router.actions();
+  ASSERT_FALSE(a.empty());
+  EXPECT_NE(a[0].text.find("No id, token, or key"), std::string::npos) << a[0].text;
+  EXPECT_EQ(a.back().kind, RouterAction::Kind::Close);
+  for (const auto& c : router.clusterCommands())
+    EXPECT_FALSE(c.args.size() > 1 && c.args[0] == "EVALSHA") << "no claim for a token-less client";
+}
+
 TEST(SignalCluster, IdTakenOnAnotherInstanceIsRejected) {
   Cluster t;
   t.router.connect(1, {"alice", "tok", "peerjs"}, t.now);
