@@ -153,8 +153,7 @@ class PeerJsConnection : public std::enable_shared_from_this<PeerJsConnection> {
   /// Data channels the remote opens on this connection besides its PeerJS channel (a Clayground
   /// node adds a "state" channel this way). A channel labelled "state" on a connection of another
   /// label always comes here, never becomes the connection's own channel, even when it opens
-  /// first, as Clayground routes it.
-  /// Without a callback they are closed.
+  /// first, as Clayground routes it. Without a callback they are closed.
   void onExtraChannel(std::function<void(std::shared_ptr<DataChannel>)> callback);
 
  private:

@@ -135,13 +135,10 @@ Reply judgeReply(const json& first, const std::string& linkPeer) {
     reply.kind = Reply::Kind::Refused;
     reply.refusal.message = text.empty() ? "Connection rejected" : text;
     reply.refusal.reason = RefusalReason::Refused;
-    if (!code.empty() && code != toString(RefusalReason::Refused)) reply.refusal.otherCode = code;
     for (auto r : {RefusalReason::IncompatibleVersion, RefusalReason::IncompatibleApp,
                    RefusalReason::WrongPassword, RefusalReason::HandshakeFailed})
-      if (code == toString(r)) {
-        reply.refusal.reason = r;
-        reply.refusal.otherCode.clear();
-      }
+      if (code == toString(r)) reply.refusal.reason = r;
+    if (reasonCode(reply.refusal) != code && !code.empty()) reply.refusal.otherCode = code;
     return reply;
   }
   reply.kind = Reply::Kind::Legacy;

@@ -304,9 +304,8 @@ class PeerJsPeerShared : public std::enable_shared_from_this<PeerJsPeerShared> {
     // The answerer binds the first channel that arrives, except one labelled "state" on a
     // connection of another label: that is Clayground's state channel (wire version 5), which a
     // Clayground answerer routes by label (clayground-wire.md §1.2), and whose open may overtake
-    // the reliable channel's. It and any
-    // later channel (and every one on the offering side, whose channel is its own) go to
-    // onExtraChannel.
+    // the reliable channel's. It and any later channel (and every one on the offering side, whose
+    // channel is its own) go to onExtraChannel.
     const bool originator = conn->originator();
     pc.onDataChannel([wc, originator](std::shared_ptr<DataChannel> ch) {
       auto c = wc.lock();

@@ -46,6 +46,19 @@ void sendJson(DataChannel& ch, const json& j) {
   EXPECT_TRUE(ch.sendBinary(text.data(), text.size()));
 }
 
+// A CANDIDATE as a native node sends it (§1.4): m-line 0 always, its own connection id.
+std::string nativeCandidate(const std::string& dst, const std::string& connectionId,
+                            const Candidate& c) {
+  return json{
+      {"type", "CANDIDATE"},
+      {"dst", dst},
+      {"payload",
+       {{"candidate", {{"candidate", c.candidate}, {"sdpMid", c.mid}, {"sdpMLineIndex", 0}}},
+        {"type", "data"},
+        {"connectionId", connectionId}}}}
+      .dump();
+}
+
 class NativeJoiner {
  public:
   NativeJoiner(Runtime& rt, const std::string& lanCode) : rt_(rt) {
@@ -80,16 +93,8 @@ class NativeJoiner {
                        {"serialization", "json"}}}}
                     .dump());
     });
-    pc_->onLocalCandidate([this](const Candidate& c) {
-      ws_->send(json{
-          {"type", "CANDIDATE"},
-          {"dst", "HOST"},
-          {"payload",
-           {{"candidate", {{"candidate", c.candidate}, {"sdpMid", c.mid}, {"sdpMLineIndex", 0}}},
-            {"type", "data"},
-            {"connectionId", kConnectionId}}}}
-                    .dump());
-    });
+    pc_->onLocalCandidate(
+        [this](const Candidate& c) { ws_->send(nativeCandidate("HOST", kConnectionId, c)); });
     DataChannelInit lossy;
     lossy.ordered = false;
     lossy.maxRetransmits = 0;
@@ -245,16 +250,8 @@ class NativeHost {
                        {"connectionId", connectionId}}}}
                     .dump());
     });
-    pc_->onLocalCandidate([this](const Candidate& c) {
-      ws_->send(json{
-          {"type", "CANDIDATE"},
-          {"dst", joiner_},
-          {"payload",
-           {{"candidate", {{"candidate", c.candidate}, {"sdpMid", c.mid}, {"sdpMLineIndex", 0}}},
-            {"type", "data"},
-            {"connectionId", "HOST_" + joiner_}}}}
-                    .dump());
-    });
+    pc_->onLocalCandidate(
+        [this](const Candidate& c) { ws_->send(nativeCandidate(joiner_, "HOST_" + joiner_, c)); });
     // Routed by label, as a native answerer does (§1.2).
     pc_->onDataChannel([this](std::shared_ptr<DataChannel> ch) {
       if (ch->label() == "state") {
